@@ -1,0 +1,186 @@
+"""``python -m ebm train | sample | evaluate``: single runs without Ray.
+
+Bad input (a config typo, a missing data set, a corrupt checkpoint) ends with one line on stderr and exit
+status 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+from ebm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ebm.config import ConfigError, load_config, to_dict
+from ebm.data import DataError
+
+USER_ERRORS = (ConfigError, DataError, CheckpointError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ebm", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one model from a YAML config")
+    t.add_argument("--config", required=True, help="YAML file, e.g. configs/rbm_mnist_cd1.yaml")
+    _add_overrides(t)
+    t.add_argument("--out", help="run folder (default runs/<config>-<time>); refused if not empty")
+    t.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint into an image grid")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--num-samples", type=int, default=100)
+    s.add_argument("--steps", type=int, default=1000, help="MCMC steps (Gibbs sweeps or Langevin steps)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--output", required=True, help="PNG file to write")
+    s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("evaluate", help="print metrics of a checkpoint as one JSON object")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--metrics", nargs="+", default=None,
+                   help="RBM: exact ais recon pll fe_gap ess; conv-EBM: energy_gap ess fid kid is lpips ...")
+    e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
+    _add_overrides(e)
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", "--override", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set sampler.k=5 (dotted keys; applied last)")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def cmd_train(args) -> int:
+    from ebm.runs import build_run
+
+    cfg = load_config(args.config, args.overrides)
+    out = args.out or os.path.join(
+        "runs", f"{os.path.splitext(os.path.basename(args.config))[0]}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if os.path.isdir(out) and os.listdir(out) and not args.overwrite:
+        raise ConfigError(f"output folder {out} is not empty; pick another --out or pass --overwrite")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out} is a file; pick a folder")
+    run = build_run(cfg)  # loads the data: a missing data set fails here, before anything is written
+    if os.path.isdir(out) and args.overwrite:
+        shutil.rmtree(out)
+    os.makedirs(out)
+    print(f"training {cfg.kind} on {cfg.data.name} ({run.device}) -> {out}", file=sys.stderr)
+    _write_yaml(to_dict(cfg), os.path.join(out, "config.yaml"))
+    train_loop(run, out, progress=not args.no_progress)
+    return 0
+
+
+def train_loop(run, out: str, progress: bool = True) -> list[dict]:
+    """Train ``run`` to its configured epochs, writing metrics.csv, TensorBoard, checkpoints and samples."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torchvision.utils import make_grid, save_image
+    from tqdm import tqdm
+
+    metric, mode = run.best_metric
+    best = -math.inf if mode == "max" else math.inf
+    rows: list[dict] = []
+    writer = SummaryWriter(os.path.join(out, "tensorboard"))
+    try:
+        bar = tqdm(range(run.epoch, run.cfg.train.epochs), disable=not progress, desc="epochs")
+        for _ in bar:
+            m = run.train_epoch()
+            rows.append(m)
+            _write_csv(rows, os.path.join(out, "metrics.csv"))
+            for k, v in m.items():
+                if isinstance(v, int | float) and k != "epoch":
+                    writer.add_scalar(k, v, run.epoch)
+            state = run.state_dict()
+            save_checkpoint(state, os.path.join(out, "checkpoint.pt"))
+            value = m.get(metric)
+            if isinstance(value, float) and math.isfinite(value) and (value > best if mode == "max" else value < best):
+                best = value
+                save_checkpoint(state, os.path.join(out, "best.pt"))
+            bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in m.items()
+                             if k in (metric, "train/recon_error") and isinstance(v, float)})
+            if m.get("status") == "diverged":
+                break
+        images = run.sample(run.cfg.eval.n_samples)
+        nrow = max(1, int(math.sqrt(len(images))))
+        save_image(images, os.path.join(out, "samples.png"), nrow=nrow)
+        writer.add_image("samples", make_grid(images, nrow=nrow), run.epoch)
+    finally:
+        writer.close()
+    return rows
+
+
+def cmd_sample(args) -> int:
+    from torchvision.utils import save_image
+
+    from ebm.runs import run_class
+
+    if args.num_samples < 1 or args.steps < 1:
+        raise ConfigError("--num-samples and --steps must be >= 1")
+    state = load_checkpoint(args.checkpoint)
+    images = run_class(state["config"].get("kind", "rbm")).sample_checkpoint(
+        state, args.num_samples, args.steps, args.seed)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    save_image(images, args.output, nrow=max(1, int(math.sqrt(len(images)))))
+    print(f"wrote {len(images)} samples to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ebm.runs import restore_run
+
+    overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+    run = restore_run(args.checkpoint, overrides)
+    result = run.evaluate(args.metrics)
+    print(json.dumps(result, indent=2, sort_keys=False, default=_json_default))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _json_default(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return str(o)
+
+
+def _write_yaml(d: dict, path: str) -> None:
+    import yaml
+
+    with open(path, "w") as f:
+        yaml.safe_dump(d, f, sort_keys=False)
+
+
+def _write_csv(rows: list[dict], path: str) -> None:
+    """Rewrite the whole file each epoch: columns can appear later (e.g. log-likelihood every N epochs)."""
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Typed run configs: YAML values -> nested dataclasses, with ``key=value`` overrides applied last.
+
+One config class per model kind (``kind: rbm`` or ``kind: conv_ebm``); every field has a default and a
+docstring. Unknown keys, wrong types and out-of-range values raise :class:`ConfigError`, whose message is
+one line naming the key, the value and what to do instead (nanoGPT's configurator, made strict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """Bad user input in a config file or override; the message is one line."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared sections
+
+
+@dataclass
+class DataConfig:
+    name: Literal["mnist", "mnist5k", "digits", "cifar10"] = "mnist5k"
+    """Data set: torchvision ``mnist``/``cifar10`` under ``root``, or the embedded ``mnist5k``/``digits``."""
+    root: str = "./data"
+    """Folder holding torchvision-layout data sets (e.g. ``root/MNIST/raw``)."""
+    download: bool = True
+    """Try to download a torchvision data set missing under ``root`` (fails cleanly offline)."""
+    binarize: Literal["stochastic", "threshold", "none"] = "stochastic"
+    """RBM visible units: Bernoulli draw per epoch, fixed 0.5 threshold, or raw intensities."""
+    noise_std: float = 0.0
+    """Conv-EBM: std of Gaussian noise added to data images each step (pixel units, data in [0, 1])."""
+    limit: int = 0
+    """Use only the first ``limit`` training images (0 = all); for smoke runs."""
+
+    def __post_init__(self):
+        _check(self.noise_std >= 0, "data.noise_std", self.noise_std, "must be >= 0")
+        _check(self.limit >= 0, "data.limit", self.limit, "must be >= 0 (0 = all)")
+
+
+# --------------------------------------------------------------------------------------------------
+# RBM
+
+
+@dataclass
+class RBMModelConfig:
+    n_visible: int = 784
+    """Visible units; must equal the data's pixel count (784 for MNIST, 64 for digits)."""
+    n_hidden: int = 500
+    """Hidden units."""
+    init_std: float = 0.01
+    """Std of the initial Gaussian weights (Hinton 2010, practical guide: 0.01)."""
+    centering: bool = False
+    """Centered gradient (Melchior, Fischer & Wiskott 2016): offsets = data mean and running hidden mean."""
+    centering_rate: float = 0.01
+    """Sliding-average rate of the hidden offset when centering."""
+
+    def __post_init__(self):
+        _check(self.n_visible >= 1, "model.n_visible", self.n_visible, "must be >= 1")
+        _check(self.n_hidden >= 1, "model.n_hidden", self.n_hidden, "must be >= 1")
+        _check(self.init_std >= 0, "model.init_std", self.init_std, "must be >= 0")
+        _check(0 < self.centering_rate <= 1, "model.centering_rate", self.centering_rate, "must be in (0, 1]")
+
+
+@dataclass
+class GibbsConfig:
+    init: Literal["data", "persistent"] = "data"
+    """Where negative chains start: ``data`` = CD-k (Hinton 2002), ``persistent`` = PCD-k (Tieleman 2008)."""
+    k: int = 1
+    """Gibbs sweeps per parameter update."""
+    n_chains: int = 0
+    """PCD: number of persistent chains (0 = the batch size)."""
+
+    def __post_init__(self):
+        _check(self.k >= 1, "sampler.k", self.k, "must be >= 1")
+        _check(self.n_chains >= 0, "sampler.n_chains", self.n_chains, "must be >= 0 (0 = batch size)")
+
+
+@dataclass
+class RBMTrainConfig:
+    epochs: int = 10
+    """Passes over the training set."""
+    batch_size: int = 100
+    """Examples per parameter update."""
+    lr: float = 0.05
+    """SGD learning rate."""
+    momentum: float = 0.5
+    """SGD momentum."""
+    weight_decay: float = 1e-4
+    """L2 penalty on W (not on biases)."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning rate over epochs: constant, linear decay to 0, or cosine decay to 0."""
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
+        _check(self.lr > 0, "train.lr", self.lr, "must be > 0")
+        _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "must be in [0, 1)")
+        _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "must be >= 0")
+
+
+@dataclass
+class RBMEvalConfig:
+    log_likelihood: Literal["auto", "exact", "ais", "none"] = "auto"
+    """Held-out log-likelihood each eval: exact if min(V, H) <= 20 (auto), AIS, or skipped."""
+    every: int = 1
+    """Evaluate the held-out log-likelihood every this many epochs (and always after the last)."""
+    ais_betas: int = 1000
+    """Inverse temperatures of the per-epoch AIS (``evaluate`` uses the full 14,500 by default)."""
+    ais_chains: int = 100
+    """AIS chains for the per-epoch estimate."""
+    n_samples: int = 100
+    """Samples drawn for the sample grid."""
+    sample_steps: int = 1000
+    """Gibbs sweeps from noise for the sample grid."""
+
+    def __post_init__(self):
+        _check(self.every >= 1, "eval.every", self.every, "must be >= 1")
+        _check(self.ais_betas >= 10, "eval.ais_betas", self.ais_betas, "must be >= 10")
+        _check(self.ais_chains >= 2, "eval.ais_chains", self.ais_chains, "must be >= 2")
+        _check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
+        _check(self.sample_steps >= 1, "eval.sample_steps", self.sample_steps, "must be >= 1")
+
+
+@dataclass
+class RBMConfig:
+    kind: Literal["rbm"] = "rbm"
+    """Model kind; selects this config class."""
+    seed: int = 0
+    """Seed of every random draw in the run (init, batches, chains, binarization)."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: RBMModelConfig = field(default_factory=RBMModelConfig)
+    sampler: GibbsConfig = field(default_factory=GibbsConfig)
+    train: RBMTrainConfig = field(default_factory=RBMTrainConfig)
+    eval: RBMEvalConfig = field(default_factory=RBMEvalConfig)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading, overrides, flattening
+
+KINDS: dict[str, type] = {"rbm": RBMConfig}
+
+
+def register_kind(name: str, cls: type) -> None:
+    KINDS[name] = cls
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None, base: dict | None = None):
+    """Read a YAML config (or start from ``base``), apply ``key=value`` overrides, return the typed config."""
+    raw = dict(base or {})
+    if path is not None:
+        raw = _deep_merge(raw, read_yaml(path))
+    for item in overrides or []:
+        key, value = parse_override(item)
+        set_dotted(raw, key, value)
+    return from_dict(raw, source=path or "config")
+
+
+def read_yaml(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}:{where} is not valid YAML ({problem}); fix the syntax") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(raw).__name__}")
+    return raw
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``train.lr=0.01`` -> ("train.lr", 0.01); the value is read as YAML (numbers, booleans, lists)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like key=value, e.g. train.lr=0.01")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key.strip(), value
+
+
+def set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        nxt = d.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"cannot set {key!r}: {p!r} is not a section")
+        d = nxt
+    d[parts[-1]] = value
+
+
+def from_dict(raw: dict, source: str = "config"):
+    kind = raw.get("kind", "rbm")
+    if kind not in KINDS:
+        raise ConfigError(f"{source}: unknown kind {kind!r}; choose one of {', '.join(sorted(KINDS))}")
+    return _build(KINDS[kind], raw, prefix="", source=source)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"train": {"lr": 0.1}} -> {"train.lr": 0.1} (the keys sweeps and ``--set`` use)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def unflatten(flat: dict) -> dict:
+    out: dict = {}
+    for k, v in flat.items():
+        set_dotted(out, k, v)
+    return out
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> docstring, read from the class source (the docstring under each field)."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)
+    return docs
+
+
+# --------------------------------------------------------------------------------------------------
+# Internals
+
+
+def _check(ok: bool, key: str, value: Any, what: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} {what}")
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"{source}: unknown config key {prefix}{key!r}{hint}")
+        typ = hints[key]
+        if dataclasses.is_dataclass(typ):
+            kwargs[key] = _build(typ, value, f"{prefix}{key}.", source)
+        else:
+            kwargs[key] = _coerce(typ, value, f"{prefix}{key}", source)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _coerce(typ: Any, value: Any, key: str, source: str):
+    origin = typing.get_origin(typ)
+    if origin is Literal:
+        choices = typing.get_args(typ)
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: {key}={value!r} is not one of {', '.join(map(repr, choices))}{hint}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(typ)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key, source)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(typ) if a is not Ellipsis]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{source}: {key}={value!r} must be a list, e.g. [{', '.join('…' for _ in args)}]")
+        if origin is tuple and Ellipsis not in typing.get_args(typ) and len(value) != len(args):
+            raise ConfigError(f"{source}: {key}={value!r} must have {len(args)} entries")
+        item_types = args if origin is tuple and len(args) == len(value) else [args[0]] * len(value)
+        return origin(_coerce(t, v, f"{key}[{i}]", source) for i, (t, v) in enumerate(zip(item_types, value,
+                                                                                          strict=True)))
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif typ is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"unsupported config field type {typ!r} for {key}")
+    raise ConfigError(f"{source}: {key}={value!r} must be of type {typ.__name__}")
