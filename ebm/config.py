@@ -146,9 +146,133 @@ class RBMConfig:
 
 
 # --------------------------------------------------------------------------------------------------
+# Convolutional EBM
+
+
+@dataclass
+class ConvModelConfig:
+    net: Literal["small", "resnet"] = "small"
+    """Energy network: ``small`` CNN sized for CPUs, or IGEBM-style ``resnet`` (Du & Mordatch 2019) for GPUs."""
+    width: int = 0
+    """Base channel count (0 = the network's default)."""
+    activation: Literal["swish", "leaky_relu"] = "swish"
+    """Hidden activation."""
+    spectral_norm: bool = False
+    """Spectral normalisation of every conv/linear layer (Miyato et al. 2018)."""
+
+    def __post_init__(self):
+        _check(self.width >= 0, "model.width", self.width, "must be >= 0 (0 = default)")
+
+
+@dataclass
+class LangevinConfig:
+    init: Literal["data", "buffer", "noise"] = "buffer"
+    """Chain starts: ``data`` = CD-k, ``buffer`` = PCD-k via the replay buffer, ``noise`` = short-run MCMC."""
+    k: int = 20
+    """Langevin steps per parameter update."""
+    step_size: float = 10.0
+    """Gradient step: x <- x - step_size * dE/dx + noise_std * eps (IGEBM/JEM scale: 10 with noise 0.005)."""
+    noise_std: float = 0.005
+    """Std of the Langevin noise per step, pixel units."""
+    grad_clip: float = 0.0
+    """Clip each sample's dE/dx to this L2 norm before the step (0 = off)."""
+    buffer_size: int = 10000
+    """Replay-buffer capacity (``init: buffer``)."""
+    reinit_prob: float = 0.05
+    """Fraction of buffer draws restarted from uniform noise (Du & Mordatch 2019: 5%)."""
+
+    def __post_init__(self):
+        _check(self.k >= 1, "sampler.k", self.k, "must be >= 1")
+        _check(self.step_size > 0, "sampler.step_size", self.step_size, "must be > 0")
+        _check(self.noise_std >= 0, "sampler.noise_std", self.noise_std, "must be >= 0")
+        _check(self.grad_clip >= 0, "sampler.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
+        _check(self.buffer_size >= 1, "sampler.buffer_size", self.buffer_size, "must be >= 1")
+        _check(0 <= self.reinit_prob <= 1, "sampler.reinit_prob", self.reinit_prob, "must be in [0, 1]")
+
+
+@dataclass
+class ConvTrainConfig:
+    epochs: int = 5
+    """Reporting blocks: each is a pass over the data, or ``iterations_per_epoch`` updates when set."""
+    iterations_per_epoch: int = 0
+    """Parameter updates per epoch (0 = one pass over the training set)."""
+    batch_size: int = 64
+    """Data images (and chains) per update."""
+    lr: float = 1e-4
+    """Adam learning rate."""
+    betas: tuple[float, float] = (0.0, 0.999)
+    """Adam betas (IGEBM uses beta1 = 0)."""
+    alpha: float = 1.0
+    """Energy-magnitude penalty alpha * (E(data)^2 + E(samples)^2) (Du & Mordatch 2019)."""
+    grad_clip: float = 0.0
+    """Clip the parameters' gradient norm (0 = off)."""
+    accumulation_steps: int = 1
+    """Batches whose gradients are summed per optimiser step."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights used for evaluation (0 = off, e.g. 0.999)."""
+    energy_bound: float = 1e4
+    """Divergence guard: |energy| above this (or any non-finite loss/energy) stops the run as diverged."""
+
+    def __post_init__(self):
+        _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _check(self.iterations_per_epoch >= 0, "train.iterations_per_epoch", self.iterations_per_epoch,
+               "must be >= 0 (0 = full pass)")
+        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
+        _check(self.lr > 0, "train.lr", self.lr, "must be > 0")
+        _check(all(0 <= b < 1 for b in self.betas), "train.betas", list(self.betas), "must be in [0, 1)")
+        _check(self.alpha >= 0, "train.alpha", self.alpha, "must be >= 0")
+        _check(self.grad_clip >= 0, "train.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
+        _check(self.accumulation_steps >= 1, "train.accumulation_steps", self.accumulation_steps, "must be >= 1")
+        _check(0 <= self.ema < 1, "train.ema", self.ema, "must be in [0, 1) (0 = off)")
+        _check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
+
+
+CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "fid_inception", "kid_inception", "is",
+                "lpips")
+
+
+@dataclass
+class ConvEvalConfig:
+    every: int = 1
+    """Compute ``metrics`` every this many epochs (and after the last)."""
+    metrics: list[str] = field(default_factory=lambda: ["energy_gap", "fid_domain", "kid_domain"])
+    """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain fid_inception kid_inception is lpips."""
+    n_samples: int = 256
+    """Samples drawn for the per-epoch metrics and the sample grid."""
+    sample_init: Literal["auto", "noise", "buffer"] = "auto"
+    """Evaluation chains: ``auto`` = the replay buffer when training used it, else uniform noise."""
+    sample_steps: int = 0
+    """Langevin steps for evaluation samples (0 = sampler.k)."""
+    feature_cache: str = ""
+    """Folder caching the domain classifier for FID/KID (empty = ~/.cache/ebm-cd-study)."""
+
+    def __post_init__(self):
+        _check(self.every >= 1, "eval.every", self.every, "must be >= 1")
+        _check(self.n_samples >= 2, "eval.n_samples", self.n_samples, "must be >= 2")
+        _check(self.sample_steps >= 0, "eval.sample_steps", self.sample_steps, "must be >= 0 (0 = sampler.k)")
+        bad = [m for m in self.metrics if m not in CONV_METRICS]
+        _check(not bad, "eval.metrics", self.metrics, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
+
+
+@dataclass
+class ConvEBMConfig:
+    kind: Literal["conv_ebm"] = "conv_ebm"
+    """Model kind; selects this config class."""
+    seed: int = 0
+    """Seed of every random draw in the run (init, batches, chains, noise)."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ConvModelConfig = field(default_factory=ConvModelConfig)
+    sampler: LangevinConfig = field(default_factory=LangevinConfig)
+    train: ConvTrainConfig = field(default_factory=ConvTrainConfig)
+    eval: ConvEvalConfig = field(default_factory=ConvEvalConfig)
+
+
+# --------------------------------------------------------------------------------------------------
 # Loading, overrides, flattening
 
-KINDS: dict[str, type] = {"rbm": RBMConfig}
+KINDS: dict[str, type] = {"rbm": RBMConfig, "conv_ebm": ConvEBMConfig}
 
 
 def register_kind(name: str, cls: type) -> None:
@@ -214,7 +338,9 @@ def from_dict(raw: dict, source: str = "config"):
 
 
 def to_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg)
+    """Plain nested dict of YAML-safe values (tuples become lists)."""
+    return dataclasses.asdict(cfg, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v
+                                                                for k, v in items})
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -104,7 +104,7 @@ def _download(cls, name: str, root: str, train: bool):
     except Exception as e:  # no network, mirror down, disk full: all end the same way for the user
         if not existed:
             shutil.rmtree(root, ignore_errors=True)  # leave nothing half-written behind
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(": ")
         raise DataError(_missing_message(name, root, f"download failed: {reason}")) from None
 
 

@@ -20,6 +20,7 @@ from ebm.rbm import RBM, gibbs
 
 _HEALTH_ROWS = 1000  # rows of train/test data used for the per-epoch health metrics
 _TEST_BINARIZE_SEED = 1234  # stochastic binarization of the held-out set is drawn once, with this seed
+EXACT_MAX_UNITS = 25  # enumerate at most 2^25 states in evaluate (minutes on a CPU)
 EVAL_METRICS = ("exact", "ais", "recon", "pll", "fe_gap", "ess")
 
 
@@ -79,7 +80,7 @@ class RBMRun:
     # --- training ------------------------------------------------------------------------------
     def train_epoch(self) -> dict:
         """One pass over the training set; returns this epoch's metrics."""
-        cfg, rbm = self.cfg, self.rbm
+        cfg = self.cfg
         t0 = time.perf_counter()
         data = binarize(self.train_x, cfg.data.binarize, self.gen)  # (N, V) redrawn every epoch
         order = torch.randperm(len(data), generator=self.gen, device=self.device)
@@ -156,14 +157,14 @@ class RBMRun:
 
     def evaluate(self, names: list[str] | None = None, ess_chains: int = 100, ess_steps: int = 1000) -> dict:
         """Metrics of the current model by name, as ``evaluate``'s JSON: see ``EVAL_METRICS``."""
-        affordable = min(self.rbm.n_visible, self.rbm.n_hidden) <= likelihood.EXACT_AUTO_MAX_UNITS
+        affordable = min(self.rbm.n_visible, self.rbm.n_hidden) <= likelihood.AUTO_EXACT_MAX_UNITS
         names = names or ["exact" if affordable else "ais", "recon", "pll", "fe_gap"]
         unknown = [n for n in names if n not in EVAL_METRICS]
         if unknown:
             raise ConfigError(f"unknown RBM metric(s) {', '.join(unknown)}; choose from {', '.join(EVAL_METRICS)}")
         out: dict = {"data": self.cfg.data.name, "epoch": self.epoch}
         if "exact" in names:
-            if min(self.rbm.n_visible, self.rbm.n_hidden) <= likelihood.EXACT_MAX_UNITS:
+            if min(self.rbm.n_visible, self.rbm.n_hidden) <= EXACT_MAX_UNITS:
                 out.update(likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method="exact"))
             else:
                 out.update({"exact/log_z": None, "exact/log_likelihood": None, "exact/missing_reason":

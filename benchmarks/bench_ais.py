@@ -1,0 +1,117 @@
+"""Wall time of AIS at Salakhutdinov & Murray 2008's scale: V = 784, H = 500, 14,500 betas, 100 chains.
+
+    python benchmarks/bench_ais.py                 # the figures quoted in the README
+    python benchmarks/bench_ais.py --smoke-test    # seconds: digits, 1 epoch, 100 betas, 100 burn-in sweeps
+
+The RBM is trained for a few epochs of CD-1 on mnist5k (not left at random weights): AIS cost does not
+depend on the weights, but its log Z interval does, and a random-weight model would make the interval
+look better than it is on a model anyone cares about. Threads are left at torch's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import torch
+
+try:
+    import ebm  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ebm.data import binarize, flatten, load_images
+from ebm.likelihood import N_BETAS_DEFAULT, ais_log_z, ais_schedule, log_likelihood, reverse_ais_log_z
+from ebm.rbm import RBM, gibbs
+
+TARGET_S = 15.0  # forward AIS, default schedule, 100 chains
+
+
+def train_cd1(rbm: RBM, v: torch.Tensor, epochs: int, lr: float, batch: int,
+              generator: torch.Generator) -> None:
+    """Plain CD-1 (Hinton 2002), just enough to give the weights the structure of a model of digits."""
+    for _ in range(epochs):
+        for rows in torch.randperm(len(v), generator=generator).split(batch):
+            v0 = v[rows]  # (B, V)
+            with torch.no_grad():
+                ph0 = rbm.p_h_given_v(v0)  # (B, H)
+                v1, ph1 = gibbs(rbm, v0, 1, generator)
+                rbm.W += lr * (v0.t() @ ph0 - v1.t() @ ph1) / len(v0)
+                rbm.visible_bias += lr * (v0 - v1).mean(0)
+                rbm.hidden_bias += lr * (ph0 - ph1).mean(0)
+
+
+def matmul_floor_s(rbm: RBM, n_chains: int, n_steps: int, reps: int = 200) -> float:
+    """Seconds the two chain matmuls alone would take over ``n_steps`` AIS steps: the floor on AIS time."""
+    W = rbm.W.detach().float()
+    Wt = W.t().contiguous()
+    v = torch.bernoulli(torch.full((n_chains, rbm.n_visible), 0.2))  # (M, V)
+    h = torch.bernoulli(torch.full((n_chains, rbm.n_hidden), 0.5))  # (M, H)
+    for _ in range(10):
+        v @ W, h @ Wt
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        v @ W, h @ Wt
+    return (time.perf_counter() - t0) / reps * n_steps
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", choices=("mnist5k", "digits"), default="mnist5k")
+    p.add_argument("--n-hidden", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=5, help="CD-1 epochs before timing")
+    p.add_argument("--n-betas", type=int, default=N_BETAS_DEFAULT)
+    p.add_argument("--chains", type=int, default=100)
+    p.add_argument("--burn-in", type=int, default=1_000, help="Gibbs sweeps at beta=1 before reverse AIS")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke-test", action="store_true", help="digits, 1 epoch, 100 betas, 100 burn-in sweeps")
+    args = p.parse_args(argv)
+    if args.smoke_test:
+        args.data, args.epochs, args.n_betas, args.burn_in = "digits", 1, 100, 100
+
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {cpu}, {os.cpu_count()} CPUs")
+    g = torch.Generator().manual_seed(args.seed)
+    train = binarize(flatten(load_images(args.data, split="train")), "stochastic", g)  # (N, V)
+    test = binarize(flatten(load_images(args.data, split="test")), "stochastic", g)  # (N_test, V)
+    marginals = train.mean(0)  # (V,): the base-rate model's p_i
+    rbm = RBM(train.shape[1], args.n_hidden, init_std=0.01, generator=g)
+    rbm.init_visible_bias(marginals)
+    t0 = time.perf_counter()
+    train_cd1(rbm, train, args.epochs, lr=0.05, batch=100, generator=g)
+    print(f"RBM {rbm.n_visible}x{rbm.n_hidden}: {args.epochs} CD-1 epochs on {args.data} in "
+          f"{time.perf_counter() - t0:.1f} s, |W|_F = {rbm.W.norm():.2f}")
+
+    n_steps = len(ais_schedule(args.n_betas)) - 1
+    floor = matmul_floor_s(rbm, args.chains, n_steps)
+    print(f"matmul floor: 2 x ({args.chains}x{rbm.n_visible} @ {rbm.n_visible}x{rbm.n_hidden}) per step "
+          f"x {n_steps} steps = {floor:.1f} s")
+
+    t0 = time.perf_counter()
+    fwd = ais_log_z(rbm, marginals, n_chains=args.chains, n_betas=args.n_betas, generator=g)
+    t_fwd = time.perf_counter() - t0
+    if (args.n_betas, args.chains) == (N_BETAS_DEFAULT, 100):
+        verdict = f"target <= {TARGET_S:.0f} s: {'meets' if t_fwd <= TARGET_S else 'MISSES'}"
+    else:
+        verdict = f"the {TARGET_S:.0f} s target is for {N_BETAS_DEFAULT} betas x 100 chains"
+    print(f"forward AIS: {args.n_betas} betas x {args.chains} chains in {t_fwd:.1f} s "
+          f"({t_fwd / n_steps * 1e3:.2f} ms/step, {t_fwd / floor:.2f}x the matmul floor; {verdict})")
+    print(f"  log Z = {fwd.log_z:.3f}  [{fwd.log_z_low:.3f}, {fwd.log_z_high:.3f}] (mean weight +/- 3 s.e.)")
+
+    t0 = time.perf_counter()
+    rev = reverse_ais_log_z(rbm, marginals, fwd.final_visible, n_betas=args.n_betas, generator=g,
+                            burn_in=args.burn_in)
+    t_rev = time.perf_counter() - t0
+    print(f"reverse AIS: {args.burn_in} burn-in sweeps + {args.n_betas} betas x {args.chains} chains "
+          f"in {t_rev:.1f} s")
+    print(f"  log Z = {rev.log_z:.3f}  [{rev.log_z_low:.3f}, {rev.log_z_high:.3f}]")
+    ll_fwd, ll_rev = log_likelihood(rbm, test, fwd.log_z), log_likelihood(rbm, test, rev.log_z)
+    print(f"test log-likelihood ({args.data}, {len(test)} rows): AIS {ll_fwd:.2f}, "
+          f"reverse AIS (pessimistic) {ll_rev:.2f} nats")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Convolutional energy networks E_theta(x) for images, one scalar per image.
+
+p_theta(x) = exp(-E_theta(x)) / Z(theta): lower energy = more likely (LeCun et al. 2006).
+
+- :class:`SmallConvEBM`: three 3x3 convolutions (two strided) and a linear read-out, 55,809 parameters
+  at the default width on 1x28x28; the CPU default, fast enough for hundreds of Langevin steps per second.
+- :class:`ResNetEBM`: residual blocks with average-pool downsampling, after IGEBM's CIFAR-10 model
+  (Du & Mordatch 2019, "Implicit Generation and Generalization in Energy-Based Models", App. A), for GPU runs.
+
+Both take any C x H x W input with H, W >= 8 (global average pooling at the end), and can wrap every
+convolution and linear layer in spectral normalisation (Miyato et al. 2018), which IGEBM uses to keep
+the energy Lipschitz so that Langevin steps stay stable.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ACTIVATIONS = ("swish", "leaky_relu")
+LEAKY_RELU_SLOPE = 0.2  # IGEBM and JEM use leaky ReLU with slope 0.2
+MIN_SIDE = 8  # smallest H or W: SmallConvEBM halves twice and still needs a 2x2 map to pool
+
+
+def make_activation(name: str) -> nn.Module:
+    """``swish`` (x * sigmoid(x); smooth, so the energy's input gradient is continuous) or ``leaky_relu``."""
+    if name == "swish":
+        return nn.SiLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(LEAKY_RELU_SLOPE)
+    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def _layer(module: nn.Module, spectral_norm: bool) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(module) if spectral_norm else module
+
+
+def _check_shape(in_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(in_shape) != 3 or min(in_shape) < 1:
+        raise ValueError(f"in_shape must be (C, H, W), got {tuple(in_shape)}")
+    c, h, w = (int(s) for s in in_shape)
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise ValueError(f"in_shape {tuple(in_shape)}: H and W must be >= {MIN_SIDE}")
+    return c, h, w
+
+
+class SmallConvEBM(nn.Module):
+    """Three 3x3 convolutions (stride 1, 2, 2), global average pool, linear read-out to one energy.
+
+    Parameters at width w and C input channels: 9Cw + 54w^2 + 7w + 1 (55,809 for w=32, C=1).
+    """
+
+    default_width = 32
+
+    def __init__(self, in_shape: tuple[int, int, int], width: int | None = None, activation: str = "swish",
+                 spectral_norm: bool = False):
+        super().__init__()
+        c, _, _ = _check_shape(in_shape)
+        w = width or self.default_width
+        self.in_shape = (c, *in_shape[1:])
+        sn = functools.partial(_layer, spectral_norm=spectral_norm)
+        self.features = nn.Sequential(
+            sn(nn.Conv2d(c, w, 3, stride=1, padding=1)), make_activation(activation),
+            sn(nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)), make_activation(activation),
+            sn(nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1)), make_activation(activation),
+        )
+        self.head = sn(nn.Linear(2 * w, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.features(x)  # (B, 2w, H/4, W/4)
+        h = h.mean(dim=(2, 3))  # (B, 2w)
+        return self.head(h).squeeze(1)  # (B,)
+
+
+class ResBlock(nn.Module):
+    """IGEBM residual block: act(skip(x) + conv(act(conv(x)))), then 2x2 average pool if ``down``."""
+
+    def __init__(self, c_in: int, c_out: int, act: str, spectral_norm: bool, down: bool):
+        super().__init__()
+        sn = functools.partial(_layer, spectral_norm=spectral_norm)
+        self.conv1 = sn(nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.conv2 = sn(nn.Conv2d(c_out, c_out, 3, padding=1))
+        # a 1x1 projection only where the channel count changes, as in IGEBM's ResBlock
+        self.skip = sn(nn.Conv2d(c_in, c_out, 1)) if c_in != c_out else nn.Identity()
+        self.act = make_activation(act)
+        self.down = down
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv2(self.act(self.conv1(x)))  # (B, c_out, H, W)
+        h = self.act(self.skip(x) + h)
+        return F.avg_pool2d(h, 2) if self.down else h  # (B, c_out, H/2, W/2) when down
+
+
+class ResNetEBM(nn.Module):
+    """IGEBM-style ResNet energy (Du & Mordatch 2019): conv stem, four residual blocks at widths
+    w, 2w, 2w, 4w with three 2x downsamplings, global average pool, linear read-out.
+
+    ~1.5M parameters at the default width 64 on 3x32x32; meant for GPU runs.
+    """
+
+    default_width = 64
+
+    def __init__(self, in_shape: tuple[int, int, int], width: int | None = None, activation: str = "swish",
+                 spectral_norm: bool = False):
+        super().__init__()
+        c, _, _ = _check_shape(in_shape)
+        w = width or self.default_width
+        self.in_shape = (c, *in_shape[1:])
+        sn = functools.partial(_layer, spectral_norm=spectral_norm)
+        self.stem = sn(nn.Conv2d(c, w, 3, padding=1))
+        self.blocks = nn.Sequential(
+            ResBlock(w, w, activation, spectral_norm, down=True),
+            ResBlock(w, 2 * w, activation, spectral_norm, down=True),
+            ResBlock(2 * w, 2 * w, activation, spectral_norm, down=False),
+            ResBlock(2 * w, 4 * w, activation, spectral_norm, down=True),
+        )
+        self.head = sn(nn.Linear(4 * w, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.blocks(self.stem(x))  # (B, 4w, H/8, W/8)
+        h = h.mean(dim=(2, 3))  # (B, 4w)
+        return self.head(h).squeeze(1)  # (B,)
+
+
+ENERGY_NETS = {"small": SmallConvEBM, "resnet": ResNetEBM}
+
+
+def build_energy_net(name: str, in_shape: tuple[int, int, int], width: int | None = None,
+                     activation: str = "swish", spectral_norm: bool = False,
+                     channels_last: bool = True) -> nn.Module:
+    """Energy network by name (``small`` | ``resnet``); ``width=None`` takes the network's default.
+
+    ``channels_last`` stores the convolution weights as NHWC: oneDNN (CPU) then runs every convolution
+    and its backward without the NCHW<->NHWC reorders it otherwise does per call, which made Langevin
+    sampling ~1.5x faster on CPU in benchmarks/bench_langevin.py. Values are unchanged; inputs in
+    either memory format work, and ``.to(device)`` / ``load_state_dict`` keep the format.
+    """
+    if name not in ENERGY_NETS:
+        raise ValueError(f"unknown energy network {name!r}; choose one of {', '.join(ENERGY_NETS)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if width is not None and width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+    net = ENERGY_NETS[name](tuple(in_shape), width=width, activation=activation, spectral_norm=spectral_norm)
+    return net.to(memory_format=torch.channels_last) if channels_last else net
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

@@ -1,0 +1,223 @@
+"""Convolutional EBM training run: Langevin negatives from the data (CD-k), a replay buffer (PCD-k) or noise
+(short-run MCMC), with the IGEBM loss and a divergence guard.
+
+Loss (Du & Mordatch 2019, eq. 2 plus their energy regulariser):
+    L = E(x+) - E(x-) + alpha * (E(x+)^2 + E(x-)^2),   x+ = data + N(0, data.noise_std^2),  x- = Langevin samples.
+:class:`ConvEBMRun` has the same interface as :class:`ebm.rbm_train.RBMRun`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+from torch import Tensor
+
+from ebm.config import ConvEBMConfig, to_dict
+from ebm.conv_ebm import build_energy_net
+from ebm.data import load_images
+from ebm.devices import resolve_device
+from ebm.langevin import ReplayBuffer, init_chains, langevin
+
+
+class ConvEBMRun:
+    """A CD-k / PCD-k / short-run training run of a convolutional EBM."""
+
+    def __init__(self, cfg: ConvEBMConfig, train_images: Tensor | None = None, test_images: Tensor | None = None):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        d, m, s, t = cfg.data, cfg.model, cfg.sampler, cfg.train
+        if train_images is None:
+            train_images = load_images(d.name, d.root, "train", d.download)
+        if test_images is None:
+            test_images = load_images(d.name, d.root, "test", d.download)
+        if d.limit:
+            train_images = train_images[: d.limit]
+        self.image_shape = tuple(train_images.shape[1:])
+        self.train_x = train_images.to(self.device)  # (N, C, H, W) in [0, 1]
+        self.test_x = test_images.to(self.device)
+
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.net = build_energy_net(m.net, self.image_shape, m.width or None, m.activation,
+                                    m.spectral_norm).to(self.device)
+        self.ema_net = copy.deepcopy(self.net).requires_grad_(False) if t.ema else None
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=t.lr, betas=tuple(t.betas))
+        self.buffer = (ReplayBuffer(s.buffer_size, s.reinit_prob, self.image_shape, generator=self.gen,
+                                    device=self.device) if s.init == "buffer" else None)
+        metrics = cfg.eval.metrics
+        primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception") if n in metrics),
+                       None)
+        self.best_metric = (f"eval/{primary}", "min") if primary else ("train/loss", "min")
+        self.epoch = 0
+        self.iteration = 0
+        self.status = "ok"
+        self._order = torch.empty(0, dtype=torch.long, device=self.device)
+
+    # --- training ------------------------------------------------------------------------------
+    def _next_batch(self) -> Tensor:
+        B = self.cfg.train.batch_size
+        if len(self._order) < B:  # reshuffle when the pass is used up
+            self._order = torch.randperm(len(self.train_x), generator=self.gen, device=self.device)
+        idx, self._order = self._order[:B], self._order[B:]
+        return self.train_x[idx]
+
+    def _energy_net(self):
+        return self.ema_net if self.ema_net is not None else self.net
+
+    def train_epoch(self) -> dict:
+        """One block of updates; a non-finite or exploding energy ends the run as ``diverged``."""
+        cfg, t = self.cfg, self.cfg.train
+        if self.status != "ok":
+            raise RuntimeError("the run has diverged; restore a checkpoint to go on")
+        t0 = time.perf_counter()
+        good = self._snapshot()  # restored on divergence, so the last checkpoint stays usable
+        n_iter = t.iterations_per_epoch or math.ceil(len(self.train_x) / t.batch_size)
+        sums: dict[str, float] = {}
+        for _ in range(n_iter):
+            step = self.step()
+            if step is None:
+                self._restore(good)
+                self.status = "diverged"
+                break
+            for k, v in step.items():
+                sums[k] = sums.get(k, 0.0) + v
+        done = max(1, self.iteration - good["iteration"])
+        metrics = {k: v / done for k, v in sums.items()}
+        self.epoch += 1
+        metrics.update({"epoch": self.epoch, "iteration": self.iteration, "status": self.status,
+                        "train/epoch_seconds": time.perf_counter() - t0})
+        metrics["train/images_per_second"] = done * t.batch_size / metrics["train/epoch_seconds"]
+        if self.status == "ok" and cfg.eval.metrics and (self.epoch % cfg.eval.every == 0 or self.epoch == t.epochs):
+            metrics.update({f"eval/{k}": v for k, v in self.evaluate(cfg.eval.metrics).items()
+                            if k not in ("data", "epoch")})
+        return metrics
+
+    def step(self) -> dict | None:
+        """One update (``accumulation_steps`` batches); None when the guard fires."""
+        cfg, s, t = self.cfg, self.cfg.sampler, self.cfg.train
+        net = self.net
+        stats = {"train/loss": 0.0, "train/energy_gap": 0.0, "train/energy_data": 0.0, "sampler/energy": 0.0}
+        for _ in range(t.accumulation_steps):
+            batch = self._next_batch()
+            x_pos = batch + cfg.data.noise_std * torch.randn(batch.shape, generator=self.gen, device=self.device)
+            x0, idx = init_chains(s.init, batch, self.buffer, self.gen)
+            x_neg = langevin(net, x0, s.k, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
+                             clamp=(0.0, 1.0), generator=self.gen)
+            if self.buffer is not None:
+                self.buffer.push(x_neg, idx)
+            e_pos, e_neg = net(x_pos), net(x_neg)  # (B,), (B,)
+            loss = e_pos.mean() - e_neg.mean() + t.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
+            worst = torch.maximum(e_pos.abs().max(), e_neg.abs().max())
+            if not (torch.isfinite(loss) and worst <= t.energy_bound):
+                return None
+            (loss / t.accumulation_steps).backward()
+            stats["train/loss"] += loss.item() / t.accumulation_steps
+            stats["train/energy_gap"] += (e_pos.mean() - e_neg.mean()).item() / t.accumulation_steps
+            stats["train/energy_data"] += e_pos.mean().item() / t.accumulation_steps
+            stats["sampler/energy"] += e_neg.mean().item() / t.accumulation_steps
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), t.grad_clip or math.inf)
+        if not torch.isfinite(norm):
+            return None
+        stats["train/grad_norm"] = float(norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema_net is not None:
+            with torch.no_grad():
+                for pe, p in zip(self.ema_net.parameters(), net.parameters(), strict=True):
+                    pe.lerp_(p, 1.0 - t.ema)
+        self.iteration += 1
+        return stats
+
+    # --- sampling and evaluation ---------------------------------------------------------------
+    def generate(self, n: int, steps: int | None = None, init: str | None = None,
+                 record_energy: bool = False):
+        """``n`` samples (n, C, H, W) from the evaluation chains; does not touch the replay buffer."""
+        e = self.cfg.eval
+        steps = steps or e.sample_steps or self.cfg.sampler.k
+        init = init or e.sample_init
+        if init == "auto":
+            init = "buffer" if self.buffer is not None and len(self.buffer) > 0 else "noise"
+        if init == "buffer" and self.buffer is not None and len(self.buffer) > 0:
+            pick = torch.randint(len(self.buffer), (n,), generator=self.gen, device=self.device)
+            x0 = self.buffer.samples[pick]
+        else:
+            x0 = torch.rand(n, *self.image_shape, generator=self.gen, device=self.device)
+        s = self.cfg.sampler
+        return langevin(self._energy_net(), x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
+                        clamp=(0.0, 1.0), record_energy=record_energy, generator=self.gen)
+
+    def sample(self, n: int) -> Tensor:
+        return self.generate(n).cpu()
+
+    def evaluate(self, names: list[str] | None = None) -> dict:
+        from ebm.conv_eval import evaluate_conv
+
+        return evaluate_conv(self, names or list(self.cfg.eval.metrics))
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def _snapshot(self) -> dict:
+        return copy.deepcopy({"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                              "ema": self.ema_net.state_dict() if self.ema_net is not None else None,
+                              "buffer": self.buffer.state_dict() if self.buffer is not None else None,
+                              "iteration": self.iteration})
+
+    def _restore(self, snap: dict) -> None:
+        self.net.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(snap["optimizer"])
+        if self.ema_net is not None:
+            self.ema_net.load_state_dict(snap["ema"])
+        if self.buffer is not None:
+            self.buffer.load_state_dict(snap["buffer"])
+        self.iteration = snap["iteration"]
+
+    def state_dict(self) -> dict:
+        return {
+            "config": to_dict(self.cfg),
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "status": self.status,
+            "model": self.net.state_dict(),
+            "ema": self.ema_net.state_dict() if self.ema_net is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "buffer": self.buffer.state_dict() if self.buffer is not None else None,
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        if self.ema_net is not None and state.get("ema") is not None:
+            self.ema_net.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.buffer is not None and state.get("buffer") is not None:
+            self.buffer.load_state_dict(state["buffer"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
+        self.status = state.get("status", "ok")
+
+    @staticmethod
+    def sample_checkpoint(state: dict, n: int, steps: int, seed: int = 0) -> Tensor:
+        """Langevin samples from a checkpoint's network (its replay buffer when it has one, else noise)."""
+        from ebm.config import from_dict
+
+        cfg = from_dict(state["config"])
+        m, s = cfg.model, cfg.sampler
+        buf = state.get("buffer")
+        shape = tuple(buf["samples"].shape[1:]) if buf is not None and len(buf["samples"]) else None
+        if shape is None:
+            from ebm.data import image_shape
+
+            shape = image_shape(cfg.data.name)
+        net = build_energy_net(m.net, shape, m.width or None, m.activation, m.spectral_norm)
+        net.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+        gen = torch.Generator().manual_seed(seed)
+        if buf is not None and len(buf["samples"]):
+            x0 = buf["samples"][torch.randint(len(buf["samples"]), (n,), generator=gen)]
+        else:
+            x0 = torch.rand(n, *shape, generator=gen)
+        return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None, clamp=(0.0, 1.0),
+                        generator=gen)

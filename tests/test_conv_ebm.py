@@ -1,0 +1,60 @@
+"""Shapes, options and parameter counts of the conv energy networks."""
+
+import pytest
+import torch
+
+from ebm.conv_ebm import ENERGY_NETS, SmallConvEBM, build_energy_net, count_parameters
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8), (2, 9, 13)]
+
+
+@pytest.mark.parametrize("name", list(ENERGY_NETS))
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("activation,spectral_norm", [("swish", False), ("leaky_relu", True)])
+def test_one_energy_per_image(name, shape, activation, spectral_norm):
+    net = build_energy_net(name, shape, width=8, activation=activation, spectral_norm=spectral_norm)
+    e = net(torch.rand(3, *shape))
+    assert e.shape == (3,)
+    assert torch.isfinite(e).all()
+
+
+def test_small_net_size_and_cpu_default_shape():
+    net = build_energy_net("small", (1, 28, 28))
+    assert isinstance(net, SmallConvEBM)
+    assert 50_000 <= count_parameters(net) <= 100_000
+
+
+def test_energy_is_per_sample_independent():
+    # Langevin takes grad of E.sum(): only valid if sample i's energy does not depend on sample j
+    net = build_energy_net("resnet", (3, 32, 32), width=8, spectral_norm=True).eval()
+    x = torch.rand(4, 3, 32, 32)
+    assert torch.allclose(net(x)[:2], net(x[:2]), atol=1e-5)
+
+
+def test_channels_last_changes_layout_not_values():
+    a = build_energy_net("small", (3, 32, 32), channels_last=False)
+    b = build_energy_net("small", (3, 32, 32), channels_last=True)
+    b.load_state_dict(a.state_dict())
+    assert b.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(5, 3, 32, 32)
+    assert torch.allclose(a(x), b(x), atol=1e-5)
+
+
+def test_spectral_norm_bounds_layer_norm():
+    net = build_energy_net("small", (1, 28, 28), spectral_norm=True)
+    for _ in range(20):  # power iteration converges over forward passes in train mode
+        net(torch.rand(2, 1, 28, 28))
+    w = net.head.weight.detach()
+    assert torch.linalg.matrix_norm(w, ord=2) <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(name="unet"), "unknown energy network"),
+    (dict(activation="relu6"), "unknown activation"),
+    (dict(in_shape=(1, 4, 28)), "must be >= 8"),
+    (dict(in_shape=(28, 28)), r"\(C, H, W\)"),
+])
+def test_bad_arguments_say_what_is_wrong(kwargs, match):
+    args = dict(name="small", in_shape=(1, 28, 28)) | kwargs
+    with pytest.raises(ValueError, match=match):
+        build_energy_net(**args)

@@ -1,0 +1,255 @@
+import copy
+import importlib.util
+import itertools
+import math
+import pathlib
+
+import pytest
+import torch
+
+from ebm.data import binarize, flatten, load_images
+from ebm.likelihood import (
+    N_BETAS_DEFAULT,
+    _log_mean_interval,
+    ais_log_z,
+    ais_schedule,
+    estimate_log_likelihood,
+    exact_log_z,
+    log_likelihood,
+    pseudo_log_likelihood,
+    reverse_ais_log_z,
+)
+from ebm.rbm import RBM, gibbs
+
+
+def _all_states(n):
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=torch.float64)  # (2^n, n)
+
+
+def _random_rbm(V, H, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rbm = RBM(V, H)
+    with torch.no_grad():
+        rbm.W.copy_(torch.randn(V, H, generator=g) * scale)
+        rbm.visible_bias.copy_(torch.randn(V, generator=g) * scale * 0.5)
+        rbm.hidden_bias.copy_(torch.randn(H, generator=g) * scale * 0.5)
+    return rbm
+
+
+def _train_cd1(rbm, v, epochs, lr=0.1, batch=50, seed=0):
+    """Plain CD-1 (Hinton 2002) on rows of v: just enough to give the weights realistic structure."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for rows in torch.randperm(len(v), generator=g).split(batch):
+            v0 = v[rows]  # (B, V)
+            with torch.no_grad():
+                ph0 = rbm.p_h_given_v(v0)  # (B, H)
+                v1, ph1 = gibbs(rbm, v0, 1, g)
+                rbm.W += lr * (v0.t() @ ph0 - v1.t() @ ph1) / len(v0)
+                rbm.visible_bias += lr * (v0 - v1).mean(0)
+                rbm.hidden_bias += lr * (ph0 - ph1).mean(0)
+    return rbm
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_intra_op_thread():
+    """Every tensor here is tiny, so intra-op threads cannot help; on a shared 2-core machine each OpenMP
+    region that waits for a descheduled thread costs milliseconds (measured: this file ran 40x slower)."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Threshold-binarized 8x8 digits: train (1497, 64), test (300, 64), and the train pixel marginals."""
+    train = binarize(flatten(load_images("digits", split="train")), "threshold")
+    test = binarize(flatten(load_images("digits", split="test")), "threshold")
+    return train, test, train.mean(0)
+
+
+@pytest.fixture(scope="module")
+def digits_rbm(digits):
+    """V = 64, H = 14 after 30 CD-1 epochs: weights of std ~0.8 (max ~3) make p(v) multimodal enough that
+    a 10-beta AIS is off by nats, yet log Z is exact by enumerating the 2^14 hidden states."""
+    train, _, marginals = digits
+    rbm = RBM(64, 14, init_std=0.01, generator=torch.Generator().manual_seed(0))
+    rbm.init_visible_bias(marginals)
+    return _train_cd1(rbm, train, epochs=30, lr=0.3)
+
+
+def _exact_model_samples(rbm, n, seed):
+    """Exact samples of p(v): h ~ p(h) over all 2^H hidden states, then v ~ p(v | h)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        h_all = _all_states(rbm.n_hidden).float()  # (2^H, H)
+        p_h = torch.softmax(-copy.deepcopy(rbm).double().free_energy_hidden(h_all.double()), 0)  # (2^H,)
+        h = h_all[torch.multinomial(p_h, n, replacement=True, generator=g)]  # (n, H)
+        return torch.bernoulli(rbm.p_v_given_h(h), generator=g)  # (n, V)
+
+
+# --- exact ---------------------------------------------------------------------------------------------
+def test_exact_log_z_same_by_hidden_or_visible_enumeration():
+    rbm = _random_rbm(10, 8)  # H < V: exact_log_z enumerates the 2^8 hidden states
+    with torch.no_grad():
+        by_visible = torch.logsumexp(-copy.deepcopy(rbm).double().free_energy(_all_states(10)), 0).item()
+    assert exact_log_z(rbm) == pytest.approx(by_visible, abs=1e-6)
+    transposed = RBM(8, 10)  # same model with the layers swapped: now the 2^8 visible states are enumerated
+    with torch.no_grad():
+        transposed.W.copy_(rbm.W.t())
+        transposed.visible_bias.copy_(rbm.hidden_bias)
+        transposed.hidden_bias.copy_(rbm.visible_bias)
+    assert exact_log_z(transposed) == pytest.approx(by_visible, abs=1e-6)
+
+
+def test_exact_log_z_equals_brute_force_over_joint_states():
+    rbm = _random_rbm(5, 4, seed=1)
+    v, h = _all_states(5), _all_states(4)
+    vv, hh = v.repeat_interleave(len(h), 0), h.repeat(len(v), 1)  # (512, 5), (512, 4): every (v, h) pair
+    with torch.no_grad():
+        brute = torch.logsumexp(-copy.deepcopy(rbm).double().energy(vv, hh), 0).item()
+    assert exact_log_z(rbm) == pytest.approx(brute, abs=1e-6)
+
+
+def test_exact_log_z_chunked_equals_one_shot():
+    rbm = _random_rbm(300, 14, scale=0.1, seed=2)  # 2^14 states in chunks of 2^13 rows of 300
+    with torch.no_grad():
+        one_shot = torch.logsumexp(-copy.deepcopy(rbm).double().free_energy_hidden(_all_states(14)), 0).item()
+    assert exact_log_z(rbm) == pytest.approx(one_shot, abs=1e-6)
+
+
+def test_exact_log_z_refuses_too_many_states():
+    with pytest.raises(ValueError, match="ais_log_z"):
+        exact_log_z(RBM(30, 30), max_units=25)
+
+
+def test_log_likelihood_with_exact_log_z_is_normalised():
+    rbm = _random_rbm(6, 4, seed=3)
+    log_z = exact_log_z(rbm)
+    total = sum(math.exp(log_likelihood(rbm, v[None], log_z)) for v in _all_states(6))
+    assert total == pytest.approx(1.0, abs=1e-9)
+
+
+# --- AIS -----------------------------------------------------------------------------------------------
+def test_default_schedule_is_salakhutdinov_murray():
+    betas = ais_schedule()
+    assert len(betas) == N_BETAS_DEFAULT == 14_500
+    assert betas[0] == 0 and betas[-1] == 1 and (betas.diff() > 0).all()
+    assert ((betas < 0.5).sum(), ((betas >= 0.5) & (betas < 0.9)).sum()) == (500, 4_000)
+    short = ais_schedule(145)
+    assert len(short) == 145 and ((short < 0.5).sum(), (short >= 0.9).sum()) == (5, 100)
+    with pytest.raises(ValueError):
+        ais_schedule(3)
+
+
+def test_ais_and_reverse_ais_sandwich_exact_log_z(digits, digits_rbm):
+    _, _, marginals = digits
+    exact = exact_log_z(digits_rbm)
+    g = torch.Generator().manual_seed(0)
+    fwd = ais_log_z(digits_rbm, marginals, n_chains=100, n_betas=2_000, generator=g)
+    assert fwd.log_z_low <= exact <= fwd.log_z_high, (fwd.log_z_low, exact, fwd.log_z_high)
+    assert abs(fwd.log_z - exact) < 0.5
+    rev = reverse_ais_log_z(digits_rbm, marginals, fwd.final_visible, n_betas=2_000, generator=g, burn_in=200)
+    assert abs(rev.log_z - exact) < 0.5
+    tol = 0.1  # both are stochastic bounds; this leaves room for the Monte Carlo error of a good run
+    assert fwd.log_z <= exact + tol and rev.log_z >= exact - tol, (fwd.log_z, exact, rev.log_z)
+
+
+def test_short_schedule_puts_forward_below_and_reverse_above(digits, digits_rbm):
+    """Per chain, E[log w] is the bound itself (Jensen): forward AIS gives E[log w] <= log(Z_B / Z_A),
+    reverse AIS from exact model samples gives E[log w_rev] <= log(Z_A / Z_B) (Grosse et al. 2015).
+    With only 10 betas the gaps are ~1.5 nats, ~25 standard errors, so the directions are unmistakable."""
+    _, _, marginals = digits
+    exact = exact_log_z(digits_rbm)
+    g = torch.Generator().manual_seed(1)
+    fwd = ais_log_z(digits_rbm, marginals, n_chains=1_000, n_betas=10, generator=g)
+    rev = reverse_ais_log_z(digits_rbm, marginals, _exact_model_samples(digits_rbm, 1_000, seed=2),
+                            n_betas=10, generator=g)
+    fwd_bound = fwd.log_z_base + fwd.log_weights.mean().item()
+    rev_bound = rev.log_z_base - rev.log_weights.mean().item()
+    fwd_se, rev_se = (r.log_weights.std().item() / math.sqrt(1_000) for r in (fwd, rev))
+    assert fwd_bound < exact - 0.5 and fwd_bound < exact - 5 * fwd_se, (fwd_bound, exact)
+    assert rev_bound > exact + 0.5 and rev_bound > exact + 5 * rev_se, (rev_bound, exact)
+    # averaging the weights before the log tightens both: the log-mean sits between the bound and log Z
+    assert fwd_bound < fwd.log_z and rev_bound > rev.log_z
+
+
+def test_base_model_alone_is_exact():
+    """An RBM equal to the base-rate model (W = 0, c = 0, b = b_A) has every weight equal to 1."""
+    marginals = torch.linspace(0.05, 0.95, 12)
+    rbm = RBM(12, 5, init_std=0.0)
+    rbm.init_visible_bias(marginals)
+    result = ais_log_z(rbm, marginals, n_chains=10, n_betas=50, generator=torch.Generator().manual_seed(0))
+    assert result.log_z == pytest.approx(exact_log_z(rbm), abs=1e-4)
+    assert result.log_weights.abs().max() < 1e-4
+
+
+def test_log_mean_interval_low_end_is_minus_inf_for_one_dominant_weight():
+    log_mean, low, high = _log_mean_interval(torch.tensor([0.0, -50.0, -50.0, -50.0], dtype=torch.float64))
+    assert log_mean == pytest.approx(math.log(0.25), abs=1e-9) and low == -math.inf and high > log_mean
+
+
+def test_estimate_log_likelihood_keys_and_interval_order(digits, digits_rbm):
+    _, test, marginals = digits
+    exact = estimate_log_likelihood(digits_rbm, test, marginals)  # min(V, H) = 14 <= 20: exact
+    assert set(exact) == {"exact/log_z", "exact/log_likelihood"}
+    ais = estimate_log_likelihood(digits_rbm, test, marginals, method="ais", n_betas=1_000,
+                                  reverse_burn_in=100, generator=torch.Generator().manual_seed(3))
+    assert set(ais) == {"ais/log_z", "ais/log_z_low", "ais/log_z_high", "ais/log_likelihood",
+                        "ais/log_likelihood_low", "ais/log_likelihood_high", "reverse_ais/log_z",
+                        "reverse_ais/log_likelihood"}
+    assert ais["ais/log_z_low"] <= ais["ais/log_z"] <= ais["ais/log_z_high"]
+    assert ais["ais/log_likelihood_low"] <= ais["ais/log_likelihood"] <= ais["ais/log_likelihood_high"]
+    # LL = -F - log Z: the log Z interval's ends swap
+    assert ais["ais/log_likelihood"] + ais["ais/log_z"] == pytest.approx(
+        ais["ais/log_likelihood_low"] + ais["ais/log_z_high"])
+    assert ais["ais/log_likelihood"] == pytest.approx(exact["exact/log_likelihood"], abs=0.5)
+    assert ais["reverse_ais/log_likelihood"] == pytest.approx(exact["exact/log_likelihood"], abs=0.5)
+
+
+# --- pseudo-log-likelihood -----------------------------------------------------------------------------
+def test_pseudo_log_likelihood_is_nonpositive_and_rises_with_fitting(digits, digits_rbm):
+    _, test, marginals = digits
+    untrained = RBM(64, 14, init_std=0.0)  # every conditional is 1/2: PLL = -V log 2 exactly
+    pll0 = pseudo_log_likelihood(untrained, test, generator=torch.Generator().manual_seed(0))
+    assert pll0 == pytest.approx(-64 * math.log(2), abs=1e-9)
+    pll = pseudo_log_likelihood(digits_rbm, test, generator=torch.Generator().manual_seed(0))
+    assert math.isfinite(pll) and pll <= 0
+    assert pll > pll0 + 10, (pll0, pll)
+
+
+# --- CD-k vs the exact gradient ------------------------------------------------------------------------
+def test_cd_k_gradient_approaches_exact_gradient_as_k_grows():
+    """Hinton 2002; Carreira-Perpinan & Hinton 2005: CD-k's negative phase is biased towards the data and
+    the bias vanishes as the chains mix. Only the negative phase differs between CD-k and the exact
+    gradient, so the error is ||E_chains[v_k p(h | v_k)^T] - E_model[v p(h | v)^T]||_F."""
+    rbm = _random_rbm(6, 4, scale=1.0, seed=4)
+    g = torch.Generator().manual_seed(5)
+    data = torch.bernoulli(torch.full((10, 6), 0.3), generator=g)  # (10, 6) fixed, unlike the model
+    with torch.no_grad():
+        v_all = _all_states(6).float()  # (64, 6)
+        p_v = torch.softmax(-rbm.free_energy(v_all).double(), 0).float()  # (64,) exact p(v)
+        model_neg = (v_all * p_v[:, None]).t() @ rbm.p_h_given_v(v_all)  # (6, 4)
+    n_chains = 20_000
+    start = data.repeat(n_chains // len(data), 1)  # (20000, 6): chains start at the data rows
+
+    def cd_error(k):
+        v_k, ph_k = gibbs(rbm, start, k, torch.Generator().manual_seed(k))
+        return torch.linalg.norm(v_k.t() @ ph_k / n_chains - model_neg).item()
+
+    err = {k: cd_error(k) for k in (1, 100)}
+    noise = 0.5 * math.sqrt(24 / n_chains)  # Frobenius norm of 24 entries, each with std <= 0.5 / sqrt(N)
+    assert err[1] > 5 * noise, err  # CD-1's bias is far above the Monte Carlo noise ...
+    assert err[100] < 2 * noise, err  # ... and has gone into it by k = 100
+
+
+# --- the benchmark's tiny mode -------------------------------------------------------------------------
+def test_bench_ais_smoke_test_runs(capsys):
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ais.py"
+    spec = importlib.util.spec_from_file_location("bench_ais", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--smoke-test"])
+    out = capsys.readouterr().out
+    assert "forward AIS: 100 betas x 100 chains" in out and "reverse AIS" in out and "nan" not in out
