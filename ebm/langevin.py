@@ -30,8 +30,10 @@ DEFAULT_REINIT_PROB = 0.05  # IGEBM and JEM restart 5% of buffer chains from noi
 def frozen_parameters(module: Callable[[Tensor], Tensor]) -> Iterator[None]:
     """Turn ``requires_grad`` off on a module's parameters for the block, then restore each flag.
 
-    Autograd then skips every weight-gradient product in the backward pass, about half of its cost,
-    and no ``.grad`` can be touched. Train/eval mode is left alone.
+    ``torch.autograd.grad(e, x)`` alone already computes no weight gradients (the engine prunes them;
+    benchmarks/bench_langevin.py measures no speed-up from freezing). Freezing makes the rest certain:
+    no graph is recorded for parameter-only work such as spectral norm's W / sigma, and nothing inside
+    ``energy`` can write a parameter's ``.grad``. Train/eval mode is left alone.
     """
     params = list(module.parameters()) if isinstance(module, nn.Module) else []
     flags = [p.requires_grad for p in params]
@@ -87,6 +89,8 @@ def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_si
                 if clamp is not None:
                     x.clamp_(*clamp)
     x = x.detach()
+    if x0.is_contiguous():
+        x = x.contiguous()  # hand back the caller's layout (free for one channel: both layouts coincide)
     return (x, energies) if energies is not None else x
 
 

@@ -30,10 +30,9 @@ import math  # noqa: E402
 import yaml  # noqa: E402
 
 from ebm.config import ConfigError  # noqa: E402
-from ebm.data import DataError  # noqa: E402
 from sweeps.spec import PRESETS, Sweep, SweepError, describe_all, load_sweep, sweep_path  # noqa: E402
 
-USER_ERRORS = (SweepError, ConfigError, DataError)
+USER_ERRORS = (SweepError, ConfigError)  # sweeps.shared_data turns data errors into SweepError
 # Tune snapshots the experiment state whenever a trial has checkpointed num_to_keep times (so that resume
 # never points at a deleted checkpoint) and warns that this is frequent; with per-epoch checkpoints it is.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

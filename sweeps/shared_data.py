@@ -32,7 +32,7 @@ def load_shared(sweep: Sweep, strict: bool = False, fallback: bool = True) -> di
                f"FALLING BACK to the embedded {FALLBACK!r} (4,500 real MNIST training digits); every trial's "
                f"config records data.name={FALLBACK}. Pass --strict-data to make this an error.")
         c["data.name"] = name = FALLBACK
-        train, test = (load_images(name, root, split, False) for split in ("train", "test"))
+        train, test = (load_images(name, root, split, False) for split in ("train", "test"))  # embedded
     return {"name": name, "train": train.numpy(), "test": test.numpy()}
 
 

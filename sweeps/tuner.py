@@ -39,6 +39,7 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
         ),
         run_config=tune.RunConfig(
             name=name, storage_path=storage, verbose=1,
+            sync_config=tune.SyncConfig(sync_artifacts=True),  # sample grids from the trial folders
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.keep_checkpoints),
         ),

@@ -92,6 +92,17 @@ def test_grad_clip_is_per_sample():
     assert step[1] == pytest.approx(0.01)  # below the cap: untouched by the other sample's clipping
 
 
+def test_layout_in_layout_out():
+    from ebm.conv_ebm import build_energy_net
+
+    net = build_energy_net("small", (3, 8, 8), width=4)  # NHWC weights
+    x0 = torch.rand(2, 3, 8, 8)
+    x = langevin(net, x0, 2, 0.1, 0.0)
+    assert x.is_contiguous()  # NCHW in, NCHW out, whatever the sampler used inside
+    x_nhwc = langevin(net, x0.contiguous(memory_format=torch.channels_last), 2, 0.1, 0.0)
+    assert torch.allclose(x, x_nhwc, atol=1e-6)
+
+
 def test_works_inside_no_grad():
     energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
     with torch.no_grad():
@@ -186,3 +197,18 @@ def test_init_chains_behave_as_named():
         init_chains("buffer", batch)
     with pytest.raises(ValueError, match="unknown chain init"):
         init_chains("langevin", batch)
+
+
+# --- the benchmark's tiny mode ------------------------------------------------------------------
+
+def test_bench_langevin_smoke_test_runs(capsys, tmp_path):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_langevin.py"
+    spec = importlib.util.spec_from_file_location("bench_langevin", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--smoke-test", "--cache-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "langevin / eager" in out and "fid_domain" in out

@@ -62,7 +62,7 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
         run.load_state_dict(state)
         last_eval = state.get("last_eval", last_eval)
 
-    trial_dir = tune.get_context().get_trial_dir()
+    trial_dir = tune.get_context().get_trial_dir()  # local working folder; synced to storage on reports
     node_id = ray.get_runtime_context().get_node_id()
     status = getattr(run, "status", "ok")
     while status == "ok" and run.epoch < cfg.train.epochs:
@@ -81,6 +81,12 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
         elif status == "ok" and _evaluated(metrics, metric):
             raise ValueError(f"sweep metric {metric!r} is not reported by {cfg.kind} runs; reported: "
                              f"{', '.join(sorted(k for k in metrics if '/' in k))}")
+        # Sample grids go into the trial's working folder before the report, whose checkpoint makes Tune
+        # copy the folder's files to the trial's storage folder (SyncConfig(sync_artifacts=True)).
+        if status == "ok" and run.epoch == cfg.train.epochs:
+            _write_samples(run, os.path.join(trial_dir, SAMPLES_FILE))
+        elif status == "ok" and sample_every and run.epoch % sample_every == 0:
+            _write_samples(run, os.path.join(trial_dir, f"samples_epoch{run.epoch:04d}.png"))
         report = _loggable({**metrics, **last_eval, "status": status, "node_id": node_id})
         if not finite:  # nothing worth resuming from
             tune.report(report)
@@ -89,10 +95,6 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
             state = {**run.state_dict(), "last_eval": last_eval}
             save_checkpoint(state, os.path.join(folder, CHECKPOINT_FILE))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
-        if status == "ok" and sample_every and run.epoch % sample_every == 0 and run.epoch < cfg.train.epochs:
-            _write_samples(run, os.path.join(trial_dir, f"samples_epoch{run.epoch:04d}.png"))
-    if status == "ok" and not os.path.exists(os.path.join(trial_dir, SAMPLES_FILE)):
-        _write_samples(run, os.path.join(trial_dir, SAMPLES_FILE))
 
 
 def _trial_cpus() -> int:

@@ -1,0 +1,188 @@
+"""Sweep files and ``sweeps/run.py`` without Ray: validation, one-line errors, --list, --dry-run.
+
+Everything here fails (or finishes) before Ray would start, so it is fast; the sweeps that run live in
+``test_sweeps_ray.py`` (one shared Ray session) and ``test_sweeps_cluster.py`` (slow).
+"""
+
+import os
+
+import pytest
+from test_sweeps_helpers import run_cli, write_sweep
+
+from sweeps.run import main
+from sweeps.spec import PRESETS, SweepError, available, load_sweep
+
+
+def _shipped():
+    return [(name, preset) for name in available() for preset in PRESETS]
+
+
+@pytest.mark.parametrize("name, preset", _shipped(), ids=lambda v: v)
+def test_every_shipped_sweep_validates_in_every_preset(name, preset):
+    sweep = load_sweep(name, preset)
+    assert sweep.n_trials() >= 1
+    assert sweep.description and "\n" not in sweep.description
+    assert sweep.config["kind"] in ("rbm", "conv_ebm")
+
+
+@pytest.mark.parametrize("name", available())
+def test_smoke_presets_are_tiny_and_cpu_only(name):
+    sweep = load_sweep(name, "smoke")
+    assert sweep.n_trials() <= 8 and sweep.epochs <= 3 and sweep.resources.gpu == 0
+
+
+def test_the_issue_s_sweeps_ship():
+    assert {"rbm_cd_k", "tune_rbm", "ablation_langevin", "ablation_buffer", "ablation_noise", "conv_cd_k",
+            "tune_conv_ebm"} <= set(available())
+
+
+def test_rbm_cd_k_is_set_a():
+    sweep = load_sweep("rbm_cd_k", "full")
+    assert sweep.space["sampler.init"].args == ("data", "persistent")
+    assert sweep.space["sampler.k"].args == (1, 5, 20, 100)
+    assert len(sweep.seeds) >= 3 and sweep.search.type == "grid"
+    assert sweep.n_trials() == 8 * len(sweep.seeds)
+
+
+def test_presets_override_config_space_seeds_scheduler_and_resources():
+    full, smoke = load_sweep("tune_rbm", "full"), load_sweep("tune_rbm", "smoke")
+    assert full.config["data.name"] == "mnist" and smoke.config["data.name"] == "mnist5k"
+    assert smoke.num_samples < full.num_samples
+    assert smoke.scheduler.max_t == smoke.epochs < full.scheduler.max_t == full.epochs
+    assert full.resources.gpu > 0 == smoke.resources.gpu
+    assert load_sweep("rbm_cd_k", "smoke").space["sampler.k"].args == (1, 5)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"metirc": "eval/log_likelihood"}, "unknown key 'metirc'; did you mean metric?"),
+    ({"space": {"sampler.kk": {"grid": [1, 2]}}}, "unknown config key 'sampler.kk'; did you mean sampler.k?"),
+    ({"space": {"sampler.k": {"grdi": [1, 2]}}}, "unknown domain 'grdi'; did you mean grid?"),
+    ({"space": {"sampler.init": {"grid": ["data", "persistant"]}}}, "did you mean 'persistent'"),
+    ({"space": {"sampler.k": {"grid": [1, 0]}}}, "sampler.k=0 must be >= 1"),
+    ({"space": {"sampler.k": {"loguniform": [1, 100]}}}, "loguniform draws floats but sampler.k is int"),
+    ({"space": {"train.lr": {"loguniform": [0, 1]}}}, "low must be > 0"),
+    ({"space": {"seed": {"grid": [0, 1]}}}, "seeds: [...]"),
+    ({"space": {"data.name": {"grid": ["mnist", "digits"]}}}, "cannot be swept"),
+    ({"set": {"train.lr": -1}}, "train.lr=-1.0 must be > 0"),
+    ({"set": {"trian.lr": 0.1}}, "did you mean train.lr?"),
+    ({"seeds": [0, 0]}, "repeats a seed"),
+    ({"seeds": "0"}, "must be a non-empty list of ints"),
+    ({"mode": "maximum"}, "unknown value 'maximum'"),
+    ({"metric": "log_likelihood"}, "must be a reported metric"),
+    ({"scheduler": {"type": "asha", "max_t": 50}}, "exceeds train.epochs=3"),
+    ({"scheduler": {"type": "asha", "grace_perod": 1}}, "did you mean grace_period?"),
+    ({"search": {"type": "optuna"}, "space": {"sampler.k": {"grid": [1, 5]}}}, "Optuna cannot take grid"),
+    ({"search": {"type": "optuna"}, "space": {"sampler.k": {"choice": [1, 5]}}, "seeds": [0, 1]},
+     "give one seed"),
+    ({"search": {"type": "grid"}, "space": {"train.lr": {"uniform": [0.01, 0.1]}}}, "use search.type none"),
+    ({"resources": {"cpu": 0}}, "need cpu > 0"),
+    ({"presets": {"smok": {}}}, "unknown preset 'smok'; did you mean smoke?"),
+    ({"presets": {"smoke": {"sett": {}}}}, "did you mean set?"),
+    ({"presets": {"smoke": {"scheduler": {"max": 3}}}}, "presets.smoke.scheduler: unknown key 'max'"),
+    ({"base": "configs/nope.yaml"}, "base config configs/nope.yaml not found"),
+])
+def test_bad_sweep_files_fail_with_one_line_naming_the_problem(tmp_path, change, message):
+    path = write_sweep(tmp_path, "bad", **change)
+    with pytest.raises(SweepError) as e:
+        load_sweep(path, "cpu")
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_malformed_yaml_is_one_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("space:\n  sampler.k: {grid: [1, 5\n")
+    with pytest.raises(SweepError, match="not valid YAML") as e:
+        load_sweep(str(path))
+    assert "\n" not in str(e.value)
+
+
+def test_set_of_a_swept_key_is_refused_and_seed_pins_one_seed():
+    with pytest.raises(SweepError, match="sampler.k is swept by"):
+        load_sweep("rbm_cd_k", "smoke", ["sampler.k=3"])
+    assert load_sweep("rbm_cd_k", "cpu", ["seed=7"]).seeds == [7]
+    assert load_sweep("rbm_cd_k", "smoke", ["train.lr=0.02"]).config["train.lr"] == 0.02
+
+
+# --- the command line: one line on stderr, exit status 2, nothing written ----------------------------
+
+
+def _one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_unknown_sweep_name_lists_the_sweeps(tmp_path):
+    line = _one_line_error(run_cli("rbm_cdk", "--storage", str(tmp_path / "results")))
+    assert "unknown sweep 'rbm_cdk'; did you mean rbm_cd_k?" in line
+    assert all(name in line for name in available())
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_override_and_bad_file_exit_2_and_write_nothing(tmp_path):
+    storage = tmp_path / "results"
+    line = _one_line_error(run_cli("rbm_cd_k", "--preset", "smoke", "--set", "sampler.kk=3",
+                                   "--storage", str(storage)))
+    assert "unknown config key 'sampler.kk'; did you mean sampler.k?" in line
+    bad = write_sweep(tmp_path, "bad", space={"train.lr": {"grid": ["fast"]}})
+    line = _one_line_error(run_cli(bad, "--preset", "smoke", "--storage", str(storage)))
+    assert "train.lr='fast' must be of type float" in line
+    assert not storage.exists()
+
+
+def test_list_prints_one_line_per_sweep():
+    proc = run_cli("--list")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == available()
+    assert all(len(line.split(None, 1)) == 2 for line in lines)
+
+
+def test_dry_run_prints_trials_and_resource_plan_and_writes_nothing(tmp_path):
+    storage = tmp_path / "results"
+    proc = run_cli("rbm_cd_k", "--preset", "cpu", "--dry-run", "--storage", str(storage))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "16 trials = 8 configurations x 2 seeds" in out
+    assert "sampler.init=persistent, sampler.k=100" in out
+    assert "1 CPU + 0 GPU per trial" in out and "at once" in out
+    assert "mnist5k (embedded)" in out
+    assert not storage.exists()
+
+
+def test_default_preset_is_printed(tmp_path):
+    proc = run_cli("tune_rbm", "--dry-run", "--storage", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "preset: cpu (no CUDA device" in proc.stdout or "preset: full (a CUDA device" in proc.stdout
+
+
+def test_an_existing_experiment_is_never_written_into(tmp_path, capsys):
+    experiment = tmp_path / "rbm_cd_k"
+    experiment.mkdir()
+    (experiment / "experiment_state-old.json").write_text("{}")
+    assert main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a sweep; continue it with --resume" in err and "--name rbm_cd_k-2" in err
+    assert os.listdir(experiment) == ["experiment_state-old.json"]
+
+
+def test_resume_needs_an_interrupted_sweep(tmp_path, capsys):
+    assert main(["rbm_cd_k", "--resume", "--storage", str(tmp_path)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(["rbm_cd_k", "--resume", "--preset", "smoke", "--storage", str(tmp_path)]) == 2
+    assert "drop --set/--preset" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_strict_data_refuses_the_fallback(tmp_path, capsys):
+    args = ["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--strict-data",
+            "--set", "data.name=mnist", "--set", f"data.root={tmp_path / 'no-data'}", "--set", "data.download=false"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mnist not found") and "--strict-data refuses the fallback" in err
+    assert "\n" not in err
+    assert not (tmp_path / "results").exists()
+

@@ -1,0 +1,119 @@
+"""Sweeps that run, on real Ray (CPU): one Ray session shared by the module, smoke-sized trials.
+
+Covers: smoke runs of the RBM sweeps (with the data-set fallback), ASHA stopping trials early, a diverging
+trial ending ``diverged`` while the others finish, and a trial whose worker is killed resuming from its last
+checkpoint (FailureConfig).
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+import ray
+from test_sweeps_helpers import epochs, last_result, params, progress, trial_dirs, write_sweep
+
+from sweeps.run import main
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def test_smoke_rbm_cd_k_falls_back_to_embedded_digits_and_writes_tune_outputs(tmp_path, capsys):
+    storage = tmp_path / "results"
+    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(storage), "--set", "data.name=mnist",
+               "--set", f"data.root={tmp_path / 'no-data'}", "--set", "data.download=false"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "FALLING BACK to the embedded 'mnist5k'" in err
+    assert "data set: mnist5k" in out and "best 4 of 4 configurations" in out
+    experiment = storage / "rbm_cd_k"
+    trials = trial_dirs(str(experiment))
+    assert len(trials) == 4
+    for trial in trials:
+        assert params(trial)["data.name"] == "mnist5k"  # the data set used, in every trial's config
+        files = os.listdir(trial)
+        assert {"params.json", "result.json", "progress.csv", "samples.png"} <= set(files)
+        assert any(f.startswith("events.out.tfevents") for f in files)
+        assert any(f.startswith("checkpoint_") for f in files)
+        result = last_result(trial)
+        assert result["status"] == "ok" and result["epoch"] == 2 and result["training_iteration"] == 2
+    assert (experiment / "sweep.yaml").exists()
+
+    from ray import tune
+
+    from trainables import train_rbm
+
+    grid = tune.Tuner.restore(str(experiment), train_rbm).get_results()  # Ray's own reader still works
+    assert len(grid) == 4 and not grid.errors
+
+
+def test_smoke_tune_rbm_optuna_with_asha_completes(tmp_path, capsys):
+    rc = main(["tune_rbm", "--preset", "smoke", "--storage", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    trials = trial_dirs(str(tmp_path / "tune_rbm"))
+    assert len(trials) == 4
+    assert len({params(t)["train.lr"] for t in trials}) == 4  # Optuna suggested four configurations
+    assert "best 4 of 4 configurations by eval/log_likelihood (max)" in out
+
+
+def test_asha_stops_weak_trials_early(tmp_path, capsys):
+    # The two strong learning rates run first (grid order, two at a time) and set the rung-1 bar; the two
+    # runs that barely move their weights reach rung 1 later, below the median, and are stopped.
+    path = write_sweep(tmp_path, "asha", epochs=4, space={"train.lr": {"grid": [0.1, 0.05, 1.0e-6, 1.0e-7]}},
+                       scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2})
+    assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
+    reached = {params(t)["train.lr"]: last_result(t)["training_iteration"] for t in
+               trial_dirs(str(tmp_path / "results" / "asha"))}
+    assert min(reached.values()) < 4 and max(reached.values()) == 4, reached
+    assert reached[1.0e-6] < 4 or reached[1.0e-7] < 4
+
+
+def test_a_diverging_trial_ends_diverged_while_the_others_finish(tmp_path, capsys):
+    path = write_sweep(tmp_path, "diverge", epochs=3, space={"train.lr": {"grid": [0.05, 1.0e+30, 0.02]}})
+    assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
+    by_lr = {params(t)["train.lr"]: last_result(t) for t in trial_dirs(str(tmp_path / "results" / "diverge"))}
+    assert by_lr[1.0e+30]["status"] == "diverged" and by_lr[1.0e+30]["epoch"] < 3
+    for lr in (0.05, 0.02):
+        assert by_lr[lr]["status"] == "ok" and by_lr[lr]["epoch"] == 3
+
+
+def test_a_trial_whose_worker_is_killed_resumes_from_its_last_checkpoint(tmp_path, capsys):
+    n_epochs = 8
+    path = write_sweep(tmp_path, "killed", epochs=n_epochs, max_failures=2,
+                       set={"data.limit": 1000, "sampler.k": 20})
+    experiment = str(tmp_path / "results" / "killed")
+    killed = []
+
+    def kill_the_worker_mid_run():
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            for trial in trial_dirs(experiment):
+                rows = progress(trial)
+                if len(rows) >= 2 and int(rows[-1]["epoch"]) < n_epochs:
+                    pid = int(rows[-1]["pid"])
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append((pid, int(rows[-1]["epoch"])))
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_worker_mid_run, daemon=True)
+    killer.start()
+    rc = main([path, "--storage", str(tmp_path / "results")])
+    killer.join()
+    assert rc == 0, capsys.readouterr().err
+    assert killed, "the trial finished before its worker could be killed"
+    (trial,) = trial_dirs(experiment)
+    result = last_result(trial)
+    assert result["status"] == "ok"
+    assert result["epoch"] == n_epochs and result["training_iteration"] == n_epochs
+    assert result["iterations_since_restore"] < n_epochs  # it went on from a checkpoint ...
+    assert epochs(trial).count(1) == 1  # ... and never started again from scratch
+    assert sorted(set(epochs(trial))) == list(range(1, n_epochs + 1))
+    assert len({row["pid"] for row in progress(trial)}) == 2  # two workers: the killed one and the retry
