@@ -14,8 +14,9 @@ two ablations say where the difference comes from: ``eager+frozen`` (parameters'
 ``eager+nhwc`` (NHWC weights). Target: langevin / eager >= 1.5. Rounds are interleaved and the best
 round of each variant is reported (and the median), so load from other processes hurts all alike.
 
-Metrics: one evaluation = embedding the samples + FID + KID (100 subsets of min(1000, N)), with the
-reference features computed once beforehand (as a training loop should: ``ebm.metrics.features``).
+Metrics: one evaluation = embedding the samples + FID + KID (100 subsets of min(1000, N); a single
+estimate when both sets have <= 1000 images), with the reference features computed once beforehand
+(as a training loop should: ``ebm.metrics.features``).
 Stand-in samples are real mnist5k digits (samples = train[:N], reference = train[N:2N]); values are
 printed only to show the metric ran. For Inception the reference features are a perturbed copy of the
 sample features, which costs the same arithmetic without a second embedding pass.
@@ -128,7 +129,8 @@ def bench_metrics(args) -> None:
         fd, t_fid = _timed(lambda a=f_s.values, b=ref.values: fid.fid_from_features(a, b))
         (kd, kd_std), t_kid = _timed(lambda a=f_s.values, b=ref.values: fid.kid_from_features(a, b))
         print(f"  N={n:>5}: embed {t_emb:6.2f} s + FID(sqrtm, d=128) {t_fid:6.2f} s + KID {t_kid:6.2f} s = "
-              f"{t_emb + t_fid + t_kid:6.1f} s   (fid_domain {fd:.2f}, kid_domain {kd:.4f} +- {kd_std:.4f})")
+              f"{t_emb + t_fid + t_kid:6.1f} s   (fid_domain {fd:.3f}, kid_domain {kd:.5f}"
+              + (f" +- {kd_std:.5f})" if kd_std is not None else ")"))
     if args.smoke_test or args.no_inception:
         return
     try:

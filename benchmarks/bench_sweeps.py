@@ -9,9 +9,11 @@
   this process and its descendants (driver, Ray, trial workers) over 2 x the wall time of Tuner.fit (target
   >= 90%), and slot occupancy: the trials' own time over 2 x the wall time (what the sweep system controls;
   other processes competing for the cores lower the first figure, not the second).
-- asha: ``rbm_cd_k`` (cpu preset: embedded digits, 64 hidden units so the likelihood is AIS, 2 seeds,
-  held-out likelihood every epoch) run as the full grid and with ASHA (grace 1, reduction factor 3); compute
-  = trial-seconds and epochs; target: ASHA's best within the grid best's AIS interval at <= 35% of its compute.
+- asha: ``tune_rbm``'s space as a grid (learning rate x k x CD/PCD, 16 configurations; cpu preset: embedded
+  digits, 64 hidden units so the likelihood is AIS, held-out likelihood every epoch, 9 epochs), or with
+  ``--asha-sweep rbm_cd_k`` Set A's grid (8 configurations x 2 seeds), run in full and with ASHA (grace 1,
+  reduction factor 3); compute = trial-seconds and epochs; target: ASHA's best within the grid best's AIS
+  interval at <= 35% of the grid's compute.
 """
 
 from __future__ import annotations
@@ -109,12 +111,18 @@ def bench_cpu(storage: str) -> None:
           f"{os.getloadavg()[0]:.1f} (other processes share these cores)")
 
 
-def bench_asha(storage: str) -> None:
-    from sweeps.spec import load_sweep
+def bench_asha(storage: str, name: str) -> None:
+    from sweeps.spec import Domain, SearchSpec, load_sweep
 
     def sweep(scheduler: str):
-        s = load_sweep("rbm_cd_k", "cpu", ["train.epochs=9", "eval.every=1", "eval.sample_steps=100"])
+        s = load_sweep(name, "cpu", ["train.epochs=9", "eval.every=1", "eval.sample_steps=100", "model.n_hidden=64",
+                                     "eval.ais_betas=1000", "eval.ais_chains=100"])
         s.sample_every = 0
+        if name == "tune_rbm":  # its search space as a grid (one seed), so both runs see the same trials
+            s.space = {"train.lr": Domain("grid", (0.003, 0.01, 0.03, 0.1)), "sampler.k": Domain("grid", (1, 5)),
+                       "sampler.init": Domain("grid", ("data", "persistent"))}
+            s.search, s.num_samples = SearchSpec(type="grid"), 1
+        s.scheduler.type = "none"
         if scheduler == "asha":
             s.scheduler.type, s.scheduler.grace_period, s.scheduler.max_t = "asha", 1, s.epochs
             s.scheduler.reduction_factor = 3.0
@@ -129,11 +137,10 @@ def bench_asha(storage: str) -> None:
         figures[scheduler] = dict(wall=wall, trial_s=df["time_total_s"].sum(), epochs=df["training_iteration"].sum(),
                                   best=best["eval/log_likelihood"], low=best.get("eval/log_likelihood_low", math.nan),
                                   high=best.get("eval/log_likelihood_high", math.nan), n=len(df), finished=len(full),
-                                  config=f"init={best['config/sampler.init']}, k={best['config/sampler.k']}, "
-                                         f"seed={best['config/seed']}")
+                                  config=", ".join(f"{k}={best[f'config/{k}']}" for k in [*s.space, "seed"]))
     g, a = figures["grid"], figures["asha"]
-    for name, f in figures.items():
-        print(f"asha: {name:4s} {f['n']} trials ({f['finished']} ran all epochs), {f['trial_s']:.0f} trial-s, "
+    for run, f in figures.items():
+        print(f"asha: {run:4s} {f['n']} trials ({f['finished']} ran all epochs), {f['trial_s']:.0f} trial-s, "
               f"{f['epochs']} epochs, {f['wall']:.0f} s wall; best held-out log-likelihood {f['best']:.2f} "
               f"(AIS interval [{f['low']:.2f}, {f['high']:.2f}]) at {f['config']}")
     within = g["low"] <= a["best"] <= g["high"] or a["best"] >= g["best"]
@@ -145,6 +152,8 @@ def bench_asha(storage: str) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=["overhead", "cpu", "asha"], action="append")
+    p.add_argument("--asha-sweep", choices=["tune_rbm", "rbm_cd_k"], default="tune_rbm",
+                   help="sweep whose space ASHA and the full grid search [tune_rbm]")
     args = p.parse_args()
     import ray
 
@@ -154,7 +163,10 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-sweeps-") as storage:
             for name in args.only or ["overhead", "cpu", "asha"]:
-                {"overhead": bench_overhead, "cpu": bench_cpu, "asha": bench_asha}[name](storage)
+                if name == "asha":
+                    bench_asha(storage, args.asha_sweep)
+                else:
+                    {"overhead": bench_overhead, "cpu": bench_cpu}[name](storage)
     finally:
         ray.shutdown()
     return 0

@@ -185,6 +185,7 @@ class ConvEBMRun:
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
             "generator": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "order": self._order.cpu(),  # the rest of the current pass, so a resumed run sees the same batches
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -198,6 +199,7 @@ class ConvEBMRun:
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
         self.status = state.get("status", "ok")
+        self._order = state["order"].to(self.device)
 
     @staticmethod
     def sample_checkpoint(state: dict, n: int, steps: int, seed: int = 0) -> Tensor:

@@ -101,17 +101,20 @@ def cmd_run(args) -> int:
         record = _read_record(path)
         sweep = load_sweep(record["sweep"], record["preset"], record["overrides"])
         sweep.config["data.name"] = record["data"]
+        from sweeps.tuner import can_restore
+
+        if not can_restore(path):
+            raise SweepError(f"{path} has no Tune experiment state to resume; start it without --resume")
         print(f"resuming {path} (preset {sweep.preset}, data {record['data']})", flush=True)
     else:
-        preset = args.preset or _default_preset()
-        sweep = load_sweep(args.name, preset, args.overrides)
-        if args.dry_run:
-            return _dry_run(sweep, path, args)
-        if _holds_sweep(path):
+        sweep = load_sweep(args.name, args.preset or _default_preset(), args.overrides)
+        if _holds_sweep(path) and not args.dry_run:
             raise SweepError(f"{path} already holds a sweep; continue it with --resume, or write a new one "
                              f"with --name {experiment}-2 (results on disk are never overwritten)")
         record = {"sweep": os.path.relpath(sweep.path, REPO_ROOT) if sweep.path.startswith(REPO_ROOT)
                   else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
+    if args.dry_run:
+        return _dry_run(sweep, path, args)
 
     from sweeps.shared_data import load_shared
 
@@ -125,8 +128,6 @@ def cmd_run(args) -> int:
     from sweeps import tuner as tuners
     from sweeps.report import best_table
 
-    if args.resume and not tuners.can_restore(path):
-        raise SweepError(f"{path} has no Tune experiment state to resume; start it without --resume")
     started = _start_ray(args)
     try:
         cpus = ray.cluster_resources().get("CPU", 1)

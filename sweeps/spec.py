@@ -197,9 +197,10 @@ def describe_all() -> list[tuple[str, str]]:
 def sweep_path(name: str) -> str:
     """A sweep name (``configs/sweeps/NAME.yaml``) or the path of a sweep file."""
     if name.endswith((".yaml", ".yml")) or os.sep in name:
-        if not os.path.isfile(name):
-            raise SweepError(f"sweep file not found: {name}")
-        return name
+        for path in (name, os.path.join(REPO_ROOT, name)):  # as given, else from the repository root
+            if os.path.isfile(path):
+                return path
+        raise SweepError(f"sweep file not found: {name}")
     path = os.path.join(SWEEPS_DIR, f"{name}.yaml")
     if not os.path.isfile(path):
         names = available()

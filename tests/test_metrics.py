@@ -89,6 +89,8 @@ def test_kid_with_and_without_precomputed_kernels_agree(monkeypatch):
     monkeypatch.setattr(fid, "KERNEL_CACHE_MAX", 0)
     direct = kid_from_features(f, g, n_subsets=7, subset_size=50, seed=3)
     assert cached == pytest.approx(direct, rel=1e-9)
+    whole = kid_from_features(f[:50], g[:50], n_subsets=7, subset_size=50)
+    assert whole[0] == pytest.approx(polynomial_mmd2_unbiased(f[:50], g[:50])) and whole[1] is None
 
 
 class _Projection(nn.Module):
@@ -211,6 +213,7 @@ def test_lpips_missing_without_alexnet_weights(empty_hub):
     assert not m.ok and m.network == lpips_div.LPIPS_NET and "alexnet-owt" in m.reason
 
 
+@pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")  # lpips' torchvision calls
 def test_lpips_diversity_math_with_a_stand_in_network():
     import lpips
 

@@ -76,8 +76,8 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
         status = _status(metrics) if finite else "diverged"
         if status == "diverged":  # a diverged run ranks last, whatever it reached before
             last_eval = {metric: math.nan, "eval/epoch": run.epoch}
-        elif metric in metrics:
-            last_eval = {metric: metrics[metric], "eval/epoch": run.epoch}
+        elif metric in metrics:  # None: the metric could not be computed this time (its reason is beside it)
+            last_eval = {metric: math.nan if metrics[metric] is None else metrics[metric], "eval/epoch": run.epoch}
         elif status == "ok" and _evaluated(metrics, metric):
             raise ValueError(f"sweep metric {metric!r} is not reported by {cfg.kind} runs; reported: "
                              f"{', '.join(sorted(k for k in metrics if '/' in k))}")

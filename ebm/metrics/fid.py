@@ -127,12 +127,18 @@ def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def kid_from_features(f1: np.ndarray, f2: np.ndarray, n_subsets: int = KID_SUBSETS,
-                      subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:
+                      subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float | None]:
     """KID: mean and std of unbiased MMD^2 over ``n_subsets`` random subsets of size
-    min(subset_size, N1, N2), each drawn without replacement from each set."""
+    min(subset_size, N1, N2), each drawn without replacement from each set.
+
+    If both sets are no larger than ``subset_size`` every "subset" is the whole set: the estimate is
+    computed once and its std is None (a std of 0 would claim a certainty it does not have).
+    """
     m = min(subset_size, len(f1), len(f2))
     if m < 2:
         raise MetricUnavailable(f"KID needs >= 2 samples per set, got {len(f1)} and {len(f2)}")
+    if m == len(f1) == len(f2):
+        return polynomial_mmd2_unbiased(f1, f2), None
     if max(len(f1), len(f2)) ** 2 <= KERNEL_CACHE_MAX:
         # every subset's kernel matrices are blocks of the full ones: three matrix products in all
         # instead of three per subset (the same numbers, ~n_subsets times less arithmetic at d = 2048)

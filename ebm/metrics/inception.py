@@ -23,6 +23,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -134,7 +135,10 @@ def _load_pytorch_fid(path: str, device: str) -> InceptionNet:
 
 @functools.lru_cache(maxsize=4)
 def _load_torchscript(path: str, device: str) -> InceptionNet:
-    return InceptionNet(TF_INCEPTION, torch.jit.load(path, map_location=device), TF_INPUT_RANGE)
+    with warnings.catch_warnings():  # "torch.jit.load is deprecated": TorchScript is the format the wheel ships
+        warnings.simplefilter("ignore", FutureWarning)
+        model = torch.jit.load(path, map_location=device)
+    return InceptionNet(TF_INCEPTION, model, TF_INPUT_RANGE)
 
 
 def load_inception(device: torch.device | str = "cpu", need_logits: bool = False) -> InceptionNet:

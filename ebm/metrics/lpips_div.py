@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -49,7 +50,10 @@ def _load_lpips(device: str) -> nn.Module:
     import lpips
 
     alexnet_weights()  # raises before lpips could try a download
-    return lpips.LPIPS(net="alex", version="0.1", pretrained=True, verbose=False).to(device).eval()
+    with warnings.catch_warnings():  # lpips calls torchvision's deprecated ``pretrained=True``
+        warnings.simplefilter("ignore", UserWarning)
+        net = lpips.LPIPS(net="alex", version="0.1", pretrained=True, verbose=False)
+    return net.to(device).eval()
 
 
 def lpips_diversity(samples: Tensor, n_pairs: int = N_PAIRS, device: torch.device | str = "cpu", seed: int = 0,
