@@ -31,6 +31,6 @@ def evaluate_conv(run, names: list[str]) -> dict:
     if image:
         metrics.update(image_metrics(image, samples, reference, dataset=cfg.data.name, root=cfg.data.root,
                                      cache_dir=e.feature_cache or None, device=run.device, download=False,
-                                     seed=cfg.seed))
+                                     fid_method="nuclear", seed=cfg.seed))
     out.update(flatten(metrics))
     return out

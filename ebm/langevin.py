@@ -171,13 +171,14 @@ class ReplayBuffer:
         self.size = min(self.capacity, self.size + len(x))
 
     def state_dict(self) -> dict[str, Tensor]:
-        """Tensors only, so ``torch.load(..., weights_only=True)`` reads it back."""
-        state = {"samples": self.samples[: self.size].cpu().clone(),
-                 "capacity": torch.tensor(self.capacity), "next": torch.tensor(self.next),
-                 "reinit_prob": torch.tensor(self.reinit_prob, dtype=torch.float64)}
-        if self.generator is not None:
-            state["generator_state"] = self.generator.get_state()
-        return state
+        """Tensors only, so ``torch.load(..., weights_only=True)`` reads it back.
+
+        The generator's state is not included: the generator is the caller's (often shared with the
+        training loop), so the caller checkpoints it; restoring it here would rewind everyone's draws.
+        """
+        return {"samples": self.samples[: self.size].cpu().clone(),
+                "capacity": torch.tensor(self.capacity), "next": torch.tensor(self.next),
+                "reinit_prob": torch.tensor(self.reinit_prob, dtype=torch.float64)}
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         samples = state["samples"]
@@ -189,8 +190,6 @@ class ReplayBuffer:
         self.samples[: self.size] = samples.to(self.device, self.samples.dtype)
         self.next = int(state["next"])
         self.reinit_prob = float(state["reinit_prob"])
-        if self.generator is not None and "generator_state" in state:
-            self.generator.set_state(state["generator_state"])
 
 
 def init_chains(init: str, batch: Tensor, buffer: ReplayBuffer | None = None,

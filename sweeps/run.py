@@ -116,12 +116,13 @@ def cmd_run(args) -> int:
     if args.dry_run:
         return _dry_run(sweep, path, args)
 
-    from sweeps.shared_data import load_shared
+    from sweeps.shared_data import load_shared, warm_caches
 
     data = load_shared(sweep, strict=args.strict_data, fallback=not args.resume)
     record["data"] = data["name"]
     print(f"data set: {data['name']} ({len(data['train'])} train / {len(data['test'])} held-out images); "
           f"recorded as data.name in every trial's config", flush=True)
+    warm_caches(sweep)
 
     import ray
 

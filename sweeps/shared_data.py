@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ebm.data import EMBEDDED, DataError, load_images
 from sweeps.spec import Sweep, SweepError
@@ -34,6 +35,23 @@ def load_shared(sweep: Sweep, strict: bool = False, fallback: bool = True) -> di
         c["data.name"] = name = FALLBACK
         train, test = (load_images(name, root, split, False) for split in ("train", "test"))  # embedded
     return {"name": name, "train": train.numpy(), "test": test.numpy()}
+
+
+def warm_caches(sweep: Sweep) -> None:
+    """Train (or load) the classifier behind fid_domain/kid_domain here, once, before the trials start: they
+    then load it from its cache instead of each training it at its first evaluation."""
+    c = sweep.config
+    if sweep.kind != "conv_ebm" or not {"fid_domain", "kid_domain"} & set(c.get("eval.metrics") or ()):
+        return
+    from ebm.metrics import MetricUnavailable, load_domain_net
+
+    t0 = time.perf_counter()
+    try:
+        net = load_domain_net(c["data.name"], c["data.root"], cache_dir=c["eval.feature_cache"] or None)
+    except MetricUnavailable as e:
+        print(f"warning: {e}; the trials will report fid_domain/kid_domain as missing", file=sys.stderr)
+        return
+    print(f"{net.network} ready for FID/KID in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def describe(sweep: Sweep) -> str:

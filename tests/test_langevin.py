@@ -167,8 +167,10 @@ def test_buffer_state_dict_round_trip_through_weights_only_load():
     other = ReplayBuffer(50, 0.9, (1, 2, 2), generator=torch.Generator().manual_seed(99))
     other.load_state_dict(state)
     assert torch.equal(other.samples, buf.samples) and other.next == buf.next and other.reinit_prob == 0.2
+    assert other.generator.initial_seed() == 99  # the caller's generator is the caller's to checkpoint
+    other.generator.set_state(buf.generator.get_state())
     a, ia = buf.sample(10)
-    b, ib = other.sample(10)  # the generator state travelled too: same draws
+    b, ib = other.sample(10)  # same contents, same generator state: same draws
     assert torch.equal(a, b) and torch.equal(ia, ib)
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(10, 0.1, (1, 2, 2)).load_state_dict(state)

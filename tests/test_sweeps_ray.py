@@ -1,8 +1,8 @@
 """Sweeps that run, on real Ray (CPU): one Ray session shared by the module, smoke-sized trials.
 
-Covers: smoke runs of the RBM sweeps (with the data-set fallback), ASHA stopping trials early, a diverging
-trial ending ``diverged`` while the others finish, and a trial whose worker is killed resuming from its last
-checkpoint (FailureConfig).
+Covers: smoke runs of the shipped sweeps (RBM with the data-set fallback; one conv sweep here, the others
+in the slow tier), ASHA stopping trials early, diverging trials (RBM and conv EBM) ending ``diverged`` while
+the others finish, and a trial whose worker is killed resuming from its last checkpoint (FailureConfig).
 """
 
 import os
@@ -12,9 +12,13 @@ import time
 
 import pytest
 import ray
+import yaml
 from test_sweeps_helpers import epochs, last_result, params, progress, trial_dirs, write_sweep
 
 from sweeps.run import main
+from sweeps.spec import available, load_sweep
+
+CONV_SWEEPS = [name for name in available() if load_sweep(name, "smoke").kind == "conv_ebm"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -117,3 +121,39 @@ def test_a_trial_whose_worker_is_killed_resumes_from_its_last_checkpoint(tmp_pat
     assert epochs(trial).count(1) == 1  # ... and never started again from scratch
     assert sorted(set(epochs(trial))) == list(range(1, n_epochs + 1))
     assert len({row["pid"] for row in progress(trial)}) == 2  # two workers: the killed one and the retry
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "ablation_langevin" else [pytest.mark.slow])
+                                  for n in CONV_SWEEPS])
+def test_smoke_conv_sweep_completes(name, tmp_path, capsys):
+    rc = main([name, "--preset", "smoke", "--storage", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    sweep = load_sweep(name, "smoke")
+    trials = trial_dirs(str(tmp_path / name))
+    assert len(trials) == sweep.n_trials()
+    for trial in trials:
+        result = last_result(trial)
+        assert result["status"] in ("ok", "diverged")
+        if result["status"] == "ok":
+            assert result["epoch"] == sweep.epochs and os.path.exists(os.path.join(trial, "samples.png"))
+            assert sweep.metric in result
+    assert "configurations by " + sweep.metric in out
+
+
+@pytest.mark.slow
+def test_a_diverging_conv_ebm_ends_diverged_while_the_others_finish(tmp_path, capsys):
+    conv = {"kind": "conv_ebm", "data.limit": 512, "train.epochs": 2, "train.iterations_per_epoch": 3,
+            "train.batch_size": 16, "sampler.k": 3, "sampler.buffer_size": 128, "eval.metrics": ["energy_gap"],
+            "eval.n_samples": 16, "train.energy_bound": 50.0}
+    path = write_sweep(tmp_path, "conv_diverge", epochs=2, metric="eval/energy_gap", mode="max",
+                       space={"train.lr": {"grid": [1.0e-3, 50.0]}, "train.alpha": {"grid": [0.0]}})
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    spec["base"], spec["set"] = "configs/conv_mnist_pcd1.yaml", conv  # no alpha: energies free to explode
+    with open(path, "w") as f:
+        yaml.safe_dump(spec, f)
+    assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
+    by_lr = {params(t)["train.lr"]: last_result(t) for t in trial_dirs(str(tmp_path / "results" / "conv_diverge"))}
+    assert by_lr[50.0]["status"] == "diverged"
+    assert by_lr[1.0e-3]["status"] == "ok" and by_lr[1.0e-3]["epoch"] == 2

@@ -11,6 +11,8 @@ data set and ``VERSION``; bump ``VERSION`` whenever the architecture or schedule
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import tempfile
 import time
@@ -76,6 +78,13 @@ class DomainNet:
     @property
     def network(self) -> str:
         return f"domain CNN v{VERSION} ({self.dataset}, test acc {self.test_accuracy:.4f})"
+
+    @functools.cached_property
+    def weights_id(self) -> str:
+        h = hashlib.sha1(str(self.feature_scale).encode())
+        for v in self.model.state_dict().values():
+            h.update(v.detach().cpu().numpy().tobytes())
+        return h.hexdigest()
 
     @torch.inference_mode()
     def features(self, x: Tensor) -> np.ndarray:
@@ -182,7 +191,7 @@ def load_domain_net(dataset: str, root: str = "./data", cache_dir: str | None = 
                     epochs: int | None = None) -> DomainNet:
     """The data set's domain classifier: from the cache if there, else trained and cached (atomically).
 
-    ``epochs`` overrides the data set's training schedule (tests use 1). Raises :class:`MetricUnavailable`
+    ``epochs`` overrides the data set's training schedule (the fast tests use 3). Raises :class:`MetricUnavailable`
     if the data set cannot be loaded.
     """
     device = torch.device(device)

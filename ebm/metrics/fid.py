@@ -8,11 +8,14 @@
 
 A feature network is any object with ``network: str`` and ``features(x) -> (N, d)`` for images x
 (N, C, H, W) in [0, 1]. Reference features can be computed once with :func:`features` and passed
-instead of images, so an evaluation every epoch does not re-embed the same data.
+instead of images; reference images passed as a tensor are embedded once per process and network
+(:func:`reference_features`), so an evaluation every epoch does not re-embed the same data.
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import warnings
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,7 +36,8 @@ FID_METHODS = ("sqrtm", "nuclear")
 
 
 class FeatureNet(Protocol):
-    network: str
+    network: str  # what the metric reports as its network
+    # optional ``weights_id: str`` naming the exact weights (a file path, a hash): enables reference caching
 
     def features(self, x: Tensor) -> np.ndarray: ...
 
@@ -52,6 +56,32 @@ def features(net: FeatureNet, x: Tensor) -> Features:
         raise MetricUnavailable(f"{int((~torch.isfinite(x.flatten(1))).any(1).sum())} of {len(x)} images "
                                 "contain non-finite values")
     return Features(np.asarray(net.features(x), dtype=np.float64), net.network)
+
+
+_REFERENCE_CACHE: collections.OrderedDict[tuple, Features] = collections.OrderedDict()
+REFERENCE_CACHE_SIZE = 4  # reference sets remembered per process (e.g. one per data set and network)
+
+
+def reference_features(net: FeatureNet, x: Tensor) -> Features:
+    """:func:`features` of a reference set, remembered per (network, its ``weights_id``, image content).
+
+    An evaluation every epoch compares new samples against the same held-out images; through Inception
+    on CPU embedding them again would cost minutes each time. The key is the sha1 of the images' bytes
+    (milliseconds), so a changed reference set can never be served stale features.
+    """
+    weights_id = getattr(net, "weights_id", None)
+    if weights_id is None:  # a network that cannot say which weights it holds is never cached
+        return features(net, x)
+    xc = x.detach().to("cpu").contiguous()
+    key = (net.network, weights_id, tuple(xc.shape), str(xc.dtype), hashlib.sha1(xc.numpy().tobytes()).hexdigest())
+    if key in _REFERENCE_CACHE:
+        _REFERENCE_CACHE.move_to_end(key)
+        return _REFERENCE_CACHE[key]
+    f = features(net, x)
+    _REFERENCE_CACHE[key] = f
+    while len(_REFERENCE_CACHE) > REFERENCE_CACHE_SIZE:
+        _REFERENCE_CACHE.popitem(last=False)
+    return f
 
 
 def gaussian_stats(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +194,7 @@ def fid_kid(samples: Tensor | Features, reference: Tensor | Features, net: Featu
 
     def compute() -> dict[str, Metric]:
         fs = samples if isinstance(samples, Features) else features(net, samples)
-        fr = reference if isinstance(reference, Features) else features(net, reference)
+        fr = reference if isinstance(reference, Features) else reference_features(net, reference)
         for f in (fs, fr):
             if f.network != net.network:
                 raise MetricUnavailable(f"features from {f.network!r} cannot be compared with {net.network!r}")

@@ -84,9 +84,10 @@ class InceptionNet(nn.Module):
     """A loaded Inception: ``forward(x in [0, 1]) -> (pool features (N, 2048), logits (N, 1008) or None)``."""
 
     def __init__(self, network: str, model: nn.Module, input_range: tuple[float, float],
-                 pool: nn.Module | None = None):
+                 pool: nn.Module | None = None, weights_id: str | None = None):
         super().__init__()
         self.network, self.model, self.input_range = network, model.eval(), input_range
+        self.weights_id = weights_id  # the weights file: lets reference features be cached
         self.has_logits = pool is not None
         self._pooled: list[Tensor] = []
         if pool is not None:  # the 2048-d features are the input of the last linear layer: catch them on the way
@@ -130,7 +131,8 @@ def _load_pytorch_fid(path: str, device: str) -> InceptionNet:
     from pytorch_fid.inception import fid_inception_v3
 
     model = fid_inception_v3()  # reads ``path`` from the hub cache (checked above); no download
-    return InceptionNet(PYTORCH_FID, model.to(device), (-1.0, 1.0), pool=model.avgpool)
+    return InceptionNet(PYTORCH_FID, model.to(device), (-1.0, 1.0), pool=model.avgpool,
+                        weights_id=f"{path}@{os.path.getmtime(path)}")
 
 
 @functools.lru_cache(maxsize=4)
@@ -138,7 +140,7 @@ def _load_torchscript(path: str, device: str) -> InceptionNet:
     with warnings.catch_warnings():  # "torch.jit.load is deprecated": TorchScript is the format the wheel ships
         warnings.simplefilter("ignore", FutureWarning)
         model = torch.jit.load(path, map_location=device)
-    return InceptionNet(TF_INCEPTION, model, TF_INPUT_RANGE)
+    return InceptionNet(TF_INCEPTION, model, TF_INPUT_RANGE, weights_id=f"{path}@{os.path.getmtime(path)}")
 
 
 def load_inception(device: torch.device | str = "cpu", need_logits: bool = False) -> InceptionNet:
@@ -157,8 +159,13 @@ def load_inception(device: torch.device | str = "cpu", need_logits: bool = False
 
 
 def inception_score(logits: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
-    """IS = exp(E_x KL(p(y|x) || p(y))) per split, mean and std over splits (Salimans et al. 2016)."""
-    splits = max(1, min(splits, len(logits)))
+    """IS = exp(E_x KL(p(y|x) || p(y))) per split, mean and std over splits (Salimans et al. 2016).
+
+    Fewer splits when there are under 2 images per split (a one-image split has IS = 1 by construction).
+    """
+    if len(logits) < 2:
+        raise MetricUnavailable(f"Inception Score needs >= 2 samples, got {len(logits)}")
+    splits = max(1, min(splits, len(logits) // 2))
     logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)  # (N, K) log softmax
     scores = []
     for part in np.array_split(logp, splits):
