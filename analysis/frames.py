@@ -1,0 +1,472 @@
+"""An experiment folder written by ``sweeps/run.py`` -> pandas frames, without Ray and without the trainables.
+
+What is read, per trial (``STORAGE/NAME/<trial folder>``):
+
+- ``params.json``: the trial's flat config (dotted keys, as in the YAML and ``--set``);
+- ``result.json``: one JSON object per report (``progress.csv`` when it is missing);
+- ``error.txt``: Tune's record of a trial that raised; ``samples.png``: the final sample grid.
+
+And per experiment: the newest ``experiment_state-*.json`` (Tune's status of every trial, including ones that
+never started or never wrote a folder) and ``sweep.yaml`` (how ``sweeps/run.py`` started the sweep; its sweep
+file gives the metric, the mode, the space and the scheduler). Each may be missing: what it would have told
+is then inferred from the trial folders and said so in ``Experiment.notes``.
+
+Every trial gets one ``outcome``: ``ok`` (ran to its last epoch), ``diverged`` (the run reported
+``status: diverged``), ``errored`` (Tune recorded an error), ``stopped`` (ended early without error under
+ASHA: Li et al. 2020), ``unfinished`` (pending or running when the sweep was interrupted). No trial is dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis import stats
+
+OUTCOMES = ("ok", "diverged", "errored", "stopped", "unfinished")
+RECORD_FILE = "sweep.yaml"  # sweeps/run.py's RECORD_FILE
+SAMPLES_FILE = "samples.png"  # trainables/train.py's SAMPLES_FILE
+# Result fields that are bookkeeping, not measurements: left out of the tidy history.
+BOOKKEEPING = {"timestamp", "pid", "done", "should_checkpoint", "training_iteration", "iterations_since_restore",
+               "time_since_restore", "epoch", "eval/epoch"}
+# Metric direction when no sweep file says it (a lower FID/KID is better; a higher likelihood is).
+KNOWN_MODES = {"log_likelihood": "max", "pseudo_log_likelihood": "max", "kid": "min", "fid": "min", "loss": "min",
+               "recon_error": "min", "lpips": "max", "is": "max", "ess": "max", "tau": "min"}
+
+
+class AnalysisError(ValueError):
+    """An experiment folder that cannot be analysed; the message is one line."""
+
+
+@dataclass
+class SweepInfo:
+    """What the sweep varied and measured."""
+
+    name: str
+    """Experiment folder name (the sweep's name unless ``--name`` picked another)."""
+    metric: str
+    """The result the sweep ranked by, e.g. ``eval/log_likelihood``."""
+    mode: str
+    """``max`` or ``min``: whether a larger ``metric`` is better."""
+    space: dict = field(default_factory=dict)
+    """Dotted config key -> domain string (``grid[1, 5]``, ``loguniform[0.001, 0.3]``); seeds not included."""
+    domains: dict = field(default_factory=dict)
+    """Dotted config key -> (kind, args): grid/choice and their values, uniform/loguniform/randint and
+    [low, high]; empty when the settings were inferred."""
+    seeds: list = field(default_factory=list)
+    search: str = "grid"
+    """grid, none (random draws) or optuna."""
+    scheduler: str = "none"
+    """none, fifo or asha."""
+    max_t: int | None = None
+    """The most training iterations a trial may get (ASHA's max_t, else train.epochs)."""
+    cpu: float = 1.0
+    """CPU cores per trial (compute used = wall time x cpu)."""
+    gpu: float = 0.0
+    kind: str = ""
+    """rbm or conv_ebm."""
+    preset: str = ""
+    description: str = ""
+    source: str = ""
+    """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
+
+
+@dataclass
+class Experiment:
+    """An experiment folder read into frames. ``trials``: one row per trial; ``history``: one row per trial,
+    report and metric (tidy)."""
+
+    path: str
+    sweep: SweepInfo
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    notes: list = field(default_factory=list)
+    """Things the reader should know: unreadable files, inferred settings."""
+
+    @property
+    def group_keys(self) -> list[str]:
+        """Config keys (``config/...`` columns) that tell configurations apart; seeds of one form a group."""
+        return [f"config/{k}" for k in self.sweep.space if f"config/{k}" in self.trials]
+
+    def groups(self, metric: str | None = None, value: str = "final") -> pd.DataFrame:
+        """One row per configuration, best first: mean, std and 95% t-interval of ``metric`` over seeds,
+        outcome counts and the diverged fraction. ``value``: ``final`` (last report) or ``best`` (best report)."""
+        metric = metric or self.sweep.metric
+        column = metric if value == "final" else f"best/{metric}"
+        return stats.group_table(self.trials, column, self.sweep.mode, self.group_keys)
+
+    def curves(self, metric: str | None = None) -> pd.DataFrame:
+        """``metric`` per trial and iteration, only where it was freshly computed (reports between
+        evaluations repeat the last value; ``eval/epoch`` says when it was computed)."""
+        metric = metric or self.sweep.metric
+        h = self.history[self.history["metric"] == metric]
+        if metric.startswith("eval/") and "eval_epoch" in h and h["eval_epoch"].notna().any():
+            h = h[(h["eval_epoch"] == h["epoch"]) | h["eval_epoch"].isna()]
+        return h.reset_index(drop=True)
+
+
+def load_experiment(path: str, metric: str | None = None, mode: str | None = None) -> Experiment:
+    """Read the experiment folder ``path`` (e.g. ``results/rbm_cd_k``); ``metric``/``mode`` override the sweep's.
+
+    Raises :class:`AnalysisError` for a missing, empty or unreadable folder.
+    """
+    if "://" in path:
+        raise AnalysisError(f"{path}: only local folders can be read; copy the experiment here first "
+                            f"(e.g. aws s3 sync {path} results/{path.rstrip('/').rsplit('/', 1)[-1]})")
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        raise AnalysisError(f"{path}: no such experiment folder (sweeps/run.py writes them under --storage, "
+                            f"default ./results)")
+    notes: list[str] = []
+    states = _read_experiment_state(path, notes)
+    folders = _trial_folders(path, states)
+    if not states and not folders:
+        what = "is empty" if not os.listdir(path) else "holds no Tune experiment state and no trial folders"
+        raise AnalysisError(f"{path} {what}; point at a folder written by sweeps/run.py (STORAGE/NAME)")
+    rows, history = [], []
+    for trial_id, folder in folders.items():
+        row, hist = _read_trial(trial_id, folder, states.get(trial_id), notes)
+        rows.append(row)
+        history.extend(hist)
+    if not any(r.get("_readable") for r in rows) and not states:
+        raise AnalysisError(f"{path}: no trial folder could be read (params.json / result.json unreadable)")
+
+    sweep = _sweep_info(path, states, rows, notes)
+    if metric:
+        sweep.metric = metric
+    if mode:
+        sweep.mode = mode
+    trials = _trial_frame(rows, sweep)
+    hist = pd.DataFrame(history, columns=["trial_id", "iteration", "epoch", "eval_epoch", "metric", "value"])
+    if not hist.empty:
+        hist = hist.sort_values(["trial_id", "metric", "iteration"], kind="stable").reset_index(drop=True)
+    return Experiment(path=path, sweep=sweep, trials=trials, history=hist, notes=notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tune's experiment state
+
+
+def _read_experiment_state(path: str, notes: list) -> dict:
+    """trial_id -> {status, logdir, config, evaluated_params, last_result, error_file, metric}; {} when there
+    is no readable state (the trial folders are then all there is)."""
+    files = sorted(glob.glob(os.path.join(path, "experiment_state-*.json")))
+    for file in reversed(files):  # newest session first (names carry the start time)
+        try:
+            with open(file) as f:
+                raw = json.load(f)
+            trials = {}
+            for state_json, meta_json in raw["trial_data"]:
+                state, meta = json.loads(state_json), json.loads(meta_json)
+                trials[state["trial_id"]] = {
+                    "status": state.get("status"), "logdir": state.get("relative_logdir"),
+                    "config": state.get("config") if isinstance(state.get("config"), dict) else {},
+                    "evaluated_params": state.get("evaluated_params") or {},
+                    "last_result": meta.get("last_result") if isinstance(meta.get("last_result"), dict) else {},
+                    "error_file": meta.get("error_filename"), "num_failures": meta.get("num_failures", 0),
+                    "metric": (raw.get("runner_data") or {}).get("_metric"),
+                }
+            return trials
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            notes.append(f"{os.path.basename(file)} is unreadable ({type(e).__name__}: {_first_line(e)}); "
+                         f"trial statuses are inferred from the trial folders")
+    if not files:
+        notes.append("no experiment_state-*.json (Tune's record of trial statuses); statuses are inferred from "
+                     "the trial folders")
+    return {}
+
+
+def _trial_folders(path: str, states: dict) -> dict:
+    """trial_id -> folder (None for a trial Tune knows of that never wrote one)."""
+    out = {}
+    for trial_id, s in states.items():
+        folder = os.path.join(path, s["logdir"]) if s.get("logdir") else None
+        out[trial_id] = folder if folder and os.path.isdir(folder) else None
+    known = {os.path.realpath(f) for f in out.values() if f}
+    for entry in sorted(os.listdir(path)):
+        folder = os.path.join(path, entry)
+        if not os.path.isdir(folder) or os.path.realpath(folder) in known:
+            continue
+        if not {"params.json", "result.json", "progress.csv"} & set(os.listdir(folder)):
+            continue  # not a trial folder (e.g. a report folder)
+        out[_trial_id_from_folder(folder)] = folder
+    return out
+
+
+def _trial_id_from_folder(folder: str) -> str:
+    """The id in ``train_rbm_2c205b55_1_...`` (Tune's default trial folder name), else the folder name."""
+    result = _read_results(os.path.join(folder, "result.json"), [])[0]
+    if result and result[-1].get("trial_id"):
+        return str(result[-1]["trial_id"])
+    parts = os.path.basename(folder).split("_")
+    for p in parts:
+        if len(p) == 8 and all(c in "0123456789abcdef" for c in p):
+            return p
+    return os.path.basename(folder)
+
+
+# --------------------------------------------------------------------------------------------------
+# One trial
+
+
+def _read_trial(trial_id: str, folder: str | None, state: dict | None, notes: list) -> tuple[dict, list]:
+    state = state or {}
+    name = os.path.basename(folder) if folder else f"{trial_id} (no folder)"
+    params = _read_json(os.path.join(folder, "params.json"), notes) if folder else None
+    config = params if isinstance(params, dict) else state.get("config") or {}
+    results, bad = _read_results(os.path.join(folder, "result.json"), notes) if folder else ([], 0)
+    if folder and not results:
+        results = _read_progress(os.path.join(folder, "progress.csv"))
+    if bad:
+        notes.append(f"{name}: {bad} unreadable line(s) in result.json skipped")
+    results = _dedupe(results)
+    last = dict(results[-1]) if results else dict(state.get("last_result") or {})
+    last.pop("config", None)
+
+    error = None
+    error_file = os.path.join(folder, state.get("error_file") or "error.txt") if folder else None
+    if state.get("status") == "ERROR" or (not state and error_file and os.path.exists(error_file)):
+        error = _error_message(error_file) or "Tune recorded an error (no error.txt)"
+
+    row = {"trial_id": trial_id, "trial": name, "path": folder, "tune_status": state.get("status"),
+           "_readable": bool(config or results), "error": error,
+           "num_failures": _int(state.get("num_failures")),
+           "samples": os.path.join(folder, SAMPLES_FILE) if folder and os.path.exists(
+               os.path.join(folder, SAMPLES_FILE)) else None,
+           "_results": results}
+    row.update(last)
+    row.update({f"config/{k}": v for k, v in config.items()})
+    if not config and state.get("evaluated_params"):
+        row.update({f"config/{k}": v for k, v in state["evaluated_params"].items()})
+    return row, _tidy(trial_id, results)
+
+
+def _read_json(path: str, notes: list):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        notes.append(f"{_short(path)} is unreadable ({type(e).__name__}: {_first_line(e)})")
+        return None
+
+
+def _read_results(path: str, notes: list) -> tuple[list[dict], int]:
+    """The reports in ``result.json`` (one JSON object a line; NaN is allowed) and the count of bad lines
+    (a line cut short when the sweep was killed mid-write)."""
+    try:
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+    except OSError:
+        return [], 0
+    out, bad = [], 0
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+        else:
+            bad += 1
+    return out, bad
+
+
+def _read_progress(path: str) -> list[dict]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error):
+        return []
+    return [{k: _parse_cell(v) for k, v in r.items() if k} for r in rows]
+
+
+def _parse_cell(v: str | None):
+    if v is None or v == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(v, v)
+
+
+def _dedupe(results: list[dict]) -> list[dict]:
+    """One report per training iteration: a trial retried from a checkpoint reports the iterations after that
+    checkpoint again; the later report is the one its final state descends from."""
+    seen: dict = {}
+    for r in results:
+        seen[r.get("training_iteration", len(seen))] = r
+    return list(seen.values())
+
+
+def _tidy(trial_id: str, results: list[dict]) -> list[tuple]:
+    out = []
+    for r in results:
+        it = r.get("training_iteration")
+        epoch, eval_epoch = r.get("epoch"), r.get("eval/epoch")
+        for k, v in r.items():
+            if k in BOOKKEEPING or isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            out.append((trial_id, it, epoch, eval_epoch, k, float(v)))
+    return out
+
+
+def _error_message(path: str | None) -> str | None:
+    """The last line of the last failure in Tune's ``error.txt`` (the exception and its message)."""
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except (OSError, TypeError):
+        return None
+    lines = [line for line in lines if not line.startswith("Failure #")]
+    return lines[-1][:300] if lines else None
+
+
+# --------------------------------------------------------------------------------------------------
+# The sweep's settings and the per-trial frame
+
+
+def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
+    name = os.path.basename(path.rstrip(os.sep))
+    record = _read_record(path, notes)
+    if record:
+        try:
+            from sweeps.spec import SweepError, load_sweep  # no Ray, no torch: the YAML checks only
+        except ImportError as e:  # analysing on a machine without the repository's packages
+            notes.append(f"sweeps.spec is not importable ({e}); the sweep's settings are inferred")
+        else:
+            try:
+                s = load_sweep(record["sweep"], record.get("preset", "cpu"), record.get("overrides") or [])
+            except (SweepError, ValueError, OSError) as e:
+                notes.append(f"the sweep file {record['sweep']} no longer loads ({_first_line(e)}); the sweep's "
+                             f"settings are inferred from the trial folders")
+            else:
+                info = SweepInfo(
+                    name=name, metric=s.metric, mode=s.mode, space={k: str(d) for k, d in s.space.items()},
+                    domains={k: (d.kind, list(d.args)) for k, d in s.space.items()}, seeds=list(s.seeds),
+                    search=s.search.type, scheduler=s.scheduler.type, cpu=s.resources.cpu, gpu=s.resources.gpu,
+                    kind=s.kind, max_t=s.scheduler.max_t if s.scheduler.type == "asha" else s.epochs, preset=s.preset,
+                    description=s.description, source=f"{record['sweep']} (preset {s.preset})")
+                missing = [k for k in info.space if not any(f"config/{k}" in r for r in rows)]
+                if not missing:
+                    return info
+                notes.append(f"the sweep file {record['sweep']} names space keys the trials lack "
+                             f"({', '.join(missing)}); it changed since the sweep ran, so settings are inferred")
+    return _inferred_sweep(name, states, rows, notes)
+
+
+def _read_record(path: str, notes: list) -> dict | None:
+    file = os.path.join(path, RECORD_FILE)
+    if not os.path.exists(file):
+        notes.append(f"no {RECORD_FILE} (written by sweeps/run.py); the sweep's settings are inferred from the "
+                     f"trial folders")
+        return None
+    import yaml
+
+    try:
+        with open(file) as f:
+            record = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        notes.append(f"{RECORD_FILE} is unreadable ({_first_line(e)}); the sweep's settings are inferred")
+        return None
+    if not isinstance(record, dict) or "sweep" not in record:
+        notes.append(f"{RECORD_FILE} is not a sweep record; the sweep's settings are inferred")
+        return None
+    return record
+
+
+def _inferred_sweep(name: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
+    metric = next((s["metric"] for s in states.values() if s.get("metric")), None)
+    if not metric:
+        reported = {k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], int | float)}
+        metric = next((m for m in ("eval/log_likelihood", "eval/kid_domain", "eval/fid_domain") if m in reported),
+                      min(reported) if reported else "eval/log_likelihood")
+    leaf = metric.rsplit("/", 1)[-1]
+    mode = KNOWN_MODES.get(leaf) or next((m for k, m in KNOWN_MODES.items() if leaf.startswith(k)), None)
+    if mode is None:
+        mode = "max"
+        notes.append(f"the direction of {metric} is unknown; assumed larger is better (pass --mode min if not)")
+    config_keys = sorted({k for r in rows for k in r if k.startswith("config/")})
+    varied = []
+    for col in config_keys:
+        values = {json.dumps(r.get(col), sort_keys=True, default=str) for r in rows if r.get("_readable")}
+        if len(values) > 1 and col != "config/seed":
+            varied.append(col.removeprefix("config/"))
+    seeds = sorted({r.get("config/seed") for r in rows if r.get("config/seed") is not None})
+    epochs = [r.get("config/train.epochs") for r in rows if isinstance(r.get("config/train.epochs"), int)]
+    kind = next((r.get("config/kind") for r in rows if r.get("config/kind")), "")
+    return SweepInfo(name=name, metric=metric, mode=mode, space={k: "varied" for k in varied}, seeds=seeds,
+                     max_t=max(epochs) if epochs else None, kind=kind, search="unknown", scheduler="unknown",
+                     source="inferred from the trial folders")
+
+
+def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
+    for r in rows:
+        results = r.pop("_results")
+        r.pop("_readable")
+        r["iterations"] = _int(r.get("training_iteration")) or 0
+        r["outcome"] = _outcome(r, sweep)
+        r["cpu_s"] = (r.get("time_total_s") or 0.0) * sweep.cpu
+        r.update(_best(results, sweep.metric, sweep.mode))
+    df = pd.DataFrame(rows)
+    first = ["trial_id", "outcome", "iterations", sweep.metric, f"best/{sweep.metric}", "best_iteration",
+             "time_total_s", "cpu_s", "error"]
+    for col in first:
+        if col not in df:
+            df[col] = math.nan if col != "error" else None
+    config = sorted(c for c in df if c.startswith("config/"))
+    rest = [c for c in df if c not in first and c not in config]
+    return df[first + config + rest]
+
+
+def _outcome(r: dict, sweep: SweepInfo) -> str:
+    status = r.get("tune_status")
+    target = sweep.max_t or r.get("config/train.epochs")
+    short = bool(target) and r["iterations"] < target
+    if r.get("error") and (status == "ERROR" or (status is None and short)):
+        return "errored"  # without Tune's state, an error.txt beside a finished run was a retried failure
+    if r.get("status") == "diverged":
+        return "diverged"
+    if status in ("PENDING", "RUNNING", "PAUSED"):
+        return "unfinished"
+    if short:
+        # Under ASHA a trial that TERMINATED short of max_t without error was stopped at a rung; without
+        # Tune's state a short trial may also be one whose sweep was killed: it is unfinished then.
+        return "stopped" if status == "TERMINATED" and sweep.scheduler in ("asha", "unknown") else "unfinished"
+    return "ok" if status in ("TERMINATED", None) else "unfinished"
+
+
+def _best(results: list[dict], metric: str, mode: str) -> dict:
+    values = [(r.get(metric), r.get("training_iteration")) for r in results]
+    finite = [(v, it) for v, it in values if isinstance(v, int | float) and not isinstance(v, bool)
+              and math.isfinite(v)]
+    if not finite:
+        return {f"best/{metric}": math.nan, "best_iteration": math.nan}
+    v, it = (max if mode == "max" else min)(finite, key=lambda p: p[0])
+    return {f"best/{metric}": float(v), "best_iteration": it}
+
+
+def _int(v) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_line(e) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _short(path: str) -> str:
+    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))

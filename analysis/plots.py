@@ -1,0 +1,367 @@
+"""Comparison plots of an :class:`~analysis.frames.Experiment`, one PNG each (matplotlib Agg + seaborn).
+
+Each ``plot_*`` function returns a figure, or raises :class:`Skip` with the reason it does not apply to this
+sweep (a heatmap needs two numeric grid keys, importance needs sampled parameters, ...); the report states the
+reason instead of showing an empty plot. Bands and error bars are 95% t-intervals over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from analysis import stats  # noqa: E402
+from analysis.frames import Experiment  # noqa: E402
+
+HEADLINE = ("eval/log_likelihood", "eval/fid_domain", "eval/kid_domain", "eval/fid_inception", "eval/kid_inception")
+DIAGNOSTICS = ("eval/ess", "eval/tau")
+MAX_PANELS = 9  # training-curve panels; more groups share one panel
+MAX_SAMPLES = 12  # sample grids side by side
+OUTCOME_MARKS = {"stopped": ("X", "black", "stopped early by ASHA"), "diverged": ("v", "red", "diverged"),
+                 "errored": ("s", "purple", "errored"), "unfinished": ("o", "gray", "unfinished")}
+UNITS = {"log_likelihood": "nats per image", "kid": "KID", "fid": "FID", "ess": "effective samples",
+         "tau": "steps", "energy_gap": "energy units"}
+SAMPLER_NAMES = {"data": "CD", "persistent": "PCD", "buffer": "PCD", "noise": "short-run"}
+
+
+class Skip(Exception):  # noqa: N818 - a reason, not an error
+    """This plot does not apply to the sweep; the message says why."""
+
+
+@dataclass
+class Plot:
+    name: str
+    """File stem: ``DIR/<name>.png``."""
+    title: str
+    path: str | None = None
+    skipped: str | None = None
+    """Why the plot was not drawn (None when it was)."""
+
+
+def make_plots(exp: Experiment, out_dir: str) -> list[Plot]:
+    """Every plot that applies, saved as ``out_dir/<name>.png``; the others carry their reason."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    out = []
+    for name, title, fn in PLOTS:
+        plot = Plot(name, title)
+        try:
+            fig = fn(exp)
+        except Skip as e:
+            plot.skipped = str(e)
+        else:
+            plot.path = os.path.join(out_dir, f"{name}.png")
+            fig.savefig(plot.path, dpi=110, bbox_inches="tight")
+            plt.close(fig)
+        out.append(plot)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def plot_groups(exp: Experiment) -> plt.Figure:
+    """The metric of every configuration with its interval, best at the top; outcomes beside it."""
+    s = exp.sweep
+    g = exp.groups().head(30)
+    if g["n"].sum() == 0:
+        raise Skip(f"no trial reported a finite {s.metric}")
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(g)))
+    y = np.arange(len(g))[::-1]
+    ax.errorbar(g["mean"], y, xerr=g["ci"].fillna(0), fmt="o", color="C0", capsize=3, label="mean ± 95% CI")
+    for yi, (_, r) in zip(y, g.iterrows(), strict=True):
+        trouble = ", ".join(f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished") if r[o])
+        note = f"n={r['n']}" + (f"; {trouble}" if trouble else "")
+        ax.annotate(note, (1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8,
+                    color="red" if r["diverged"] or r["errored"] else "black")
+    ax.set_yticks(y, g["group"])
+    ax.set_xlabel(metric_label(s.metric))
+    ax.set_title(f"{s.name}: {s.metric} per configuration ({'higher' if s.mode == 'max' else 'lower'} is "
+                 f"better)")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
+    """Set A / Set B: each metric against the number of MCMC steps k, one line per chain start."""
+    s, t = exp.sweep, exp.trials
+    if "sampler.k" not in s.space:
+        raise Skip("sampler.k is not swept")
+    kind = s.domains.get("sampler.k", ("grid",))[0]
+    others = [k for k in s.space if k not in ("sampler.k", "sampler.init")]
+    if kind != "grid" or others:
+        raise Skip(f"sampler.k is {'drawn' if kind != 'grid' else 'swept'} together with "
+                   f"{', '.join(others) or 'sampled keys'}; a line per chain start would average over them "
+                   f"(see the parameter importance instead)")
+    metrics = [m for m in dict.fromkeys([s.metric, *HEADLINE]) if m in t and t[m].map(stats._finite).any()]
+    if not metrics:
+        raise Skip(f"no trial reported a finite {s.metric}")
+    ks = sorted(t["config/sampler.k"].dropna().unique())
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        table = stats.group_table(t, metric, s.mode, ["config/sampler.init", "config/sampler.k"])
+        inits = table["sampler.init"].unique() if "sampler.init" in table else [None]
+        for i, init in enumerate(inits):
+            line = table[table["sampler.init"] == init] if init is not None else table
+            line = line.sort_values("sampler.k")
+            name = sampler_name(init, s.kind) if init is not None else "all"
+            ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", color=f"C{i}",
+                        capsize=3, label=f"{name} (mean ± 95% CI)")
+            ax.fill_between(line["sampler.k"], line["ci_low"], line["ci_high"], color=f"C{i}", alpha=0.15)
+            for _, r in line[line["diverged"] > 0].iterrows():
+                ax.annotate(f"{r['diverged']}/{r['trials']} diverged", (r["sampler.k"], r["mean"]), fontsize=7,
+                            color="red", textcoords="offset points", xytext=(4, -10))
+        if len(ks) > 1 and ks[-1] / max(ks[0], 1) >= 10:
+            ax.set_xscale("log")
+        ax.set_xticks(ks, [stats.fmt(k) for k in ks])
+        ax.set_xlabel("k (MCMC steps per update)")
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(f"{metric} vs k")
+        ax.legend(fontsize=8)
+    seeds = int(exp.groups()["trials"].max())
+    fig.suptitle(f"{s.name}: final metrics vs k, {seeds} seed(s) per point", y=1.02)
+    return fig
+
+
+def plot_training_curves(exp: Experiment) -> plt.Figure:
+    """The sweep metric over training, one line per trial, grouped; where trials ended early is marked."""
+    s = exp.sweep
+    curves = exp.curves()
+    if curves.empty or not curves["value"].map(stats._finite).any():
+        raise Skip(f"no trial reported {s.metric} during training")
+    groups = exp.groups()
+    labels = _trial_groups(exp)
+    outcome = exp.trials.set_index("trial_id")["outcome"]
+    panels = list(groups["group"]) if len(groups) <= MAX_PANELS else [None]
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False, sharey=True)
+    marked = set()
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        trials = [tid for tid, g in labels.items() if panel is None or g == panel]
+        for i, tid in enumerate(trials):
+            c = curves[curves["trial_id"] == tid].sort_values("iteration")
+            color = f"C{i % 10}"
+            ax.plot(c["iteration"], c["value"], "-o", ms=3, color=color, alpha=0.8)
+            mark = OUTCOME_MARKS.get(outcome.get(tid))
+            finite = c[c["value"].map(stats._finite)]
+            if mark and len(c):
+                y = finite["value"].iloc[-1] if len(finite) else np.nan
+                ax.plot(c["iteration"].iloc[-1], y, mark[0], color=mark[1], ms=9,
+                        label=None if mark[2] in marked else mark[2])
+                marked.add(mark[2])
+        ax.set_title(textwrap.fill(panel, 50) if panel is not None else f"all {len(trials)} trials", fontsize=9)
+        ax.set_xlabel("training iteration (epoch)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric_label(s.metric))
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    if marked:
+        fig.legend(loc="lower center", ncol=len(marked), bbox_to_anchor=(0.5, -0.04), fontsize=9)
+    max_t = f"; max {s.max_t} iterations" if s.max_t else ""
+    fig.suptitle(f"{s.name}: {s.metric} during training, one line per trial{max_t}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(exp: Experiment) -> plt.Figure:
+    """Ablations: the metric over the two swept keys (e.g. Langevin step size x noise); diverged cells marked."""
+    s = exp.sweep
+    keys = list(s.space)
+    if len(keys) != 2:
+        raise Skip(f"a heatmap needs exactly two swept keys; this sweep varies {len(keys)}")
+    for k in keys:
+        kind = s.domains.get(k, ("grid",))[0]
+        values = exp.trials.get(f"config/{k}", pd.Series(dtype=object)).dropna()
+        if kind not in ("grid", "choice") or not values.map(stats._finite).all():
+            raise Skip(f"a heatmap needs two numeric grid keys; {k} is "
+                       f"{'categorical' if kind in ('grid', 'choice') else 'sampled (' + kind + ')'}")
+    g = exp.groups()
+    a, b = keys
+    mean = g.pivot_table(index=a, columns=b, values="mean", aggfunc="first", dropna=False)
+    text = pd.DataFrame("", index=mean.index, columns=mean.columns)
+    diverged = pd.DataFrame(False, index=mean.index, columns=mean.columns)
+    for _, r in g.iterrows():
+        cell = "–" if not stats._finite(r["mean"]) else stats.fmt(r["mean"], 3)
+        if stats._finite(r["ci"]):
+            cell += f"\n± {stats.fmt(r['ci'], 2)}"
+        if r["diverged"] or r["errored"]:
+            cell += "\n" + ", ".join(f"{r[o]}/{r['trials']} {o}" for o in ("diverged", "errored") if r[o])
+            diverged.loc[r[a], r[b]] = True
+        text.loc[r[a], r[b]] = cell
+    fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(mean.columns), 1.6 + 1.1 * len(mean.index)))
+    sns.heatmap(mean.astype(float), annot=text.values, fmt="", cmap="viridis" if s.mode == "max" else "viridis_r",
+                cbar_kws={"label": metric_label(s.metric)}, linewidths=1, linecolor="white", ax=ax,
+                annot_kws={"fontsize": 8})
+    for i, row in enumerate(diverged.index):
+        for j, col in enumerate(diverged.columns):
+            if diverged.loc[row, col]:
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="red", lw=2.5, hatch="//"))
+    ax.set_xlabel(b)
+    ax.set_ylabel(a)
+    ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is better)\n"
+                 f"red hatched: cells with diverged or errored trials", fontsize=10)
+    return fig
+
+
+def plot_samples(exp: Experiment) -> plt.Figure:
+    """The final sample grid of the best trial of each configuration, best configuration first."""
+    g = exp.groups()
+    paths = exp.trials.set_index("trial_id")["samples"]
+    picks = [(r["group"], r["mean"], paths.get(r["best_trial"])) for _, r in g.iterrows() if r["best_trial"]]
+    picks = [p for p in picks if isinstance(p[2], str) and os.path.exists(p[2])][:MAX_SAMPLES]
+    if not picks:
+        raise Skip("no trial wrote a samples.png (diverged and stopped trials write none)")
+    cols = min(4, len(picks))
+    rows = math.ceil(len(picks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, (group, mean, path) in zip(axes.flat, picks, strict=False):
+        ax.imshow(plt.imread(path), cmap="gray")
+        ax.set_title(f"{textwrap.fill(group, 40)}\n{exp.sweep.metric} = {stats.fmt(mean, 5)}", fontsize=8)
+        ax.axis("off")
+    for ax in list(axes.flat)[len(picks):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{exp.sweep.name}: samples of the best trial per configuration (best first)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mcmc(exp: Experiment) -> plt.Figure:
+    """Chain diagnostics: ESS and integrated autocorrelation time of the sampler's energy trace vs k."""
+    t = exp.trials
+    present = [m for m in DIAGNOSTICS if m in t and t[m].map(stats._finite).any()]
+    if not present:
+        raise Skip("the trials report no chain diagnostics (eval/ess, eval/tau); add ess to eval.metrics "
+                   "(conv EBM) to record them")
+    by_k = "config/sampler.k" in t and t["config/sampler.k"].nunique() > 1
+    keys = ["config/sampler.init", "config/sampler.k"] if by_k else exp.group_keys
+    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], present, strict=True):
+        table = stats.group_table(t, metric, "max", [k for k in keys if k in t])
+        if by_k:
+            for i, (init, line) in enumerate(table.groupby("sampler.init", sort=False) if "sampler.init" in table
+                                             else [(None, table)]):
+                line = line.sort_values("sampler.k")
+                ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", capsize=3,
+                            color=f"C{i}", label=sampler_name(init, exp.sweep.kind) if init is not None else None)
+            ax.set_xlabel("k (MCMC steps per update)")
+            if "sampler.init" in table:
+                ax.legend(fontsize=8)
+        else:
+            y = np.arange(len(table))[::-1]
+            ax.errorbar(table["mean"], y, xerr=table["ci"].fillna(0), fmt="o", capsize=3)
+            ax.set_yticks(y, table["group"])
+            ax.set_xlabel(metric_label(metric))
+        ax.set_ylabel(metric_label(metric) if by_k else "")
+        ax.set_title(metric)
+    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (mean ± 95% CI over seeds)", y=1.02)
+    return fig
+
+
+def plot_importance(exp: Experiment) -> plt.Figure:
+    """Tuning sweeps: how much of the metric's variance each parameter explains (Optuna's fANOVA on the frame;
+    Hutter et al. 2014)."""
+    imp = importance(exp)
+    fig, ax = plt.subplots(figsize=(7, 1 + 0.45 * len(imp)))
+    sns.barplot(x=imp.values, y=imp.index, ax=ax, color="C0")
+    ax.set_xlabel("importance (fraction of explained variance, fANOVA)")
+    ax.set_ylabel("")
+    n = int(exp.trials[exp.sweep.metric].map(stats._finite).sum())
+    ax.set_title(f"{exp.sweep.name}: parameter importance for {exp.sweep.metric} ({n} trials with a value)")
+    return fig
+
+
+def importance(exp: Experiment) -> pd.Series:
+    """Parameter -> fANOVA importance, from a study rebuilt out of the per-trial frame (final values)."""
+    s, t = exp.sweep, exp.trials
+    sampled = [k for k, (kind, _) in s.domains.items() if kind != "grid"] if s.domains else list(s.space)
+    if s.domains and s.search != "optuna" and all(kind == "grid" for kind, _ in s.domains.values()):
+        raise Skip("only grid keys are swept; the comparison plots show each key's effect directly")
+    import optuna
+
+    dists = {k: d for k in sampled if (d := _distribution(s.domains.get(k), t.get(f"config/{k}"))) is not None}
+    ok = t[t[s.metric].map(stats._finite)]
+    if len(ok) < 3 or len(dists) < 2:
+        raise Skip(f"importance needs at least 3 trials with a finite {s.metric} and 2 varied parameters "
+                   f"(have {len(ok)} and {len(dists)})")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if s.mode == "max" else "minimize")
+    for _, r in ok.iterrows():
+        params = {k: _plain(r[f"config/{k}"]) for k in dists}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[s.metric])))
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    return pd.Series(imp, dtype=float).sort_values(ascending=False)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def metric_label(metric: str) -> str:
+    leaf = metric.rsplit("/", 1)[-1]
+    unit = next((u for k, u in UNITS.items() if leaf.startswith(k)), None)
+    return f"{metric} ({unit})" if unit else metric
+
+
+def sampler_name(init, kind: str = "") -> str:
+    """Chain start -> the method's name: data = CD (Hinton 2002), persistent / buffer = PCD (Tieleman 2008),
+    noise = short-run MCMC (Nijkamp et al. 2019)."""
+    return SAMPLER_NAMES.get(str(init), str(init))
+
+
+def _trial_groups(exp: Experiment) -> dict:
+    """trial_id -> its group's label, in the order of the per-trial frame."""
+    keys = exp.group_keys
+    out = {}
+    for _, r in exp.trials.iterrows():
+        values = {k.removeprefix("config/"): r[k] for k in keys}
+        out[r["trial_id"]] = stats.label(values) if values else "(base config)"
+    return out
+
+
+def _distribution(domain, values: pd.Series | None):
+    import optuna.distributions as od
+
+    if domain is not None:
+        kind, args = domain
+        if kind in ("grid", "choice"):
+            return od.CategoricalDistribution([_plain(v) for v in args]) if len(args) > 1 else None
+        if kind == "randint":
+            return od.IntDistribution(int(args[0]), int(args[1]) - 1)
+        return od.FloatDistribution(float(args[0]), float(args[1]), log=kind == "loguniform")
+    if values is None:
+        return None
+    values = values.dropna()
+    if values.nunique() < 2:
+        return None
+    if values.map(stats._finite).all():
+        lo, hi = float(values.min()), float(values.max())
+        return od.FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
+    return od.CategoricalDistribution(sorted({_plain(v) for v in values}, key=str))
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+PLOTS = [
+    ("groups", "Metric per configuration", plot_groups),
+    ("metric_vs_k", "Metric vs k (CD, PCD, short-run)", plot_metric_vs_k),
+    ("training_curves", "Training curves", plot_training_curves),
+    ("heatmap", "Heatmap over the two swept keys", plot_heatmap),
+    ("samples", "Samples of the best trial per configuration", plot_samples),
+    ("mcmc", "MCMC diagnostics", plot_mcmc),
+    ("importance", "Parameter importance", plot_importance),
+]

@@ -1,0 +1,198 @@
+"""The generated report: ``DIR/report.md``, a self-contained ``DIR/report.html`` (images embedded), the plots
+as PNG and the frames as CSV (and Parquet where pyarrow is installed), all beside each other.
+
+The report is built once as a list of blocks (heading, paragraph, list, table, image) and rendered twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import os
+
+import pandas as pd
+
+from analysis import stats
+from analysis.frames import OUTCOMES, Experiment
+from analysis.plots import Skip, importance, make_plots, metric_label
+from analysis.summary import sentences
+
+FRAMES = ("trials", "groups", "history")
+MAX_TRIAL_ROWS = 200  # the trials table in the report; the CSV has them all
+
+
+def write_report(exp: Experiment, out_dir: str, command: str = "") -> dict:
+    """Write everything into ``out_dir`` (created); returns {kind: path} of what was written."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = write_frames(exp, out_dir)
+    plots = make_plots(exp, out_dir)
+    written.update({p.name: p.path for p in plots if p.path})
+    try:
+        imp = importance(exp)
+    except Skip:
+        imp = None
+    blocks = _blocks(exp, plots, sentences(exp, imp), written, command)
+    md, page = os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")
+    with open(md, "w") as f:
+        f.write(to_markdown(blocks, out_dir))
+    with open(page, "w") as f:
+        f.write(to_html(blocks, title=f"{exp.sweep.name}: sweep report"))
+    written.update({"report.md": md, "report.html": page})
+    return written
+
+
+def write_frames(exp: Experiment, out_dir: str) -> dict:
+    frames = {"trials": exp.trials, "groups": exp.groups(), "history": exp.history}
+    out = {}
+    for name, df in frames.items():
+        path = os.path.join(out_dir, f"{name}.csv")
+        df.to_csv(path, index=False)
+        out[f"{name}.csv"] = path
+        parquet = _parquet(df, os.path.join(out_dir, f"{name}.parquet"))
+        if parquet:
+            out[f"{name}.parquet"] = parquet
+    return out
+
+
+def _parquet(df: pd.DataFrame, path: str) -> str | None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return None
+    # Mixed columns (a list config value, a metric that is a number in one trial and missing text in
+    # another) are written as text so that the file always writes.
+    clean = df.copy()
+    for col in clean.columns:
+        if clean[col].dtype == object:
+            clean[col] = clean[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
+    clean.to_parquet(path, index=False)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Content
+
+
+def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: str) -> list[tuple]:
+    s, t = exp.sweep, exp.trials
+    g = exp.groups()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    b: list[tuple] = [("h1", f"Sweep {s.name}")]
+    b.append(("p", f"Generated {when} from {exp.path}" + (f" by `{command}`" if command else "") + "."))
+    b.append(("h2", "Summary"))
+    b.append(("ul", summary))
+
+    b.append(("h2", "What the sweep varied and measured"))
+    if s.description:
+        b.append(("p", s.description))
+    cpu_h = float(t["cpu_s"].fillna(0).sum()) / 3600
+    wall = float(t["time_total_s"].fillna(0).sum())
+    b.append(("ul", [
+        f"Metric: {metric_label(s.metric)}; {'higher' if s.mode == 'max' else 'lower'} is better.",
+        f"Model: {s.kind or 'unknown'}; settings from {s.source}.",
+        f"Search: {s.search}; scheduler: {s.scheduler}"
+        + (f" (max {s.max_t} iterations per trial)" if s.max_t else "") + ".",
+        f"Seeds: {', '.join(map(str, s.seeds)) or 'unknown'}.",
+        f"Trials: {len(t)}; " + ", ".join(f"{int((t['outcome'] == o).sum())} {o}" for o in OUTCOMES) + ".",
+        f"Compute used: {wall:.0f} s of trial time, "
+        + (f"{cpu_h:.2f} CPU-hours" if cpu_h >= 0.1 else f"{cpu_h * 3600:.0f} CPU-seconds")
+        + f" at {stats.fmt(s.cpu)} CPU per trial"
+        + (f" and {stats.fmt(s.gpu)} GPU" if s.gpu else "") + ".",
+    ]))
+    if s.space:
+        b.append(("table", ["swept key", "domain"], [[k, v] for k, v in s.space.items()]))
+
+    b.append(("h2", "Configurations"))
+    b.append(("p", f"One row per configuration, best first. {s.metric}: final value of each trial; mean, "
+                   f"standard deviation and 95% Student-t interval over its seeds (one seed: no interval). "
+                   f"Diverged and errored trials have no value and are counted, not averaged."))
+    names = [k.removeprefix("config/") for k in exp.group_keys]
+    header = ["#", *names, f"{s.metric} mean", "± 95% CI", "std", "n", *OUTCOMES, "best trial"]
+    rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names), stats.fmt(r["mean"], 5), _spread(r["ci"]),
+             _spread(r["std"]), str(r["n"]), *(str(r[o]) for o in OUTCOMES), str(r["best_trial"])]
+            for i, (_, r) in enumerate(g.iterrows())]
+    b.append(("table", header, rows))
+
+    b.append(("h2", "Plots"))
+    for p in plots:
+        b.append(("h3", p.title))
+        if p.path:
+            b.append(("img", p.path, p.title))
+        else:
+            b.append(("p", f"Not drawn: {p.skipped}."))
+
+    b.append(("h2", "Trials"))
+    cols = ["trial_id", "outcome", "iterations", s.metric, f"best/{s.metric}", "time_total_s", "error"]
+    shown = t.head(MAX_TRIAL_ROWS)
+    rows = [[stats.fmt(r[c], 5) if c != "error" else (r[c] or "") for c in cols] for _, r in shown.iterrows()]
+    b.append(("table", ["trial", "outcome", "iterations", "final", "best", "time (s)", "error"], rows))
+    if len(t) > MAX_TRIAL_ROWS:
+        b.append(("p", f"First {MAX_TRIAL_ROWS} of {len(t)} trials; trials.csv has them all."))
+
+    if exp.notes:
+        b.append(("h2", "Notes on the files read"))
+        b.append(("ul", list(exp.notes)))
+    b.append(("h2", "Files"))
+    b.append(("ul", [f"{name}" for name in written if not name.endswith(".png")]))
+    return b
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def to_markdown(blocks: list[tuple], out_dir: str) -> str:
+    lines = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + block[1], ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "ul":
+            lines += [f"- {item}" for item in block[1]] + [""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "img":
+            lines += [f"![{block[2]}]({os.path.relpath(block[1], out_dir)})", ""]
+    return "\n".join(lines)
+
+
+def to_html(blocks: list[tuple], title: str) -> str:
+    body = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in block[1]) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in block[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "img":
+            with open(block[1], "rb") as f:
+                data = base64.b64encode(f.read()).decode()
+            body.append(f'<img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">')
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}"
+             "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#f3f3f3}"
+             "img{max-width:100%;border:1px solid #eee}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _spread(v) -> str:
+    """A std or interval half-width; "–" where one value leaves no spread to estimate."""
+    return stats.fmt(v, 3) if stats._finite(v) else "–"
+
+
+def _md_cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,192 @@
+"""The report's plain-language summary: short sentences whose every number is computed from the frames.
+
+    sentences(exp) -> ["12 trials (4 configurations x 3 seeds): 10 ran to the end, 2 diverged.",
+                       "PCD-1 beats CD-1 by 12.3 ± 1.1 nats (95% CI, paired over 3 seeds).", ...]
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import stats
+from analysis.frames import Experiment
+from analysis.plots import Skip, importance, sampler_name
+from analysis.stats import fmt
+
+PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
+           "stopped": "were stopped early by ASHA", "unfinished": "were unfinished when the sweep stopped"}
+BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the others are compared to it
+
+
+def sentences(exp: Experiment, imp: pd.Series | None = None) -> list[str]:
+    """Every sentence that applies, most important first. ``imp``: parameter importances, when computed."""
+    out = [outcomes(exp), best(exp)]
+    out += cd_comparisons(exp)
+    out += [divergence(exp), stopped(exp), errors(exp), missing(exp), importance_sentence(exp, imp)]
+    return [s for s in out if s]
+
+
+def outcomes(exp: Experiment) -> str:
+    t, g = exp.trials, exp.groups()
+    counts = t["outcome"].value_counts()
+    seeds = t["config/seed"].nunique() if "config/seed" in t else 1
+    parts = [f"{int(counts[o])} {PHRASES[o]}" for o in PHRASES if counts.get(o, 0)]
+    shape = f"{len(g)} configuration{'s' * (len(g) != 1)} x {seeds} seed{'s' * (seeds != 1)}"
+    return f"{len(t)} trial{'s' * (len(t) != 1)} ({shape}): {', '.join(parts)}."
+
+
+def best(exp: Experiment) -> str:
+    s, g = exp.sweep, exp.groups()
+    ranked = g[g["n"] > 0]
+    if ranked.empty:
+        return f"No trial reported a finite {s.metric}, so no configuration can be ranked."
+    top = ranked.iloc[0]
+    text = f"Best configuration by {s.metric} ({'higher' if s.mode == 'max' else 'lower'} is better): " \
+           f"{top['group']}, {_estimate(top)}."
+    if len(ranked) > 1:
+        second = ranked.iloc[1]
+        d, h, n, how = stats.paired_difference(_by_seed(exp, top), _by_seed(exp, second))
+        text += f" The runner-up, {second['group']} ({fmt(second['mean'], 5)}), is behind by " \
+                f"{_amount(d, h, n, how, s.metric)}."
+    return text
+
+
+def cd_comparisons(exp: Experiment) -> list[str]:
+    """Set A / Set B: every chain start against CD (chains from the data) at the same k."""
+    s, t = exp.sweep, exp.trials
+    if not {"sampler.init", "sampler.k"} <= set(s.space) or len(s.space) != 2:
+        return []
+    if BASELINE_INIT not in set(t["config/sampler.init"]):
+        return []
+    g = exp.groups()
+    out = []
+    for k in sorted(t["config/sampler.k"].dropna().unique()):
+        base = g[(g["sampler.init"] == BASELINE_INIT) & (g["sampler.k"] == k)]
+        for _, r in g[(g["sampler.k"] == k) & (g["sampler.init"] != BASELINE_INIT)].iterrows():
+            if base.empty:
+                continue
+            other, cd = f"{sampler_name(r['sampler.init'])}-{fmt(k)}", f"CD-{fmt(k)}"
+            d, h, n, how = stats.paired_difference(_by_seed(exp, r), _by_seed(exp, base.iloc[0]))
+            if not stats._finite(d):
+                out.append(f"{other} vs {cd}: no comparison, one of them has no finite {s.metric} "
+                           f"({r['diverged'] + base.iloc[0]['diverged']} diverged).")
+                continue
+            better = d > 0 if s.mode == "max" else d < 0
+            verb = "beats" if better else "trails"
+            out.append(f"{other} {verb} {cd} by {_amount(d, h, n, how, s.metric)}.")
+    return out
+
+
+def divergence(exp: Experiment) -> str:
+    """How many configurations (cells) had a diverged trial, and where in the space they lie."""
+    g, s = exp.groups(), exp.sweep
+    n_div = int(exp.trials["outcome"].eq("diverged").sum())
+    if n_div == 0:
+        return "No trial diverged."
+    bad = g[g["diverged"] > 0]
+    names = [k.rsplit(".", 1)[-1] for k in s.space] or ["configuration"]
+    what = f"{'/'.join(names)} cell{'s' * (len(g) != 1)}" if len(g) > 1 else "configuration"
+    text = f"{n_div} of {len(exp.trials)} trials diverged; {len(bad)} of {len(g)} {what} had a diverged trial"
+    where = _threshold(g, bad, list(s.space))
+    if where:
+        text += f", {where}"
+    elif len(bad) <= 5:
+        text += f" ({'; '.join(bad['group'])})"
+    return text + "."
+
+
+def stopped(exp: Experiment) -> str:
+    t = exp.trials
+    st = t[t["outcome"] == "stopped"]
+    if st.empty:
+        return ""
+    of = f" of {exp.sweep.max_t}" if exp.sweep.max_t else ""
+    return f"ASHA stopped {len(st)} of {len(t)} trials early, after a median of {fmt(st['iterations'].median())}" \
+           f"{of} iterations; they count with their last reported value."
+
+
+def errors(exp: Experiment) -> str:
+    t = exp.trials
+    err = t[t["outcome"] == "errored"]
+    if err.empty:
+        return ""
+    shown = "; ".join(f"{r['trial_id']}: {r['error']}" for _, r in err.head(3).iterrows())
+    more = f" (and {len(err) - 3} more)" if len(err) > 3 else ""
+    return f"{len(err)} trial{'s' * (len(err) != 1)} ended with an error{more} - {shown}. Retry with " \
+           f"python sweeps/run.py {exp.sweep.name} --resume."
+
+
+def missing(exp: Experiment) -> str:
+    t, m = exp.trials, exp.sweep.metric
+    none = t[(t["outcome"].isin(["ok", "stopped"])) & ~t[m].map(stats._finite)]
+    if none.empty:
+        return ""
+    return f"{len(none)} trial{'s' * (len(none) != 1)} ran without diverging but reported no finite {m} " \
+           f"(shown as nan in the tables)."
+
+
+def importance_sentence(exp: Experiment, imp: pd.Series | None) -> str:
+    if imp is None:
+        try:
+            imp = importance(exp)
+        except Skip:
+            return ""
+    if imp is None or imp.empty:
+        return ""
+    n = int(exp.trials[exp.sweep.metric].map(stats._finite).sum())
+    top = [f"{k} ({v:.0%})" for k, v in imp.head(3).items()]
+    return f"By fANOVA importance over {n} trials with a value, {top[0]} matters most" + \
+           (f", then {', '.join(top[1:])}" if len(top) > 1 else "") + "."
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _estimate(r) -> str:
+    if r["n"] < 2:
+        return f"{fmt(r['mean'], 5)} ({int(r['n'])} seed, so no interval)"
+    return f"{fmt(r['mean'], 4)} ± {fmt(r['ci'], 2)} (95% CI over {int(r['n'])} seeds)"
+
+
+def _unit(metric: str) -> str:
+    return "nats" if metric.endswith("log_likelihood") else f"in {metric}"
+
+
+def _by_seed(exp: Experiment, group_row) -> pd.Series:
+    """The group's metric values indexed by seed (one per trial of the group)."""
+    t = exp.trials
+    mask = pd.Series(True, index=t.index)
+    for k in exp.group_keys:
+        mask &= t[k].map(lambda v: tuple(v) if isinstance(v, list) else v) == group_row[k.removeprefix("config/")]
+    rows = t[mask]
+    seeds = rows["config/seed"] if "config/seed" in rows else pd.Series(range(len(rows)), index=rows.index)
+    values = rows[exp.sweep.metric].where(rows["outcome"].isin(stats.AVERAGED))  # as in the group table
+    return pd.Series(values.to_numpy(), index=seeds.to_numpy())
+
+
+def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str]) -> str:
+    """``all with step_size ≥ 50 (3 of the 4 cells with step_size ≥ 50)`` for the numeric key and direction
+    that best separates the cells with diverged trials; "" when no key does better than chance."""
+    best_text, best_score = "", len(bad) / len(g)
+    for k in keys:
+        if k not in g or not g[k].map(stats._finite).all():
+            continue
+        for op, pick in (("≥", min), ("≤", max)):
+            x = pick(bad[k])
+            side = g[g[k] >= x] if op == "≥" else g[g[k] <= x]
+            hit = int((side["diverged"] > 0).sum())
+            score = hit / len(side)
+            if score > best_score and len(side) < len(g):
+                leaf = k.rsplit(".", 1)[-1]
+                best_text = f"all with {leaf} {op} {fmt(x)} ({hit} of the {len(side)} cells with {leaf} {op} {fmt(x)})"
+                best_score = score
+    return best_text if best_text else ""
+
+
+def _amount(d: float, half: float, n: int, how: str, metric: str) -> str:
+    """``10 ± 2.5 nats (95% CI, paired over 3 seeds)`` for the difference ``d``, saying so when the interval
+    includes zero or when one seed leaves no interval."""
+    if not stats._finite(half):
+        return f"{fmt(abs(d), 3)} {_unit(metric)} ({n} seed{'s' * (n != 1)}, no interval)"
+    zero = "; the interval includes 0: no clear difference" if abs(d) <= half else ""
+    return f"{fmt(abs(d), 3)} ± {fmt(half, 2)} {_unit(metric)} (95% CI, {how} over {n} seeds{zero})"
