@@ -18,8 +18,6 @@ ASHA: Li et al. 2020), ``unfinished`` (pending or running when the sweep was int
 
 from __future__ import annotations
 
-import csv
-import glob
 import json
 import math
 import os
@@ -28,13 +26,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import stats
+from analysis.tune_files import first_line, read_experiment_state, read_trial, to_int, trial_folders
 
 OUTCOMES = ("ok", "diverged", "errored", "stopped", "unfinished")
 RECORD_FILE = "sweep.yaml"  # sweeps/run.py's RECORD_FILE
-SAMPLES_FILE = "samples.png"  # trainables/train.py's SAMPLES_FILE
-# Result fields that are bookkeeping, not measurements: left out of the tidy history.
-BOOKKEEPING = {"timestamp", "pid", "done", "should_checkpoint", "training_iteration", "iterations_since_restore",
-               "time_since_restore", "epoch", "eval/epoch"}
 # Metric direction when no sweep file says it (a lower FID/KID is better; a higher likelihood is).
 KNOWN_MODES = {"log_likelihood": "max", "pseudo_log_likelihood": "max", "kid": "min", "fid": "min", "loss": "min",
                "recon_error": "min", "lpips": "max", "is": "max", "ess": "max", "tau": "min"}
@@ -75,6 +70,15 @@ class SweepInfo:
     description: str = ""
     source: str = ""
     """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
+    sweep_file: str = ""
+    """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
+
+    def resume_command(self, path: str) -> str:
+        """How to continue the sweep in the experiment folder ``path`` (sweeps/run.py --resume)."""
+        name = os.path.splitext(os.path.basename(self.sweep_file))[0] if self.sweep_file else self.name
+        folder = os.path.basename(path.rstrip(os.sep))
+        target = f" --name {folder}" if folder != name else ""
+        return f"python sweeps/run.py {self.sweep_file or name} --storage {os.path.dirname(path)}{target} --resume"
 
 
 @dataclass
@@ -124,14 +128,14 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
         raise AnalysisError(f"{path}: no such experiment folder (sweeps/run.py writes them under --storage, "
                             f"default ./results)")
     notes: list[str] = []
-    states = _read_experiment_state(path, notes)
-    folders = _trial_folders(path, states)
+    states = read_experiment_state(path, notes)
+    folders = trial_folders(path, states)
     if not states and not folders:
         what = "is empty" if not os.listdir(path) else "holds no Tune experiment state and no trial folders"
         raise AnalysisError(f"{path} {what}; point at a folder written by sweeps/run.py (STORAGE/NAME)")
     rows, history = [], []
     for trial_id, folder in folders.items():
-        row, hist = _read_trial(trial_id, folder, states.get(trial_id), notes)
+        row, hist = read_trial(trial_id, folder, states.get(trial_id), notes)
         rows.append(row)
         history.extend(hist)
     if not any(r.get("_readable") for r in rows) and not states:
@@ -150,189 +154,6 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
 
 
 # --------------------------------------------------------------------------------------------------
-# Tune's experiment state
-
-
-def _read_experiment_state(path: str, notes: list) -> dict:
-    """trial_id -> {status, logdir, config, evaluated_params, last_result, error_file, metric}; {} when there
-    is no readable state (the trial folders are then all there is)."""
-    files = sorted(glob.glob(os.path.join(path, "experiment_state-*.json")))
-    for file in reversed(files):  # newest session first (names carry the start time)
-        try:
-            with open(file) as f:
-                raw = json.load(f)
-            trials = {}
-            for state_json, meta_json in raw["trial_data"]:
-                state, meta = json.loads(state_json), json.loads(meta_json)
-                trials[state["trial_id"]] = {
-                    "status": state.get("status"), "logdir": state.get("relative_logdir"),
-                    "config": state.get("config") if isinstance(state.get("config"), dict) else {},
-                    "evaluated_params": state.get("evaluated_params") or {},
-                    "last_result": meta.get("last_result") if isinstance(meta.get("last_result"), dict) else {},
-                    "error_file": meta.get("error_filename"), "num_failures": meta.get("num_failures", 0),
-                    "metric": (raw.get("runner_data") or {}).get("_metric"),
-                }
-            return trials
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            notes.append(f"{os.path.basename(file)} is unreadable ({type(e).__name__}: {_first_line(e)}); "
-                         f"trial statuses are inferred from the trial folders")
-    if not files:
-        notes.append("no experiment_state-*.json (Tune's record of trial statuses); statuses are inferred from "
-                     "the trial folders")
-    return {}
-
-
-def _trial_folders(path: str, states: dict) -> dict:
-    """trial_id -> folder (None for a trial Tune knows of that never wrote one)."""
-    out = {}
-    for trial_id, s in states.items():
-        folder = os.path.join(path, s["logdir"]) if s.get("logdir") else None
-        out[trial_id] = folder if folder and os.path.isdir(folder) else None
-    known = {os.path.realpath(f) for f in out.values() if f}
-    for entry in sorted(os.listdir(path)):
-        folder = os.path.join(path, entry)
-        if not os.path.isdir(folder) or os.path.realpath(folder) in known:
-            continue
-        if not {"params.json", "result.json", "progress.csv"} & set(os.listdir(folder)):
-            continue  # not a trial folder (e.g. a report folder)
-        out[_trial_id_from_folder(folder)] = folder
-    return out
-
-
-def _trial_id_from_folder(folder: str) -> str:
-    """The id in ``train_rbm_2c205b55_1_...`` (Tune's default trial folder name), else the folder name."""
-    result = _read_results(os.path.join(folder, "result.json"), [])[0]
-    if result and result[-1].get("trial_id"):
-        return str(result[-1]["trial_id"])
-    parts = os.path.basename(folder).split("_")
-    for p in parts:
-        if len(p) == 8 and all(c in "0123456789abcdef" for c in p):
-            return p
-    return os.path.basename(folder)
-
-
-# --------------------------------------------------------------------------------------------------
-# One trial
-
-
-def _read_trial(trial_id: str, folder: str | None, state: dict | None, notes: list) -> tuple[dict, list]:
-    state = state or {}
-    name = os.path.basename(folder) if folder else f"{trial_id} (no folder)"
-    params = _read_json(os.path.join(folder, "params.json"), notes) if folder else None
-    config = params if isinstance(params, dict) else state.get("config") or {}
-    results, bad = _read_results(os.path.join(folder, "result.json"), notes) if folder else ([], 0)
-    if folder and not results:
-        results = _read_progress(os.path.join(folder, "progress.csv"))
-    if bad:
-        notes.append(f"{name}: {bad} unreadable line(s) in result.json skipped")
-    results = _dedupe(results)
-    last = dict(results[-1]) if results else dict(state.get("last_result") or {})
-    last.pop("config", None)
-
-    error = None
-    error_file = os.path.join(folder, state.get("error_file") or "error.txt") if folder else None
-    if state.get("status") == "ERROR" or (not state and error_file and os.path.exists(error_file)):
-        error = _error_message(error_file) or "Tune recorded an error (no error.txt)"
-
-    row = {"trial_id": trial_id, "trial": name, "path": folder, "tune_status": state.get("status"),
-           "_readable": bool(config or results), "error": error,
-           "num_failures": _int(state.get("num_failures")),
-           "samples": os.path.join(folder, SAMPLES_FILE) if folder and os.path.exists(
-               os.path.join(folder, SAMPLES_FILE)) else None,
-           "_results": results}
-    row.update(last)
-    row.update({f"config/{k}": v for k, v in config.items()})
-    if not config and state.get("evaluated_params"):
-        row.update({f"config/{k}": v for k, v in state["evaluated_params"].items()})
-    return row, _tidy(trial_id, results)
-
-
-def _read_json(path: str, notes: list):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        notes.append(f"{_short(path)} is unreadable ({type(e).__name__}: {_first_line(e)})")
-        return None
-
-
-def _read_results(path: str, notes: list) -> tuple[list[dict], int]:
-    """The reports in ``result.json`` (one JSON object a line; NaN is allowed) and the count of bad lines
-    (a line cut short when the sweep was killed mid-write)."""
-    try:
-        with open(path) as f:
-            lines = [line for line in f if line.strip()]
-    except OSError:
-        return [], 0
-    out, bad = [], 0
-    for line in lines:
-        try:
-            value = json.loads(line)
-        except ValueError:
-            bad += 1
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-        else:
-            bad += 1
-    return out, bad
-
-
-def _read_progress(path: str) -> list[dict]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error):
-        return []
-    return [{k: _parse_cell(v) for k, v in r.items() if k} for r in rows]
-
-
-def _parse_cell(v: str | None):
-    if v is None or v == "":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return {"True": True, "False": False}.get(v, v)
-
-
-def _dedupe(results: list[dict]) -> list[dict]:
-    """One report per training iteration: a trial retried from a checkpoint reports the iterations after that
-    checkpoint again; the later report is the one its final state descends from."""
-    seen: dict = {}
-    for r in results:
-        seen[r.get("training_iteration", len(seen))] = r
-    return list(seen.values())
-
-
-def _tidy(trial_id: str, results: list[dict]) -> list[tuple]:
-    out = []
-    for r in results:
-        it = r.get("training_iteration")
-        epoch, eval_epoch = r.get("epoch"), r.get("eval/epoch")
-        for k, v in r.items():
-            if k in BOOKKEEPING or isinstance(v, bool) or not isinstance(v, int | float):
-                continue
-            out.append((trial_id, it, epoch, eval_epoch, k, float(v)))
-    return out
-
-
-def _error_message(path: str | None) -> str | None:
-    """The last line of the last failure in Tune's ``error.txt`` (the exception and its message)."""
-    try:
-        with open(path) as f:
-            lines = [line.strip() for line in f if line.strip()]
-    except (OSError, TypeError):
-        return None
-    lines = [line for line in lines if not line.startswith("Failure #")]
-    return lines[-1][:300] if lines else None
-
-
-# --------------------------------------------------------------------------------------------------
 # The sweep's settings and the per-trial frame
 
 
@@ -348,7 +169,7 @@ def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> Sweep
             try:
                 s = load_sweep(record["sweep"], record.get("preset", "cpu"), record.get("overrides") or [])
             except (SweepError, ValueError, OSError) as e:
-                notes.append(f"the sweep file {record['sweep']} no longer loads ({_first_line(e)}); the sweep's "
+                notes.append(f"the sweep file {record['sweep']} no longer loads ({first_line(e)}); the sweep's "
                              f"settings are inferred from the trial folders")
             else:
                 info = SweepInfo(
@@ -356,7 +177,8 @@ def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> Sweep
                     domains={k: (d.kind, list(d.args)) for k, d in s.space.items()}, seeds=list(s.seeds),
                     search=s.search.type, scheduler=s.scheduler.type, cpu=s.resources.cpu, gpu=s.resources.gpu,
                     kind=s.kind, max_t=s.scheduler.max_t if s.scheduler.type == "asha" else s.epochs, preset=s.preset,
-                    description=s.description, source=f"{record['sweep']} (preset {s.preset})")
+                    description=s.description, source=f"{record['sweep']} (preset {s.preset})",
+                    sweep_file=record["sweep"])
                 missing = [k for k in info.space if not any(f"config/{k}" in r for r in rows)]
                 if not missing:
                     return info
@@ -377,7 +199,7 @@ def _read_record(path: str, notes: list) -> dict | None:
         with open(file) as f:
             record = yaml.safe_load(f)
     except (OSError, yaml.YAMLError) as e:
-        notes.append(f"{RECORD_FILE} is unreadable ({_first_line(e)}); the sweep's settings are inferred")
+        notes.append(f"{RECORD_FILE} is unreadable ({first_line(e)}); the sweep's settings are inferred")
         return None
     if not isinstance(record, dict) or "sweep" not in record:
         notes.append(f"{RECORD_FILE} is not a sweep record; the sweep's settings are inferred")
@@ -414,7 +236,7 @@ def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
     for r in rows:
         results = r.pop("_results")
         r.pop("_readable")
-        r["iterations"] = _int(r.get("training_iteration")) or 0
+        r["iterations"] = to_int(r.get("training_iteration")) or 0
         r["outcome"] = _outcome(r, sweep)
         r["cpu_s"] = (r.get("time_total_s") or 0.0) * sweep.cpu
         r.update(_best(results, sweep.metric, sweep.mode))
@@ -454,19 +276,3 @@ def _best(results: list[dict], metric: str, mode: str) -> dict:
         return {f"best/{metric}": math.nan, "best_iteration": math.nan}
     v, it = (max if mode == "max" else min)(finite, key=lambda p: p[0])
     return {f"best/{metric}": float(v), "best_iteration": it}
-
-
-def _int(v) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def _first_line(e) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def _short(path: str) -> str:
-    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))

@@ -81,10 +81,12 @@ def plot_groups(exp: Experiment) -> plt.Figure:
     y = np.arange(len(g))[::-1]
     ax.errorbar(g["mean"], y, xerr=g["ci"].fillna(0), fmt="o", color="C0", capsize=3, label="mean ± 95% CI")
     for yi, (_, r) in zip(y, g.iterrows(), strict=True):
-        trouble = ", ".join(f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished") if r[o])
+        trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished") if r[o]]
+        silent = r["no_value"] - r["diverged"] - r["errored"] - r["unfinished"]  # ran, but reported no value
+        trouble = ", ".join(trouble + ([f"{silent} without a value"] if silent > 0 else []))
         note = f"n={r['n']}" + (f"; {trouble}" if trouble else "")
         ax.annotate(note, (1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8,
-                    color="red" if r["diverged"] or r["errored"] else "black")
+                    color="red" if r["diverged"] or r["errored"] or silent > 0 else "black")
     ax.set_yticks(y, g["group"])
     ax.set_xlabel(metric_label(s.metric))
     ax.set_title(f"{s.name}: {s.metric} per configuration ({'higher' if s.mode == 'max' else 'lower'} is "

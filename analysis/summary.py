@@ -22,7 +22,7 @@ def sentences(exp: Experiment, imp: pd.Series | None = None) -> list[str]:
     """Every sentence that applies, most important first. ``imp``: parameter importances, when computed."""
     out = [outcomes(exp), best(exp)]
     out += cd_comparisons(exp)
-    out += [divergence(exp), stopped(exp), errors(exp), missing(exp), importance_sentence(exp, imp)]
+    out += [divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp), importance_sentence(exp, imp)]
     return [s for s in out if s]
 
 
@@ -113,7 +113,17 @@ def errors(exp: Experiment) -> str:
     shown = "; ".join(f"{r['trial_id']}: {r['error']}" for _, r in err.head(3).iterrows())
     more = f" (and {len(err) - 3} more)" if len(err) > 3 else ""
     return f"{len(err)} trial{'s' * (len(err) != 1)} ended with an error{more} - {shown}. Retry with " \
-           f"python sweeps/run.py {exp.sweep.name} --resume."
+           f"{exp.sweep.resume_command(exp.path)}."
+
+
+def unfinished(exp: Experiment) -> str:
+    t = exp.trials
+    n = int((t["outcome"] == "unfinished").sum())
+    if not n:
+        return ""
+    started = int(((t["outcome"] == "unfinished") & (t["iterations"] > 0)).sum())
+    return f"{n} trial{'s' * (n != 1)} ({started} started) had not finished when the sweep stopped; their values " \
+           f"are not averaged. Continue with {exp.sweep.resume_command(exp.path)}."
 
 
 def missing(exp: Experiment) -> str:

@@ -151,7 +151,8 @@ def test_summary_sentences_carry_the_frames_numbers(cd_k):
     assert "PCD-5 beats CD-5 by 8 nats (1 seed, no interval)." in text
     assert "1 of 12 trials diverged; 1 of 4 init/k cells had a diverged trial, all with k ≥ 5 (1 of the 2 cells " \
            "with k ≥ 5)." in text
-    assert any(s.startswith("1 trial ended with an error - a000000a: ValueError: boom in epoch 2.") for s in text)
+    assert any(s.startswith("1 trial ended with an error - a000000a: ValueError: boom in epoch 2. Retry with "
+                            "python sweeps/run.py ") and s.endswith(" --resume.") for s in text)
     assert "1 trial ran without diverging but reported no finite eval/log_likelihood (shown as nan in the tables)." \
         in text
 
@@ -219,6 +220,8 @@ def test_asha_stopped_and_unfinished_trials(tmp_path):
            "reported value." in text
     assert text[0] == "5 trials (5 configurations x 1 seed): 1 ran to the end, 2 were stopped early by ASHA, " \
                       "2 were unfinished when the sweep stopped."
+    assert f"2 trials (1 started) had not finished when the sweep stopped; their values are not averaged. " \
+           f"Continue with python sweeps/run.py {sweep} --storage {tmp_path} --resume." in text
 
 
 def test_parameter_importance_for_a_tuning_sweep(tmp_path):

@@ -1,0 +1,116 @@
+"""Offline analysis of real smoke sweeps (one Ray session for the module; each sweep runs once, when a test
+first needs it).
+
+Covers: the per-trial frame against Ray's own ``ResultGrid.get_dataframe()`` (last results, and best results
+with ``filter_metric``), ASHA-stopped trials, and every plot of each shipped sweep's smoke output drawn and not
+blank, or skipped with a reason. Three sweeps run in the default tier (Set A, the Langevin ablation, the RBM
+tuning sweep); the other conv sweeps are in the slow tier.
+"""
+
+import math
+
+import pandas as pd
+import pytest
+import ray
+from test_analysis_helpers import assert_real_plot
+
+from analysis import load_experiment
+from analysis.__main__ import main as analyse
+from sweeps.run import main as run_sweep
+from sweeps.spec import available
+
+DEFAULT_TIER = ("rbm_cd_k", "ablation_langevin", "tune_rbm")
+# Plots each sweep's smoke output must have (more may be drawn); the others are skipped with a reason.
+REQUIRED = {"rbm_cd_k": {"metric_vs_k", "samples"}, "conv_cd_k": {"metric_vs_k"}, "ablation_langevin": {"heatmap"},
+            "ablation_buffer": {"heatmap"}, "ablation_noise": {"heatmap"}, "tune_rbm": {"importance", "samples"}}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """name -> the experiment folder of that sweep's smoke preset (run once per module)."""
+    ray.init(num_cpus=2, include_dashboard=False)
+    storage = tmp_path_factory.mktemp("results")
+    done = {}
+
+    def run(name: str) -> str:
+        if name not in done:
+            assert run_sweep([name, "--preset", "smoke", "--storage", str(storage), "--no-dashboard"]) == 0
+            done[name] = str(storage / name)
+        return done[name]
+
+    yield run
+    ray.shutdown()
+
+
+def _trainable(path: str):
+    from trainables import TRAINABLES
+
+    return TRAINABLES[load_experiment(path).sweep.kind]
+
+
+@pytest.mark.parametrize("name", ["rbm_cd_k", "tune_rbm"])
+def test_frames_agree_with_rays_result_grid(name, smoke):
+    from ray import tune
+
+    path = smoke(name)
+    exp = load_experiment(path)
+    grid = tune.Tuner.restore(path, _trainable(path)).get_results()
+    last = grid.get_dataframe().set_index("trial_id")
+    best = grid.get_dataframe(filter_metric=exp.sweep.metric, filter_mode=exp.sweep.mode).set_index("trial_id")
+    ours = exp.trials.set_index("trial_id")
+    assert sorted(ours.index) == sorted(last.index) and len(ours) == load_sweep_trials(name)
+    shared = [c for c in last.columns if c in ours.columns and c not in ("logdir", "date")]
+    assert exp.sweep.metric in shared and "training_iteration" in shared and "config/sampler.k" in shared
+    for tid in last.index:
+        for col in shared:
+            assert _same(ours.at[tid, col], last.at[tid, col]), (tid, col, ours.at[tid, col], last.at[tid, col])
+        assert _same(ours.at[tid, f"best/{exp.sweep.metric}"], best.at[tid, exp.sweep.metric]), tid
+        assert ours.at[tid, "iterations"] == last.at[tid, "training_iteration"]
+    # Outcomes: a trial that reported fewer iterations than max_t without diverging was stopped by ASHA.
+    short = last["training_iteration"] < exp.sweep.max_t
+    expected = {tid: ("diverged" if last.at[tid, "status"] == "diverged" else "stopped" if short[tid] else "ok")
+                for tid in last.index}
+    assert ours["outcome"].to_dict() == expected
+    if exp.sweep.scheduler != "asha":
+        assert not short.any()
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n in DEFAULT_TIER else [pytest.mark.slow])
+                                  for n in available()])
+def test_every_plot_of_a_smoke_sweep_is_drawn_or_skipped_with_a_reason(name, smoke, tmp_path):
+    out = tmp_path / "report"
+    assert analyse([smoke(name), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    drawn = {p.stem for p in out.glob("*.png")}
+    assert {"groups", "training_curves"} | REQUIRED.get(name, set()) <= drawn, drawn
+    for png in out.glob("*.png"):
+        assert_real_plot(str(png))
+        assert f"]({png.name})" in md
+    from analysis.plots import PLOTS
+
+    for stem, title, _ in PLOTS:
+        if stem not in drawn:
+            assert f"### {title}\n\nNot drawn: " in md, stem
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(drawn)
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == load_sweep_trials(name)
+    summary = md.split("## Summary\n\n", 1)[1].split("\n\n", 1)[0]
+    assert summary.startswith(f"- {len(trials)} trial")
+
+
+def load_sweep_trials(name: str) -> int:
+    from sweeps.spec import load_sweep
+
+    return load_sweep(name, "smoke").n_trials()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, list) or isinstance(b, list):
+        return list(a) == list(b)
+    if pd.isna(a) is True and pd.isna(b) is True:
+        return True
+    return a == b or (isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b))
+
