@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="python -m analysis", description="The report of a finished (or interrupted) "
+                                "sweep, offline: report.md, report.html, plots and frames.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", help="an experiment folder written by sweeps/run.py (STORAGE/NAME)")
     p.add_argument("--out", help=f"folder for the report, plots and frames [EXPERIMENT/{DEFAULT_OUT}]")

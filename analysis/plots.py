@@ -211,6 +211,10 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
         for j, col in enumerate(diverged.columns):
             if diverged.loc[row, col]:
                 ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="red", lw=2.5, hatch="//"))
+            if not stats._finite(mean.loc[row, col]):  # seaborn leaves cells without a value blank
+                ax.text(j + 0.5, i + 0.5, text.loc[row, col] or "no trial", ha="center", va="center", fontsize=8,
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    ax.grid(False)
     ax.set_xlabel(b)
     ax.set_ylabel(a)
     ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is better)\n"

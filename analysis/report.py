@@ -10,6 +10,7 @@ import base64
 import datetime
 import html
 import os
+import re
 
 import pandas as pd
 
@@ -170,9 +171,9 @@ def to_html(blocks: list[tuple], title: str) -> str:
         if kind in ("h1", "h2", "h3"):
             body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
         elif kind == "p":
-            body.append(f"<p>{html.escape(block[1])}</p>")
+            body.append(f"<p>{_inline(block[1])}</p>")
         elif kind == "ul":
-            body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in block[1]) + "</ul>")
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
         elif kind == "table":
             head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
             rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in block[2])
@@ -187,6 +188,11 @@ def to_html(blocks: list[tuple], title: str) -> str:
              "img{max-width:100%;border:1px solid #eee}")
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    """Escaped text with markdown's `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def _spread(v) -> str:

@@ -284,6 +284,34 @@ def test_a_cut_short_result_line_is_skipped_and_noted(cd_k, tmp_path):
     assert exp.trials["iterations"].max() == 3
 
 
+def test_progress_csv_stands_in_for_a_missing_result_json(cd_k, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(cd_k, copy)
+    trial = sorted(p for p in copy.iterdir() if p.is_dir())[0]
+    (trial / "result.json").unlink()
+    ours = load_experiment(str(copy)).trials.set_index("trial_id")
+    theirs = load_experiment(cd_k).trials.set_index("trial_id")
+    tid = trial.name.split("_")[2]  # train_rbm_<trial id>_<n>_<tag>
+    for col in (LL, f"best/{LL}", "iterations", "time_total_s", "outcome"):
+        assert ours.at[tid, col] == theirs.at[tid, col], col
+
+
+def test_a_trial_folder_newer_than_tunes_state_is_read_too(cd_k, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(cd_k, copy)
+    (state_file,) = copy.glob("experiment_state-*.json")
+    state = json.loads(state_file.read_text())
+    dropped = json.loads(state["trial_data"].pop(0)[0])["trial_id"]  # the state was saved before it started
+    state_file.write_text(json.dumps(state))
+    t = load_experiment(str(copy)).trials.set_index("trial_id")
+    assert len(t) == 12 and t.at[dropped, LL] == -100
+    assert t.at[dropped, "outcome"] == "ok" and pd.isna(t.at[dropped, "tune_status"])
+
+
 @pytest.mark.parametrize("make", ["missing", "empty", "corrupt", "not_an_experiment"])
 def test_bad_folders_exit_2_with_one_line(make, tmp_path, capsys):
     path = tmp_path / "exp"
