@@ -131,7 +131,7 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
     states = read_experiment_state(path, notes)
     folders = trial_folders(path, states)
     if not states and not folders:
-        what = "is empty" if not os.listdir(path) else "holds no Tune experiment state and no trial folders"
+        what = "is empty" if not os.listdir(path) else "holds no trials (no trial folders; no Tune state lists any)"
         raise AnalysisError(f"{path} {what}; point at a folder written by sweeps/run.py (STORAGE/NAME)")
     rows, history = [], []
     for trial_id, folder in folders.items():

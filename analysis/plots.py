@@ -304,11 +304,14 @@ def importance(exp: Experiment) -> pd.Series:
                    f"(have {len(ok)} and {len(dists)})")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if s.mode == "max" else "minimize")
-    for _, r in ok.iterrows():
-        params = {k: _plain(r[f"config/{k}"]) for k in dists}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[s.metric])))
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    try:
+        for _, r in ok.iterrows():
+            params = {k: _plain(r[f"config/{k}"]) for k in dists}
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[s.metric])))
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as e:  # e.g. a value outside the sweep file's domain (the file changed)
+        raise Skip(f"Optuna could not evaluate the importances: {str(e).splitlines()[0]}") from None
     return pd.Series(imp, dtype=float).sort_values(ascending=False)
 
 

@@ -58,7 +58,7 @@ def write_frames(exp: Experiment, out_dir: str) -> dict:
 
 def _parquet(df: pd.DataFrame, path: str) -> str | None:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
     except ImportError:
         return None
     # Mixed columns (a list config value, a metric that is a number in one trial and missing text in
@@ -67,7 +67,10 @@ def _parquet(df: pd.DataFrame, path: str) -> str | None:
     for col in clean.columns:
         if clean[col].dtype == object:
             clean[col] = clean[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
-    clean.to_parquet(path, index=False)
+    try:
+        clean.to_parquet(path, index=False)
+    except (ValueError, TypeError, ImportError, OSError, pyarrow.ArrowException):
+        return None  # the CSV is the record; Parquet is a convenience
     return path
 
 

@@ -46,7 +46,8 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     """
     df = trials.copy()
     keys = [k for k in group_keys if k in df]
-    if not keys:
+    swept = bool(keys)
+    if not swept:
         df["config/config"] = "(base config)"
         keys = ["config/config"]
     for k in keys:  # lists (e.g. eval.metrics) are not hashable
@@ -69,7 +70,8 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
         rows.append(row)
     out = pd.DataFrame(rows)
     names = [k.removeprefix("config/") for k in keys]
-    out.insert(0, "group", [label(dict(zip(names, r, strict=True))) for r in out[names].itertuples(index=False)])
+    out.insert(0, "group", [label(dict(zip(names, r, strict=True))) if swept else "(base config)"
+                            for r in out[names].itertuples(index=False)])
     # Best mean first, but a configuration that diverged on some seed ranks after every one that never did:
     # its mean covers only the seeds that survived.
     out["_diverged"] = out["diverged"] > 0

@@ -224,6 +224,20 @@ def test_asha_stopped_and_unfinished_trials(tmp_path):
            f"Continue with python sweeps/run.py {sweep} --storage {tmp_path} --resume." in text
 
 
+def test_a_sweep_interrupted_before_any_report_still_gets_a_report(tmp_path):
+    sweep = write_sweep_file(tmp_path, "early", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}},
+                             [0], LL, "max")
+    trials = [{"params": {"sampler.k": 1, "seed": 0}, "values": [], "status": "RUNNING"},
+              {"params": {"sampler.k": 5, "seed": 0}, "values": [], "status": "PENDING"}]
+    path = write_experiment(tmp_path, "early", sweep, trials, LL)
+    assert main([path, "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "- 2 trials (2 configurations x 1 seed): 2 were unfinished when the sweep stopped." in md
+    assert "No trial reported a finite eval/log_likelihood, so no configuration can be ranked." in md
+    assert "Not drawn: no trial reported a finite eval/log_likelihood." in md
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
 def test_parameter_importance_for_a_tuning_sweep(tmp_path):
     sweep = write_sweep_file(tmp_path, "tune", "configs/rbm_mnist_pcd1.yaml",
                              {"train.lr": {"loguniform": [1.0e-3, 0.3]}, "train.momentum": {"uniform": [0.0, 0.9]},
