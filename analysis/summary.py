@@ -62,9 +62,9 @@ def cd_comparisons(exp: Experiment) -> list[str]:
     out = []
     for k in sorted(t["config/sampler.k"].dropna().unique()):
         base = g[(g["sampler.init"] == BASELINE_INIT) & (g["sampler.k"] == k)]
+        if base.empty:
+            continue
         for _, r in g[(g["sampler.k"] == k) & (g["sampler.init"] != BASELINE_INIT)].iterrows():
-            if base.empty:
-                continue
             other, cd = f"{sampler_name(r['sampler.init'])}-{fmt(k)}", f"CD-{fmt(k)}"
             d, h, n, how = stats.paired_difference(_by_seed(exp, r), _by_seed(exp, base.iloc[0]))
             if not stats._finite(d):
@@ -84,10 +84,12 @@ def divergence(exp: Experiment) -> str:
     if n_div == 0:
         return "No trial diverged."
     bad = g[g["diverged"] > 0]
-    names = [k.rsplit(".", 1)[-1] for k in s.space] or ["configuration"]
-    what = f"{'/'.join(names)} cell{'s' * (len(g) != 1)}" if len(g) > 1 else "configuration"
-    text = f"{n_div} of {len(exp.trials)} trials diverged; {len(bad)} of {len(g)} {what} had a diverged trial"
-    where = _threshold(g, bad, list(s.space))
+    grid = all(kind == "grid" for kind, _ in s.domains.values()) if s.domains else len(s.space) <= 3
+    cell = "cell" if grid and s.space else "configuration"
+    names = "/".join(k.rsplit(".", 1)[-1] for k in s.space) + " " if cell == "cell" else ""
+    text = f"{n_div} of {len(exp.trials)} trials diverged; {len(bad)} of {len(g)} {names}{cell}" \
+           f"{'s' * (len(g) != 1)} had a diverged trial"
+    where = _threshold(g, bad, list(s.space), cell)
     if where:
         text += f", {where}"
     elif len(bad) <= 5:
@@ -174,7 +176,7 @@ def _by_seed(exp: Experiment, group_row) -> pd.Series:
     return pd.Series(values.to_numpy(), index=seeds.to_numpy())
 
 
-def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str]) -> str:
+def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -> str:
     """``all with step_size ≥ 50 (3 of the 4 cells with step_size ≥ 50)`` for the numeric key and direction
     that best separates the cells with diverged trials; "" when no key does better than chance."""
     best_text, best_score = "", len(bad) / len(g)
@@ -188,7 +190,8 @@ def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str]) -> str:
             score = hit / len(side)
             if score > best_score and len(side) < len(g):
                 leaf = k.rsplit(".", 1)[-1]
-                best_text = f"all with {leaf} {op} {fmt(x)} ({hit} of the {len(side)} cells with {leaf} {op} {fmt(x)})"
+                best_text = f"all with {leaf} {op} {fmt(x)} ({hit} of the {len(side)} {cell}s with {leaf} {op} " \
+                            f"{fmt(x)})"
                 best_score = score
     return best_text if best_text else ""
 
