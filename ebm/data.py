@@ -53,7 +53,7 @@ def flatten(x: Tensor) -> Tensor:
 def binarize(x: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
     """``stochastic``: v ~ Bernoulli(x) (redrawn on every call); ``threshold``: v = [x > 0.5]; ``none``: x."""
     if mode == "stochastic":
-        return torch.bernoulli(x, generator=generator)
+        return torch.empty_like(x).uniform_(generator=generator).lt_(x)  # u < x: torch.bernoulli at half the cost
     if mode == "threshold":
         return (x > 0.5).to(x.dtype)
     if mode == "none":

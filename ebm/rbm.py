@@ -59,6 +59,12 @@ class RBM(nn.Module):
         self.visible_bias.copy_(torch.log(p) - torch.log1p(-p))
 
 
+def sample_bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """0./1. samples of Bernoulli(p) as floats, drawn as u < p with u ~ U[0, 1): the same distribution as
+    ``torch.bernoulli`` at half its cost on CPU (it is most of a Gibbs sweep's time beside the matmuls)."""
+    return torch.empty_like(p).uniform_(generator=generator).lt_(p)
+
+
 @torch.no_grad()
 def gibbs(rbm: RBM, v: Tensor, k: int, generator: torch.Generator | None = None,
           ph: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -73,7 +79,7 @@ def gibbs(rbm: RBM, v: Tensor, k: int, generator: torch.Generator | None = None,
     for step in range(k):
         if step > 0 or ph is None:
             ph = torch.sigmoid_(rbm.hidden_logits(v))  # (B, H)
-        h = torch.bernoulli(ph, generator=generator)
+        h = sample_bernoulli(ph, generator)
         pv = torch.sigmoid_(rbm.visible_logits(h))  # (B, V)
-        v = torch.bernoulli(pv, generator=generator)
+        v = sample_bernoulli(pv, generator)
     return v, torch.sigmoid_(rbm.hidden_logits(v))

@@ -16,7 +16,7 @@ from ebm import diagnostics, likelihood
 from ebm.config import ConfigError, RBMConfig, to_dict
 from ebm.data import binarize, flatten, image_shape, load_images
 from ebm.devices import resolve_device
-from ebm.rbm import RBM, gibbs
+from ebm.rbm import RBM, gibbs, sample_bernoulli
 
 _HEALTH_ROWS = 1000  # rows of train/test data used for the per-epoch health metrics
 _TEST_BINARIZE_SEED = 1234  # stochastic binarization of the held-out set is drawn once, with this seed
@@ -132,7 +132,7 @@ class RBMRun:
         train_v = binarize(self.train_x[:_HEALTH_ROWS], self.cfg.data.binarize, self.gen)
         test_v = self.test_v[:_HEALTH_ROWS]
         ph = torch.sigmoid(rbm.hidden_logits(test_v))
-        recon = torch.sigmoid(rbm.visible_logits(torch.bernoulli(ph, generator=self.gen)))
+        recon = torch.sigmoid(rbm.visible_logits(sample_bernoulli(ph, self.gen)))
         return {
             "train/recon_error": float(((recon - test_v) ** 2).sum(1).mean()),
             "train/pseudo_log_likelihood": likelihood.pseudo_log_likelihood(rbm, test_v, generator=self.gen),
@@ -200,9 +200,9 @@ class RBMRun:
     def sample(self, n: int, steps: int | None = None) -> Tensor:
         """``n`` images (n, C, H, W): p(v | h) after ``steps`` Gibbs sweeps from data-marginal noise."""
         steps = steps or self.cfg.eval.sample_steps
-        v0 = torch.bernoulli(self.marginals.expand(n, -1), generator=self.gen)
+        v0 = sample_bernoulli(self.marginals.expand(n, -1), self.gen)
         _, ph = gibbs(self.rbm, v0, steps, self.gen)
-        h = torch.bernoulli(ph, generator=self.gen)
+        h = sample_bernoulli(ph, self.gen)
         return torch.sigmoid(self.rbm.visible_logits(h)).reshape(n, *self.image_shape).cpu()
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -228,9 +228,9 @@ class RBMRun:
         rbm = RBM(V, H)
         rbm.load_state_dict(m)
         gen = torch.Generator().manual_seed(seed)
-        v0 = torch.bernoulli(state["marginals"].cpu().expand(n, -1), generator=gen)
+        v0 = sample_bernoulli(state["marginals"].cpu().expand(n, -1), gen)
         _, ph = gibbs(rbm, v0, steps, gen)
-        v = torch.sigmoid(rbm.visible_logits(torch.bernoulli(ph, generator=gen)))
+        v = torch.sigmoid(rbm.visible_logits(sample_bernoulli(ph, gen)))
         return v.reshape(n, *_square_image(state, V))
 
     def load_state_dict(self, state: dict) -> None:
