@@ -149,16 +149,27 @@ def cmd_evaluate(args) -> int:
     overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
     run = restore_run(args.checkpoint, overrides)
     result = run.evaluate(args.metrics)
-    print(json.dumps(result, indent=2, sort_keys=False, default=_json_default))
+    print(json.dumps(finite_json(result), indent=2, sort_keys=False, allow_nan=False, default=_json_default))
     return 0
 
 
 # --------------------------------------------------------------------------------------------------
 
 
+def finite_json(result: dict) -> dict:
+    """``result`` as strict JSON can hold it: JSON has no infinities or NaN, so such a value becomes null
+    with a ``<key>_note`` beside it (e.g. an AIS interval whose low end is unbounded: -inf)."""
+    out = {}
+    for k, v in result.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k] = None
+            out[f"{k}_note"] = "not a number" if math.isnan(v) else f"{'-' if v < 0 else '+'}inf: unbounded"
+        else:
+            out[k] = v
+    return out
+
+
 def _json_default(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
     return str(o)
 
 

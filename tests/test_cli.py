@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from ebm.cli import main
+from ebm.cli import finite_json, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "data.name=digits", "--set", "model.n_visible=64", "--set", "model.n_hidden=10",
@@ -61,6 +61,13 @@ def test_sample_and_evaluate(trained, tmp_path):
     res = json.loads(r.stdout)
     assert res["exact/log_likelihood"] < 0 and res["exact/log_z"] > 0
     assert res["ess/free_energy"] > 0 and res["recon_error"] > 0
+
+
+def test_evaluate_json_is_strict_non_finite_values_become_null_with_a_note():
+    out = finite_json({"ais/log_z": 3.5, "ais/log_z_low": float("-inf"), "x": float("nan"), "data": "digits"})
+    text = json.dumps(out, allow_nan=False)  # raises if anything non-finite were left
+    assert json.loads(text) == {"ais/log_z": 3.5, "ais/log_z_low": None, "ais/log_z_low_note": "-inf: unbounded",
+                                "x": None, "x_note": "not a number", "data": "digits"}
 
 
 @pytest.mark.parametrize("args, message", [
