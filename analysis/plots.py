@@ -52,19 +52,21 @@ class Plot:
 
 def make_plots(exp: Experiment, out_dir: str) -> list[Plot]:
     """Every plot that applies, saved as ``out_dir/<name>.png``; the others carry their reason."""
-    sns.set_theme(style="whitegrid", context="notebook")
     out = []
-    for name, title, fn in PLOTS:
-        plot = Plot(name, title)
-        try:
-            fig = fn(exp)
-        except Skip as e:
-            plot.skipped = str(e)
-        else:
-            plot.path = os.path.join(out_dir, f"{name}.png")
-            fig.savefig(plot.path, dpi=110, bbox_inches="tight")
-            plt.close(fig)
-        out.append(plot)
+    with plt.rc_context():  # the theme stays inside: a notebook keeps its own style
+        sns.set_theme(style="whitegrid", context="notebook")
+        plt.rcParams["axes.formatter.useoffset"] = False  # -203.01, not -0.003 + -2.0301e2
+        for name, title, fn in PLOTS:
+            plot = Plot(name, title)
+            try:
+                fig = fn(exp)
+            except Skip as e:
+                plot.skipped = str(e)
+            else:
+                plot.path = os.path.join(out_dir, f"{name}.png")
+                fig.savefig(plot.path, dpi=110, bbox_inches="tight")
+                plt.close(fig)
+            out.append(plot)
     return out
 
 
@@ -110,10 +112,10 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
     if not metrics:
         raise Skip(f"no trial reported a finite {s.metric}")
     ks = sorted(t["config/sampler.k"].dropna().unique())
+    inits = _inits(t)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         table = stats.group_table(t, metric, s.mode, ["config/sampler.init", "config/sampler.k"])
-        inits = table["sampler.init"].unique() if "sampler.init" in table else [None]
         for i, init in enumerate(inits):
             line = table[table["sampler.init"] == init] if init is not None else table
             line = line.sort_values("sampler.k")
@@ -166,6 +168,7 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
         ax.set_title(textwrap.fill(panel, 50) if panel is not None else f"all {len(trials)} trials", fontsize=9)
         ax.set_xlabel("training iteration (epoch)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, (s.max_t or curves["iteration"].max()) + 0.5)  # every panel spans the whole run
     for ax in axes[:, 0]:
         ax.set_ylabel(metric_label(s.metric))
     for ax in list(axes.flat)[len(panels):]:
@@ -257,9 +260,8 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
     for ax, metric in zip(axes[0], present, strict=True):
         table = stats.group_table(t, metric, "max", [k for k in keys if k in t])
         if by_k:
-            for i, (init, line) in enumerate(table.groupby("sampler.init", sort=False) if "sampler.init" in table
-                                             else [(None, table)]):
-                line = line.sort_values("sampler.k")
+            for i, init in enumerate(_inits(t)):
+                line = (table[table["sampler.init"] == init] if init is not None else table).sort_values("sampler.k")
                 ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", capsize=3,
                             color=f"C{i}", label=sampler_name(init, exp.sweep.kind) if init is not None else None)
             ax.set_xlabel("k (MCMC steps per update)")
@@ -328,6 +330,15 @@ def sampler_name(init, kind: str = "") -> str:
     """Chain start -> the method's name: data = CD (Hinton 2002), persistent / buffer = PCD (Tieleman 2008),
     noise = short-run MCMC (Nijkamp et al. 2019)."""
     return SAMPLER_NAMES.get(str(init), str(init))
+
+
+def _inits(t: pd.DataFrame) -> list:
+    """The chain starts in the frame, CD first, then PCD, then short-run: one colour each in every panel."""
+    if "config/sampler.init" not in t:
+        return [None]
+    order = list(SAMPLER_NAMES)
+    return sorted(t["config/sampler.init"].dropna().unique(),
+                  key=lambda v: (order.index(v) if v in order else len(order), str(v)))
 
 
 def _trial_groups(exp: Experiment) -> dict:

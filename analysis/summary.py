@@ -14,7 +14,8 @@ from analysis.plots import Skip, importance, sampler_name
 from analysis.stats import fmt
 
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
-           "stopped": "were stopped early by ASHA", "unfinished": "were unfinished when the sweep stopped"}
+           "stopped": "{were} stopped early by ASHA", "unfinished": "{were} unfinished when the sweep stopped"}
+FEW_TRIALS = 10  # fewer trials than this make parameter importances a rough indication only
 BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the others are compared to it
 
 
@@ -30,7 +31,8 @@ def outcomes(exp: Experiment) -> str:
     t, g = exp.trials, exp.groups()
     counts = t["outcome"].value_counts()
     seeds = t["config/seed"].nunique() if "config/seed" in t else 1
-    parts = [f"{int(counts[o])} {PHRASES[o]}" for o in PHRASES if counts.get(o, 0)]
+    parts = [f"{int(counts[o])} " + PHRASES[o].format(were="was" if counts[o] == 1 else "were")
+             for o in PHRASES if counts.get(o, 0)]
     shape = f"{len(g)} configuration{'s' * (len(g) != 1)} x {seeds} seed{'s' * (seeds != 1)}"
     return f"{len(t)} trial{'s' * (len(t) != 1)} ({shape}): {', '.join(parts)}."
 
@@ -46,8 +48,9 @@ def best(exp: Experiment) -> str:
     if len(ranked) > 1:
         second = ranked.iloc[1]
         d, h, n, how = stats.paired_difference(_by_seed(exp, top), _by_seed(exp, second))
-        text += f" The runner-up, {second['group']} ({fmt(second['mean'], 5)}), is behind by " \
-                f"{_amount(d, h, n, how, s.metric)}."
+        runner_up = f" The runner-up, {second['group']} ({fmt(second['mean'], 5)}),"
+        gap = "ties with it" if d == 0 else f"is behind by {_amount(d, h, n, how, s.metric)}"
+        text += f"{runner_up} {gap}."
     return text
 
 
@@ -147,7 +150,8 @@ def importance_sentence(exp: Experiment, imp: pd.Series | None) -> str:
         return ""
     n = int(exp.trials[exp.sweep.metric].map(stats._finite).sum())
     top = [f"{k} ({v:.0%})" for k, v in imp.head(3).items()]
-    return f"By fANOVA importance over {n} trials with a value, {top[0]} matters most" + \
+    rough = f" (only {n} trials: a rough indication)" if n < FEW_TRIALS else ""
+    return f"By fANOVA importance over {n} trials with a value{rough}, {top[0]} matters most" + \
            (f", then {', '.join(top[1:])}" if len(top) > 1 else "") + "."
 
 
