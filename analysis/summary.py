@@ -194,8 +194,10 @@ def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -
             score = hit / len(side)
             if score > best_score and len(side) < len(g):
                 leaf = k.rsplit(".", 1)[-1]
-                best_text = f"all with {leaf} {op} {fmt(x)} ({hit} of the {len(side)} {cell}s with {leaf} {op} " \
-                            f"{fmt(x)})"
+                rule = f"{leaf} {op} {fmt(x)}"
+                share = f"every {cell} with {rule} had one" if hit == len(side) else \
+                    f"{hit} of the {len(side)} {cell}s with {rule}"
+                best_text = f"all with {rule} ({share})"
                 best_score = score
     return best_text if best_text else ""
 
