@@ -82,8 +82,8 @@ def test_frames_agree_with_rays_result_grid(name, smoke):
     expected = {tid: ("diverged" if last.at[tid, "status"] == "diverged" else "stopped" if short[tid] else "ok")
                 for tid in last.index}
     assert ours["outcome"].to_dict() == expected
-    if exp.sweep.scheduler != "asha":
-        assert not short.any()
+    if exp.sweep.scheduler != "asha":  # without ASHA only a diverged trial ends early
+        assert not (short & (last["status"] != "diverged")).any()
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n in DEFAULT_TIER else [pytest.mark.slow])
