@@ -86,7 +86,13 @@ def _torchvision(name: str, root: str, split: str, download: bool) -> Tensor:
     train = split == "train"
     try:
         ds = cls(root, train=train, download=False)
-    except RuntimeError:
+    except Exception as e:
+        where = _split_file(name, root, train)
+        if os.path.exists(where):  # the files are there but unreadable: never download over them
+            reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(": ") or type(e).__name__
+            raise DataError(f"{name} file {os.path.abspath(where)} could not be read ({reason}): it looks "
+                            f"truncated or corrupt; delete it to download afresh, point data.root elsewhere, or "
+                            f"use the embedded digits with --set data.name=mnist5k") from None
         ds = _download(cls, name, root, train) if download else None
         if ds is None:
             raise DataError(_missing_message(name, root, "downloads are off (data.download=false)")) from None
@@ -106,6 +112,13 @@ def _download(cls, name: str, root: str, train: bool):
             shutil.rmtree(root, ignore_errors=True)  # leave nothing half-written behind
         reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(": ")
         raise DataError(_missing_message(name, root, f"download failed: {reason}")) from None
+
+
+def _split_file(name: str, root: str, train: bool) -> str:
+    """The file a split is read from, in torchvision's layout."""
+    if name == "mnist":
+        return os.path.join(root, "MNIST", "raw", f"{'train' if train else 't10k'}-images-idx3-ubyte")
+    return os.path.join(root, "cifar-10-batches-py", "data_batch_1" if train else "test_batch")
 
 
 def _missing_message(name: str, root: str, why: str) -> str:

@@ -36,6 +36,20 @@ def test_missing_torchvision_set_is_one_line_naming_path_and_alternative(tmp_pat
     assert not (tmp_path / "nowhere").exists()
 
 
+@pytest.mark.skipif(not HAS_MNIST, reason="needs ../shared/data MNIST")
+def test_corrupt_torchvision_file_is_named_and_never_downloaded_over(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with open(os.path.join(SHARED, "MNIST", "raw", name), "rb") as f:
+            (raw / name).write_bytes(f.read()[:1000])  # a truncated copy of the real file
+    with pytest.raises(DataError) as e:
+        load_images("mnist", str(tmp_path), "test", download=True)
+    msg = str(e.value)
+    assert "t10k-images-idx3-ubyte could not be read" in msg and "corrupt" in msg and "\n" not in msg
+    assert (raw / "t10k-images-idx3-ubyte").stat().st_size == 1000  # left as it was: nothing downloaded over it
+
+
 def test_binarize_modes():
     x = torch.rand(2000, 30, generator=torch.Generator().manual_seed(0))
     s = binarize(x, "stochastic", torch.Generator().manual_seed(1))
