@@ -256,7 +256,9 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
                    "(conv EBM) to record them")
     by_k = "config/sampler.k" in t and t["config/sampler.k"].nunique() > 1
     keys = ["config/sampler.init", "config/sampler.k"] if by_k else exp.group_keys
-    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 4.2), squeeze=False)
+    order = list(exp.groups()["group"])  # without k to plot against: one row per configuration, best first
+    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 4.2 if by_k else 1.5 + 0.4 * len(order)),
+                             squeeze=False, sharey=not by_k, layout="constrained")
     for ax, metric in zip(axes[0], present, strict=True):
         table = stats.group_table(t, metric, "max", [k for k in keys if k in t])
         if by_k:
@@ -268,13 +270,14 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
             if "sampler.init" in table:
                 ax.legend(fontsize=8)
         else:
+            table = table.set_index("group").reindex(order)
             y = np.arange(len(table))[::-1]
             ax.errorbar(table["mean"], y, xerr=table["ci"].fillna(0), fmt="o", capsize=3)
-            ax.set_yticks(y, table["group"])
+            ax.set_yticks(y, table.index)
             ax.set_xlabel(metric_label(metric))
         ax.set_ylabel(metric_label(metric) if by_k else "")
         ax.set_title(metric)
-    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (mean ± 95% CI over seeds)", y=1.02)
+    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (mean ± 95% CI over seeds)")
     return fig
 
 

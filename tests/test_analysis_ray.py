@@ -36,7 +36,11 @@ def smoke(tmp_path_factory):
 
     def run(name: str) -> str:
         if name not in done:
-            if name == "diverge":  # a tiny RBM sweep where one learning rate blows the weights up
+            if name == "conv_cd_k_ess":  # Set B with the chain diagnostics recorded at every evaluation
+                assert run_sweep(["conv_cd_k", "--preset", "smoke", "--storage", str(storage), "--name", name,
+                                  "--set", "eval.metrics=[energy_gap,fid_domain,kid_domain,ess]",
+                                  "--no-dashboard"]) == 0
+            elif name == "diverge":  # a tiny RBM sweep where one learning rate blows the weights up
                 path = write_sweep(storage, "diverge", epochs=3, space={"train.lr": {"grid": [0.05, 1.0e+30, 0.02]}},
                                    seeds=[0])
                 assert run_sweep([path, "--storage", str(storage), "--no-dashboard"]) == 0
@@ -126,6 +130,17 @@ def test_a_real_diverged_trial_is_counted_and_shown(smoke, tmp_path):
            "with lr ≥ 1e+30 had one)." in md
     assert f"| {t.at[1.0e+30, 'trial_id']} | diverged |" in md
     assert_real_plot(str(out / "training_curves.png"))
+
+
+@pytest.mark.slow
+def test_mcmc_diagnostics_of_a_real_sweep(smoke, tmp_path):
+    path = smoke("conv_cd_k_ess")
+    exp = load_experiment(path)
+    assert exp.trials["eval/ess"].notna().any() and exp.trials["eval/tau"].notna().any()
+    out = tmp_path / "report"
+    assert analyse([path, "--out", str(out)]) == 0
+    assert_real_plot(str(out / "mcmc.png"))
+    assert "![MCMC diagnostics](mcmc.png)" in (out / "report.md").read_text()
 
 
 def _non_trials(path: str) -> list:
