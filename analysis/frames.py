@@ -160,6 +160,10 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
 def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
     name = os.path.basename(path.rstrip(os.sep))
     record = _read_record(path, notes)
+    if record and isinstance(record.get("settings"), dict):
+        info = _recorded_sweep(name, record, notes)
+        if info is not None:
+            return info
     if record:
         try:
             from sweeps.spec import SweepError, load_sweep  # no Ray, no torch: the YAML checks only
@@ -185,6 +189,27 @@ def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> Sweep
                 notes.append(f"the sweep file {record['sweep']} names space keys the trials lack "
                              f"({', '.join(missing)}); it changed since the sweep ran, so settings are inferred")
     return _inferred_sweep(name, states, rows, notes)
+
+
+def _recorded_sweep(name: str, record: dict, notes: list) -> SweepInfo | None:
+    """The settings ``sweeps/run.py`` resolved and recorded when the sweep started (``Sweep.settings``)."""
+    st = record["settings"]
+    try:
+        domains = {k: next(iter(d.items())) for k, d in (st.get("space") or {}).items()}
+        scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
+        return SweepInfo(
+            name=name, metric=str(st["metric"]), mode=str(st["mode"]),
+            space={k: f"{kind}{list(args)}" for k, (kind, args) in domains.items()},
+            domains={k: (kind, list(args)) for k, (kind, args) in domains.items()},
+            seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),
+            scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
+            cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
+            preset=str(record.get("preset", "")), description=str(st.get("description", "")),
+            source=f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep started",
+            sweep_file=str(record["sweep"]))
+    except (KeyError, TypeError, ValueError, StopIteration) as e:
+        notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); reading the sweep file instead")
+        return None
 
 
 def _read_record(path: str, notes: list) -> dict | None:

@@ -139,7 +139,7 @@ def cmd_run(args) -> int:
         else:
             _plan(sweep, cpus)
             tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus)
-            _write_record(path, record)
+            _write_record(path, {**record, "settings": sweep.settings()})
         results = tuner.fit()
     finally:
         if started:

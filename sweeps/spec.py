@@ -164,6 +164,18 @@ class Sweep:
             return self.num_samples
         return self.num_samples * len(self.grid()) * len(self.seeds)
 
+    def settings(self) -> dict:
+        """What the sweep varies and measures, resolved (preset and overrides applied), as plain YAML values:
+        recorded beside the results so the analysis never depends on a sweep file that may change later."""
+        s = self.scheduler
+        return {
+            "description": self.description, "kind": self.kind, "epochs": self.epochs,
+            "metric": self.metric, "mode": self.mode, "seeds": list(self.seeds), "num_samples": self.num_samples,
+            "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
+            "scheduler": {"type": s.type, "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
+            "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
+        }
+
 
 # File keys that are not Sweep fields, and Sweep fields that are not file keys.
 _FILE_KEYS = ("description", "base", "set", "space", "seeds", "num_samples", "metric", "mode", "scheduler",

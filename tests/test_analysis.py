@@ -13,6 +13,7 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats as sps
 from test_analysis_helpers import NAN, assert_real_plot, write_experiment, write_sweep_file
 
@@ -258,6 +259,28 @@ def test_parameter_importance_for_a_tuning_sweep(tmp_path):
 
 # --------------------------------------------------------------------------------------------------
 # Files that are missing, inferred or broken
+
+
+def test_settings_recorded_by_the_driver_outlive_the_sweep_file(tmp_path):
+    from sweeps.spec import load_sweep
+
+    sweep = write_sweep_file(tmp_path, "rec", "configs/rbm_mnist_pcd1.yaml",
+                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1, 5]}},
+                             [0, 1, 2], LL, "max", epochs=3)
+    path = write_experiment(tmp_path, "rec", sweep, _cd_k_trials(), LL)
+    record_file = os.path.join(path, "sweep.yaml")
+    with open(record_file) as f:
+        record = yaml.safe_load(f)
+    record["settings"] = load_sweep(sweep, "cpu", []).settings()  # what sweeps/run.py writes
+    with open(record_file, "w") as f:
+        yaml.safe_dump(record, f)
+    with open(sweep, "w") as f:  # the sweep file is edited after the run: the record still says what ran
+        f.write("metric: eval/other\n")
+    exp = load_experiment(path)
+    assert exp.sweep.metric == LL and exp.sweep.mode == "max" and exp.sweep.seeds == [0, 1, 2]
+    assert exp.sweep.domains == {"sampler.init": ("grid", ["data", "persistent"]), "sampler.k": ("grid", [1, 5])}
+    assert exp.sweep.max_t == 3 and exp.sweep.kind == "rbm" and "as recorded" in exp.sweep.source
+    assert not any("inferred" in n or "no longer loads" in n for n in exp.notes)
 
 
 def test_without_the_driver_record_settings_are_inferred_and_said_so(tmp_path):

@@ -47,7 +47,10 @@ def test_smoke_rbm_cd_k_falls_back_to_embedded_digits_and_writes_tune_outputs(tm
         assert any(f.startswith("checkpoint_") for f in files)
         result = last_result(trial)
         assert result["status"] == "ok" and result["epoch"] == 2 and result["training_iteration"] == 2
-    assert (experiment / "sweep.yaml").exists()
+    record = yaml.safe_load((experiment / "sweep.yaml").read_text())  # how it started, resolved, for analysis
+    assert record["data"] == "mnist5k" and record["settings"]["metric"] == "eval/log_likelihood"
+    assert record["settings"]["space"] == {k: {d.kind: list(d.args)}
+                                           for k, d in load_sweep("rbm_cd_k", "smoke").space.items()}
 
     from ray import tune
 
