@@ -121,9 +121,16 @@ class RBMEvalConfig:
     """Samples drawn for the sample grid."""
     sample_steps: int = 1000
     """Gibbs sweeps from noise for the sample grid."""
+    ess_steps: int = 0
+    """Gibbs sweeps of ``ess_chains`` chains started at training data, each eval, for ``eval/ess`` and
+    ``eval/tau`` of the free energy (0 = off). Their draws never touch the training run's random stream."""
+    ess_chains: int = 100
+    """Chains for ``eval/ess``."""
 
     def __post_init__(self):
         _check(self.every >= 1, "eval.every", self.every, "must be >= 1")
+        _check(self.ess_steps >= 0, "eval.ess_steps", self.ess_steps, "must be >= 0 (0 = off)")
+        _check(self.ess_chains >= 1, "eval.ess_chains", self.ess_chains, "must be >= 1")
         _check(self.ais_betas >= 10, "eval.ais_betas", self.ais_betas, "must be >= 10")
         _check(self.ais_chains >= 2, "eval.ais_chains", self.ais_chains, "must be >= 2")
         _check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
@@ -235,7 +242,7 @@ CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "fid_inception"
 class ConvEvalConfig:
     every: int = 1
     """Compute ``metrics`` every this many epochs (and after the last)."""
-    metrics: list[str] = field(default_factory=lambda: ["energy_gap", "fid_domain", "kid_domain"])
+    metrics: list[str] = field(default_factory=lambda: ["energy_gap", "ess", "fid_domain", "kid_domain"])
     """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain fid_inception kid_inception is lpips."""
     n_samples: int = 256
     """Samples drawn for the per-epoch metrics and the sample grid."""

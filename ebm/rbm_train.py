@@ -93,9 +93,14 @@ class RBMRun:
                    "train/epoch_seconds": time.perf_counter() - t0}
         metrics["train/examples_per_second"] = len(data) / metrics["train/epoch_seconds"]
         metrics.update(self.health())
-        if cfg.eval.log_likelihood != "none" and (self.epoch % cfg.eval.every == 0
-                                                  or self.epoch == cfg.train.epochs):
+        evaluating = self.epoch % cfg.eval.every == 0 or self.epoch == cfg.train.epochs
+        if cfg.eval.log_likelihood != "none" and evaluating:
             metrics.update(self.heldout_log_likelihood())
+        if cfg.eval.ess_steps and evaluating:
+            # a generator of its own, so switching diagnostics on leaves the training trajectory as it was
+            gen = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.epoch)
+            d = self.chain_diagnostics(cfg.eval.ess_chains, cfg.eval.ess_steps, gen)
+            metrics.update({"eval/ess": d["ess/free_energy"], "eval/tau": d["ess/tau"]})
         return metrics
 
     @torch.no_grad()
@@ -184,13 +189,14 @@ class RBMRun:
         return out
 
     @torch.no_grad()
-    def chain_diagnostics(self, n_chains: int, steps: int) -> dict:
+    def chain_diagnostics(self, n_chains: int, steps: int, generator: torch.Generator | None = None) -> dict:
         """ESS and integrated autocorrelation time of F(v) along Gibbs chains started from the data."""
-        rows = torch.randint(len(self.train_x), (n_chains,), generator=self.gen, device=self.device)
-        v = binarize(self.train_x[rows], "stochastic", self.gen)
+        gen = generator or self.gen
+        rows = torch.randint(len(self.train_x), (n_chains,), generator=gen, device=self.device)
+        v = binarize(self.train_x[rows], "stochastic", gen)
         trace = torch.empty(steps, n_chains)  # (T, C)
         for t in range(steps):
-            v, _ = gibbs(self.rbm, v, 1, self.gen)
+            v, _ = gibbs(self.rbm, v, 1, gen)
             trace[t] = self.rbm.free_energy(v).cpu()
         return {"ess/free_energy": diagnostics.effective_sample_size(trace),
                 "ess/tau": diagnostics.integrated_autocorr_time(trace),

@@ -82,6 +82,22 @@ def test_same_seed_same_metrics_and_different_seed_differs():
     assert strip(metrics(3)) != strip(metrics(4))
 
 
+def test_per_eval_chain_diagnostics_leave_training_as_it_was():
+    def run_rows(*extra):
+        run = RBMRun(_cfg("train.epochs=2", *extra))
+        return [run.train_epoch() for _ in range(2)], run
+
+    plain, _ = run_rows()
+    with_ess, run = run_rows("eval.ess_steps=60", "eval.ess_chains=20")
+    for a, b in zip(plain, with_ess, strict=True):
+        assert "eval/ess" not in a
+        assert a["eval/log_likelihood"] == b["eval/log_likelihood"]  # the same training trajectory
+        assert 1.0 <= b["eval/ess"] <= 20 * 60 and b["eval/tau"] >= 0.5
+    assert with_ess[0]["eval/ess"] != with_ess[1]["eval/ess"]  # measured on each epoch's model
+    assert RBMRun(_cfg("train.epochs=2")).chain_diagnostics(20, 60, torch.Generator().manual_seed(0)) == \
+        RBMRun(_cfg("train.epochs=2")).chain_diagnostics(20, 60, torch.Generator().manual_seed(0))
+
+
 @pytest.mark.parametrize("init", ["data", "persistent"])
 def test_training_on_digits_raises_heldout_log_likelihood(init):
     run = RBMRun(_cfg(f"sampler.init={init}", "train.epochs=10", "model.n_hidden=16", "eval.every=10"))
