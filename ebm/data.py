@@ -97,10 +97,12 @@ def _torchvision(name: str, root: str, split: str, download: bool) -> tuple[Tens
     except Exception as e:
         where = _split_file(name, root, train)
         if os.path.exists(where):  # the files are there but unreadable: never download over them
-            reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(": ") or type(e).__name__
-            raise DataError(f"{name} file {os.path.abspath(where)} could not be read ({reason}): it looks "
-                            f"truncated or corrupt; delete it to download afresh, point data.root elsewhere, or "
-                            f"use the embedded digits with --set data.name=mnist5k") from None
+            reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(": .") or type(e).__name__
+            what = f"file {os.path.abspath(where)}" if name == "mnist" else \
+                f"files in {os.path.abspath(os.path.dirname(where))}"  # torchvision checks every batch's md5
+            raise DataError(f"{name} {what} could not be read ({reason}): truncated or corrupt; delete them to "
+                            f"download afresh, point data.root elsewhere, or use the embedded digits with "
+                            f"--set data.name=mnist5k") from None
         ds = _download(cls, name, root, train) if download else None
         if ds is None:
             raise DataError(_missing_message(name, root, "downloads are off (data.download=false)")) from None
