@@ -132,6 +132,6 @@ def _split_file(name: str, root: str, train: bool) -> str:
 
 
 def _missing_message(name: str, root: str, why: str) -> str:
-    where = os.path.join(root, "MNIST", "raw") if name == "mnist" else os.path.join(root, "cifar-10-batches-py")
+    where = os.path.dirname(_split_file(name, root, train=True))  # root/MNIST/raw or root/cifar-10-batches-py
     return (f"{name} not found in {os.path.abspath(where)} and {why}; point data.root at a folder holding it "
             f"in torchvision's layout, or use the embedded digits with --set data.name=mnist5k")
