@@ -239,6 +239,34 @@ CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "fid_inception"
 
 
 @dataclass
+class EvalProtocolConfig:
+    """The common evaluation sampler: every arm of a comparison is scored on samples it draws, so CD-k,
+    PCD-k and short-run arms are ranked on one procedure (``eval/<metric>``), while the samples of each
+    arm's own training sampler are reported beside them (``eval/as_trained/<metric>``)."""
+
+    init: Literal["as_trained", "noise", "data", "buffer"] = "as_trained"
+    """Chain starts: ``noise`` = fresh U[0, 1] (applies to every arm), ``data`` = training images, ``buffer`` =
+    replay-buffer states without restarts (PCD arms only), ``as_trained`` = each arm's own training sampler."""
+    steps: int = 0
+    """Langevin steps from those starts (0 = sampler.k; ignored by ``as_trained``)."""
+    step_size: float | None = None
+    """Langevin step size (null = the arm's sampler.step_size; set it when the sweep varies the sampler)."""
+    noise_std: float | None = None
+    """Langevin noise std, pixel units (null = the arm's sampler.noise_std)."""
+    grad_clip: float | None = None
+    """Per-sample clip of dE/dx (null = the arm's sampler.grad_clip; 0 = off)."""
+
+    def __post_init__(self):
+        _check(self.steps >= 0, "eval.protocol.steps", self.steps, "must be >= 0 (0 = sampler.k)")
+        _check(self.step_size is None or self.step_size > 0, "eval.protocol.step_size", self.step_size,
+               "must be > 0 (or null = the arm's own)")
+        _check(self.noise_std is None or self.noise_std >= 0, "eval.protocol.noise_std", self.noise_std,
+               "must be >= 0 (or null = the arm's own)")
+        _check(self.grad_clip is None or self.grad_clip >= 0, "eval.protocol.grad_clip", self.grad_clip,
+               "must be >= 0 (or null = the arm's own)")
+
+
+@dataclass
 class ConvEvalConfig:
     every: int = 1
     """Compute ``metrics`` every this many epochs (and after the last)."""
@@ -246,19 +274,30 @@ class ConvEvalConfig:
     """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain fid_inception kid_inception is lpips."""
     n_samples: int = 256
     """Samples drawn for the per-epoch metrics and the sample grid."""
+    protocol: EvalProtocolConfig = field(default_factory=EvalProtocolConfig)
+    """The sampler the ranking metrics (``eval/<metric>``) are computed on; see :class:`EvalProtocolConfig`."""
+    baseline_resamples: int = 10
+    """Floor (training vs held-out images) and ceiling (uniform noise) of FID/KID at n_samples: draws whose
+    mean is the floor and whose std is the metric's spread at that N (0 = off). Cached per data set, N, network."""
     sample_init: Literal["auto", "noise", "buffer"] = "auto"
-    """Evaluation chains: ``auto`` = the replay buffer when training used it, else uniform noise."""
+    """Superseded by ``protocol.init`` (kept so older configs load): ``noise``/``buffer`` set it, ``auto`` does not."""
     sample_steps: int = 0
-    """Langevin steps for evaluation samples (0 = sampler.k)."""
+    """Superseded by ``protocol.steps`` (kept so older configs load): a non-zero value sets it."""
     feature_cache: str = ""
-    """Folder caching the domain classifier for FID/KID (empty = ~/.cache/ebm-cd-study)."""
+    """Folder caching the domain classifier and the metric floors/ceilings (empty = ~/.cache/ebm-cd-study)."""
 
     def __post_init__(self):
         _check(self.every >= 1, "eval.every", self.every, "must be >= 1")
         _check(self.n_samples >= 2, "eval.n_samples", self.n_samples, "must be >= 2")
         _check(self.sample_steps >= 0, "eval.sample_steps", self.sample_steps, "must be >= 0 (0 = sampler.k)")
+        _check(self.baseline_resamples >= 0, "eval.baseline_resamples", self.baseline_resamples,
+               "must be >= 0 (0 = off)")
         bad = [m for m in self.metrics if m not in CONV_METRICS]
         _check(not bad, "eval.metrics", self.metrics, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
+        if self.sample_init != "auto" and self.protocol.init == "as_trained":
+            self.protocol.init = self.sample_init  # an older config's evaluation chains
+        if self.sample_steps and not self.protocol.steps:
+            self.protocol.steps = self.sample_steps
 
 
 @dataclass

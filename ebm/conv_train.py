@@ -20,6 +20,9 @@ from ebm.conv_ebm import build_energy_net
 from ebm.data import load_images
 from ebm.devices import resolve_device
 from ebm.langevin import ReplayBuffer, init_chains, langevin
+from ebm.metrics.result import MetricUnavailable
+
+EVAL_SEED = 104729  # evaluation chains' generator: seed and epoch are added to it
 
 
 class ConvEBMRun:
@@ -132,25 +135,78 @@ class ConvEBMRun:
         return stats
 
     # --- sampling and evaluation ---------------------------------------------------------------
-    def generate(self, n: int, steps: int | None = None, init: str | None = None,
-                 record_energy: bool = False):
-        """``n`` samples (n, C, H, W) from the evaluation chains; does not touch the replay buffer."""
-        e = self.cfg.eval
-        steps = steps or e.sample_steps or self.cfg.sampler.k
-        init = init or e.sample_init
-        if init == "auto":
-            init = "buffer" if self.buffer is not None and len(self.buffer) > 0 else "noise"
-        if init == "buffer" and self.buffer is not None and len(self.buffer) > 0:
-            pick = torch.randint(len(self.buffer), (n,), generator=self.gen, device=self.device)
-            x0 = self.buffer.samples[pick]
-        else:
-            x0 = torch.rand(n, *self.image_shape, generator=self.gen, device=self.device)
+    def eval_generator(self) -> torch.Generator:
+        """Evaluation's own random stream, seeded by (seed, epoch). Evaluating never moves the training run's
+        draws, and at one seed and epoch every arm of a sweep starts its protocol chains from the same noise
+        with the same Langevin noise (common random numbers: arms differ by their networks, not their luck)."""
+        return torch.Generator(device=self.device).manual_seed(EVAL_SEED + 1_000_003 * self.cfg.seed + self.epoch)
+
+    def protocol_samples(self, n: int, generator: torch.Generator, record_energy: bool = False):
+        """``n`` samples (n, C, H, W) of the common evaluation sampler ``eval.protocol``, or with
+        ``record_energy`` also the energy trace (steps, n). Raises MetricUnavailable when the protocol does
+        not apply to this arm (a buffer start without a filled replay buffer)."""
+        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        if p.init == "as_trained":
+            return self.as_trained_samples(n, generator, record_energy)
+        x0 = self._eval_starts(p.init, n, generator, reinit_prob=0.0)
+        return self._chains(x0, p.steps or s.k, _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std),
+                            _own(p.grad_clip, s.grad_clip), record_energy, generator)
+
+    def as_trained_samples(self, n: int, generator: torch.Generator, record_energy: bool = False):
+        """What the arm's training sampler hands the loss now: CD-k from training images, PCD-k from replay-buffer
+        states with ``reinit_prob`` of them restarted from noise (all noise while the buffer fills), short-run
+        from noise; ``sampler.k`` steps with the training settings. Nothing is written back to the buffer."""
         s = self.cfg.sampler
-        return langevin(self._energy_net(), x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
-                        clamp=(0.0, 1.0), record_energy=record_energy, generator=self.gen)
+        x0 = self._eval_starts(s.init, n, generator, reinit_prob=s.reinit_prob)
+        return self._chains(x0, s.k, s.step_size, s.noise_std, s.grad_clip, record_energy, generator)
+
+    def protocol_description(self) -> str:
+        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        if p.init == "as_trained":
+            return f"as trained ({self.as_trained_description()})"
+        return (f"{p.init} start, {p.steps or s.k} steps, step size {_own(p.step_size, s.step_size):g}, "
+                f"noise {_own(p.noise_std, s.noise_std):g}, grad clip {_own(p.grad_clip, s.grad_clip):g}")
+
+    def as_trained_description(self) -> str:
+        s = self.cfg.sampler
+        start = f"buffer start (reinit {s.reinit_prob:g})" if s.init == "buffer" else f"{s.init} start"
+        return f"{start}, {s.k} steps, step size {s.step_size:g}, noise {s.noise_std:g}, grad clip {s.grad_clip:g}"
+
+    def _eval_starts(self, init: str, n: int, gen: torch.Generator, reinit_prob: float) -> Tensor:
+        """Chain starts (n, C, H, W) drawn with ``gen``; the replay buffer is read, never written."""
+        if init == "data":
+            return self.train_x[torch.randint(len(self.train_x), (n,), generator=gen, device=self.device)]
+        noise = torch.rand(n, *self.image_shape, generator=gen, device=self.device)  # (n, C, H, W) ~ U[0, 1]
+        if init == "noise":
+            return noise
+        b = self.buffer
+        if reinit_prob > 0:  # as trained: noise until the buffer is full (ReplayBuffer.sample), then restarts
+            if b is None or not b.full:
+                return noise
+            states = b.samples
+        else:  # the protocol's buffer start: stored states only, no restarts drawn now
+            if b is None or len(b) == 0:
+                raise MetricUnavailable("eval.protocol.init=buffer needs a replay buffer with states; this arm "
+                                        f"trains with sampler.init={self.cfg.sampler.init} (use protocol init noise)")
+            states = b.samples[: len(b)]
+        pick = torch.randint(len(states), (n,), generator=gen, device=self.device)
+        x0 = states[pick]  # (n, C, H, W), a copy
+        restart = torch.rand(n, generator=gen, device=self.device) < reinit_prob  # (n,)
+        return torch.where(restart.view(-1, 1, 1, 1), noise, x0)
+
+    def _chains(self, x0: Tensor, steps: int, step_size: float, noise_std: float, grad_clip: float,
+                record_energy: bool, gen: torch.Generator):
+        return langevin(self._energy_net(), x0, steps, step_size, noise_std, grad_clip=grad_clip or None,
+                        clamp=(0.0, 1.0), record_energy=record_energy, generator=gen)
 
     def sample(self, n: int) -> Tensor:
-        return self.generate(n).cpu()
+        """The samples the run is ranked on (the protocol's), for sample grids; the arm's own when the protocol
+        does not apply to it."""
+        gen = self.eval_generator()
+        try:
+            return self.protocol_samples(n, gen).cpu()
+        except MetricUnavailable:
+            return self.as_trained_samples(n, gen).cpu()
 
     def evaluate(self, names: list[str] | None = None) -> dict:
         from ebm.conv_eval import evaluate_conv
@@ -223,3 +279,8 @@ class ConvEBMRun:
             x0 = torch.rand(n, *shape, generator=gen)
         return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None, clamp=(0.0, 1.0),
                         generator=gen)
+
+
+def _own(value: float | None, own: float) -> float:
+    """A protocol setting, or the arm's own where the protocol leaves it null."""
+    return own if value is None else value
