@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from analysis import stats
+from analysis import placement, stats
 from analysis.frames import OUTCOMES, Experiment
 from analysis.plots import Skip, importance, make_plots, metric_label
 from analysis.summary import sentences
@@ -34,6 +34,7 @@ def write_report(exp: Experiment, out_dir: str, command: str = "") -> dict:
     except Skip:
         imp = None
     blocks = _blocks(exp, plots, sentences(exp, imp), written, command)
+    blocks = placement.insert(blocks, exp, out_dir)  # conv FID/KID: between floor and ceiling
     md, page = os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")
     with open(md, "w") as f:
         f.write(to_markdown(blocks, out_dir))
