@@ -1,0 +1,63 @@
+"""The metric's validation (Heusel et al. 2017, Sec. 3): domain FID and KID grow with every disturbance.
+
+A subset of ``benchmarks/metric_ladder.py``'s table, at levels far enough apart that each step is many times
+the metric's spread at N = 500 (the full table, with its finer levels, is in BENCHMARKS.md).
+"""
+
+import pytest
+import torch
+
+from benchmarks.metric_ladder import is_domain, mix_sources, monotone, verdict
+from ebm.data import load_images
+from ebm.metrics import disturb, image_metrics
+from ebm.metrics.domain import load_domain_net
+
+LADDERS = {
+    "noise": (disturb.gaussian_noise, (0.0, 0.2, 0.4)),
+    "blur": (disturb.gaussian_blur, (0.0, 1.0, 2.0)),
+    "square": (disturb.black_rectangles, (0, 12, 16)),
+    "swirl": (disturb.swirl, (0.0, 2.0, 4.0)),
+    "salt_pepper": (disturb.salt_and_pepper, (0.0, 0.05, 0.2)),
+}
+
+
+@pytest.fixture(scope="module")
+def ladder():
+    train, test = load_images("mnist5k", split="train"), load_images("mnist5k", split="test")
+    clean = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:500]]  # (500, 1, 28, 28)
+    photos = mix_sources()["photo patches"]
+    ladders = {**LADDERS, "mix_photos": (lambda x, f, g: disturb.mix_in(x, f, g, photos), (0.0, 0.5, 1.0))}
+    net = load_domain_net("mnist5k")  # cached by the first test that needs it (~15 s once per machine)
+    out = {}
+    for name, (fn, levels) in ladders.items():
+        rows = []
+        for level in levels:
+            x = fn(clean, level, torch.Generator().manual_seed(1))
+            assert x.shape == clean.shape and 0 <= x.min() and x.max() <= 1
+            if level == 0:
+                assert torch.equal(x, clean)
+            m = image_metrics(["fid_domain", "kid_domain"], x, test, "mnist5k", fid_method="nuclear")
+            rows.append((level, m["fid_domain"].value, m["kid_domain"].value, is_domain(net, x)))
+        out[name] = rows
+    return out
+
+
+@pytest.mark.parametrize("name", [*LADDERS, "mix_photos"])
+def test_domain_fid_and_kid_grow_with_every_disturbance(ladder, name):
+    rows = ladder[name]
+    assert monotone([r[1] for r in rows]), rows
+    assert monotone([r[2] for r in rows]), rows
+    assert rows[-1][2] > 10 * max(rows[0][2], 0.01), rows  # the strongest level is far above clean data
+
+
+@pytest.mark.parametrize("name", [*LADDERS, "mix_photos"])
+def test_the_domain_inception_score_falls_with_every_disturbance(ladder, name):
+    assert monotone([-r[3] for r in ladder[name]]), ladder[name]
+
+
+def test_verdict_tells_noise_from_a_real_reversal():
+    rows = [(0, 1.0, 0.02), (1, 0.9, 0.015), (2, 5.0, 0.3)]
+    assert verdict(rows, {"fid": 0.2, "kid": 0.01}) == \
+        "FID within spread (0.1 lower at 1), KID within spread (0.005 lower at 1)"
+    assert verdict(rows, {"fid": 0.05, "kid": 0.001}).startswith("FID NO (0.1 lower at 1)")
+    assert verdict([(0, 1.0, 0.0), (1, 2.0, 1.0)], {"fid": 0, "kid": 0}) == "FID yes, KID yes"
