@@ -1,7 +1,7 @@
-"""``python -m ebm train | sample | evaluate``: single runs without Ray.
+"""``python -m ebm train | sample | evaluate | score``: single runs without Ray.
 
-Bad input (a config typo, a missing data set, a corrupt checkpoint) ends with one line on stderr and exit
-status 2, before anything is written.
+Bad input (a config typo, a missing data set, a corrupt checkpoint, an unreadable image set) ends with one line
+on stderr and exit status 2, before anything is written.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import time
 from ebm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ebm.config import ConfigError, load_config, to_dict
 from ebm.data import DataError
+from ebm.metrics.sample_files import SampleFileError
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, SampleFileError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +59,26 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
     _add_overrides(e)
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("score", help="score any image set against a data set's held-out images (one JSON object)")
+    c.add_argument("images", help="a folder of PNGs, a sample-grid PNG, or a .npy/.npz/.pt array "
+                                  "(N, C, H, W) in [0, 1]")
+    c.add_argument("--data", required=True, help="the data set whose held-out split is the reference and whose "
+                                                 "classifier gives the domain features: mnist5k, digits, mnist, "
+                                                 "cifar10")
+    c.add_argument("--data-root", default="./data", help="folder holding mnist/cifar10 in torchvision's layout")
+    c.add_argument("--metrics", nargs="+", default=["fid_domain", "kid_domain"],
+                   help="any of fid_domain kid_domain fid_inception kid_inception is lpips (default: domain FID/KID)")
+    c.add_argument("--cell", type=int, nargs=2, metavar=("H", "W"), help="grid cell size (default: the data set's)")
+    c.add_argument("--padding", type=int, help="grid padding in px (default: inferred; save_image writes 2)")
+    c.add_argument("--key", help="which array of an .npz/.pt file holding several")
+    c.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
+    c.add_argument("--resamples", type=int, default=10,
+                   help="draws of N training / noise images for the floor, ceiling and spread (0 = off)")
+    c.add_argument("--feature-cache", default="", help="classifier and floor cache (default ~/.cache/ebm-cd-study)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    c.set_defaults(func=cmd_score)
     return p
 
 
@@ -150,6 +171,35 @@ def cmd_evaluate(args) -> int:
     run = restore_run(args.checkpoint, overrides)
     result = run.evaluate(args.metrics)
     print(json.dumps(finite_json(result), indent=2, sort_keys=False, allow_nan=False, default=_json_default))
+    return 0
+
+
+def cmd_score(args) -> int:
+    """The metrics the sweeps compute (:func:`ebm.conv_eval.sample_quality`: the same reference, networks,
+    floors and ceilings) for images from anywhere, e.g. samples published with a paper."""
+    from ebm.conv_eval import MAX_REFERENCE, sample_quality
+    from ebm.data import DATASETS, image_shape, load_images
+    from ebm.devices import resolve_device
+    from ebm.metrics import IMAGE_METRICS, flatten
+    from ebm.metrics.sample_files import load_samples
+
+    if args.data not in DATASETS:
+        raise ConfigError(f"--data {args.data!r} is not a data set; choose one of {', '.join(DATASETS)}")
+    bad = [m for m in args.metrics if m not in IMAGE_METRICS]
+    if bad:
+        raise ConfigError(f"unknown image metric(s) {', '.join(bad)}; choose from {', '.join(IMAGE_METRICS)}")
+    if args.limit < 0 or args.resamples < 0 or (args.padding is not None and args.padding < 0):
+        raise ConfigError("--limit, --resamples and --padding must be >= 0")
+    samples, how = load_samples(args.images, image_shape(args.data), tuple(args.cell) if args.cell else None,
+                                args.padding, args.key)
+    samples = samples[: args.limit] if args.limit else samples  # (N, C, H, W) in [0, 1]
+    reference = load_images(args.data, args.data_root, "test", download=False)[:MAX_REFERENCE]
+    train = load_images(args.data, args.data_root, "train", download=False)
+    metrics = sample_quality(args.metrics, samples, reference, train, args.data, args.data_root,
+                             args.feature_cache or None, resolve_device(args.device), args.seed, args.resamples)
+    out = {"images": args.images, "read_as": how, "n": len(samples), "data": args.data,
+           "reference": f"{args.data} test split, {len(reference)} images", **flatten(metrics)}
+    print(json.dumps(finite_json(out), indent=2, allow_nan=False, default=_json_default))
     return 0
 
 
