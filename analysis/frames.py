@@ -109,6 +109,8 @@ class Experiment:
         """``metric`` per trial and iteration, only where it was freshly computed (reports between
         evaluations repeat the last value; ``eval/epoch`` says when it was computed)."""
         metric = metric or self.sweep.metric
+        if metric.startswith("final/"):  # computed once, after the last epoch: its curve is the per-epoch eval/
+            metric = "eval/" + metric.removeprefix("final/")
         h = self.history[self.history["metric"] == metric]
         if metric.startswith("eval/") and "eval_epoch" in h and h["eval_epoch"].notna().any():
             h = h[(h["eval_epoch"] == h["epoch"]) | h["eval_epoch"].isna()]
@@ -177,7 +179,7 @@ def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> Sweep
                              f"settings are inferred from the trial folders")
             else:
                 info = SweepInfo(
-                    name=name, metric=s.metric, mode=s.mode, space={k: str(d) for k, d in s.space.items()},
+                    name=name, metric=s.ranked_by, mode=s.mode, space={k: str(d) for k, d in s.space.items()},
                     domains={k: (d.kind, list(d.args)) for k, d in s.space.items()}, seeds=list(s.seeds),
                     search=s.search.type, scheduler=s.scheduler.type, cpu=s.resources.cpu, gpu=s.resources.gpu,
                     kind=s.kind, max_t=s.scheduler.max_t if s.scheduler.type == "asha" else s.epochs, preset=s.preset,
@@ -198,7 +200,7 @@ def _recorded_sweep(name: str, record: dict, notes: list) -> SweepInfo | None:
         domains = {k: next(iter(d.items())) for k, d in (st.get("space") or {}).items()}
         scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
         return SweepInfo(
-            name=name, metric=str(st["metric"]), mode=str(st["mode"]),
+            name=name, metric=str(st.get("rank_metric") or st["metric"]), mode=str(st["mode"]),
             space={k: f"{kind}{list(args)}" for k, (kind, args) in domains.items()},
             domains={k: (kind, list(args)) for k, (kind, args) in domains.items()},
             seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),

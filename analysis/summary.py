@@ -23,6 +23,7 @@ def sentences(exp: Experiment, imp: pd.Series | None = None) -> list[str]:
     """Every sentence that applies, most important first. ``imp``: parameter importances, when computed."""
     out = [outcomes(exp), best(exp)]
     out += cd_comparisons(exp)
+    out += literature(exp)
     out += [divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp), importance_sentence(exp, imp)]
     return [s for s in out if s]
 
@@ -78,6 +79,50 @@ def cd_comparisons(exp: Experiment) -> list[str]:
             verb = "beats" if better else "trails"
             out.append(f"{other} {verb} {cd} by {_amount(d, h, n, how, s.metric)}.")
     return out
+
+
+# Directions the RBM literature reports for Set A, with the figures it quotes (test log-likelihood on MNIST).
+LITERATURE_CD_K = ("Salakhutdinov & Murray (2008, Table 2) report that more Gibbs steps train better RBMs "
+                   "(500 hidden units: CD-1 -125.53, CD-3 -105.50, CD-25 -86.34 nats)")
+LITERATURE_PCD = ("Tieleman (2008, Sec. 4) reports that PCD trains better RBMs than CD-1 "
+                  "(exact test log-likelihood of small RBMs on MNIST)")
+
+
+def literature(exp: Experiment) -> list[str]:
+    """RBM Set A against the literature's directions: CD-1 vs the largest CD-k, and CD-1 vs PCD-1, each with
+    its paired 95% interval and whether this run agrees, disagrees or cannot tell."""
+    s, t = exp.sweep, exp.trials
+    if s.kind != "rbm" or not {"sampler.init", "sampler.k"} <= set(s.space) or "config/sampler.k" not in t:
+        return []
+    g = exp.groups()
+    cd = g[g["sampler.init"] == BASELINE_INIT]
+    if cd.empty or 1 not in set(cd["sampler.k"]):
+        return []
+    cd1 = cd[cd["sampler.k"] == 1].iloc[0]
+    out = []
+    top_k = max(cd["sampler.k"])
+    if top_k > 1:
+        out.append(_against(exp, cd[cd["sampler.k"] == top_k].iloc[0], cd1, f"CD-{fmt(top_k)}", "CD-1",
+                            LITERATURE_CD_K))
+    pcd1 = g[(g["sampler.init"] == "persistent") & (g["sampler.k"] == 1)]
+    if not pcd1.empty:
+        out.append(_against(exp, pcd1.iloc[0], cd1, "PCD-1", "CD-1", LITERATURE_PCD))
+    return out
+
+
+def _against(exp: Experiment, better_row, worse_row, better: str, worse: str, claim: str) -> str:
+    """``claim; here X beats Y by d ± h nats (...): this run agrees.`` The literature says ``better`` wins."""
+    d, h, n, how = stats.paired_difference(_by_seed(exp, better_row), _by_seed(exp, worse_row))
+    if not stats._finite(d):
+        return f"{claim}; this run cannot say (no finite {exp.sweep.metric} for {better} or {worse})."
+    if exp.sweep.mode == "min":
+        d = -d
+    verb = "beats" if d > 0 else "trails"
+    if not stats._finite(h) or abs(d) <= h:
+        verdict = "not resolved at this scale (the interval includes 0)"
+    else:
+        verdict = "this run agrees" if d > 0 else "this run DISAGREES"
+    return f"{claim}; here {better} {verb} {worse} by {_amount(d, h, n, how, exp.sweep.metric)}: {verdict}."
 
 
 def divergence(exp: Experiment) -> str:

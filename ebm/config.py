@@ -117,6 +117,13 @@ class RBMEvalConfig:
     """Inverse temperatures of the per-epoch AIS (``evaluate`` uses the full 14,500 by default)."""
     ais_chains: int = 100
     """AIS chains for the per-epoch estimate."""
+    final: Literal["auto", "exact", "ais", "none"] = "auto"
+    """Evaluation of the last epoch's model, reported as ``final/...`` (what sweeps rank by): exact when
+    min(V, H) <= 25 (auto), else AIS with ``final_ais_betas`` and ``final_ais_chains``."""
+    final_ais_betas: int = 14_500
+    """Inverse temperatures of the final AIS (Salakhutdinov & Murray 2008's schedule)."""
+    final_ais_chains: int = 100
+    """Chains of the final AIS (and of its reverse run)."""
     n_samples: int = 100
     """Samples drawn for the sample grid."""
     sample_steps: int = 1000
@@ -133,6 +140,8 @@ class RBMEvalConfig:
         _check(self.ess_chains >= 1, "eval.ess_chains", self.ess_chains, "must be >= 1")
         _check(self.ais_betas >= 10, "eval.ais_betas", self.ais_betas, "must be >= 10")
         _check(self.ais_chains >= 2, "eval.ais_chains", self.ais_chains, "must be >= 2")
+        _check(self.final_ais_betas >= 10, "eval.final_ais_betas", self.final_ais_betas, "must be >= 10")
+        _check(self.final_ais_chains >= 2, "eval.final_ais_chains", self.final_ais_chains, "must be >= 2")
         _check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
         _check(self.sample_steps >= 1, "eval.sample_steps", self.sample_steps, "must be >= 1")
 
@@ -234,8 +243,8 @@ class ConvTrainConfig:
         _check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
 
 
-CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "fid_inception", "kid_inception", "is",
-                "lpips")
+CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception",
+                "is", "lpips")
 
 
 @dataclass
@@ -271,7 +280,7 @@ class ConvEvalConfig:
     every: int = 1
     """Compute ``metrics`` every this many epochs (and after the last)."""
     metrics: list[str] = field(default_factory=lambda: ["energy_gap", "ess", "fid_domain", "kid_domain"])
-    """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain fid_inception kid_inception is lpips."""
+    """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain is_domain fid_inception kid_inception is lpips."""
     n_samples: int = 256
     """Samples drawn for the per-epoch metrics and the sample grid."""
     protocol: EvalProtocolConfig = field(default_factory=EvalProtocolConfig)

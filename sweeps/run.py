@@ -149,7 +149,7 @@ def cmd_run(args) -> int:
     errored = {r.metrics.get("trial_id") for r in results if r.error is not None and r.metrics}
     if "trial_id" in df:
         df["errored"] = df["trial_id"].isin(errored)
-    print(best_table(df, sweep.metric, sweep.mode, sweep.group_keys(), args.top))
+    print(best_table(df, sweep.ranked_by, sweep.mode, sweep.group_keys(), args.top))
     print(f"results: {path}  (tensorboard --logdir {path}; Tuner.restore(path, trainable).get_results())")
     if results.errors:
         print(f"{len(results.errors)} trial(s) ended with an error (see error.txt in their folders); "

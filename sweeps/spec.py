@@ -47,9 +47,9 @@ from ebm.config import (
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS_DIR = os.path.join(REPO_ROOT, "configs", "sweeps")
-PRESETS = ("smoke", "cpu", "full")
+PRESETS = ("smoke", "cpu", "full", "paper")
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
-METRIC_GROUPS = ("train/", "sampler/", "eval/")
+METRIC_GROUPS = ("train/", "sampler/", "eval/", "final/")
 UNSWEEPABLE = ("kind", "data.name", "data.root")  # one data set and one model kind per sweep
 
 
@@ -131,6 +131,10 @@ class Sweep:
     """Result the scheduler, the search and the best-configurations table rank by."""
     mode: Literal["max", "min"] = "max"
     """Whether larger or smaller ``metric`` is better."""
+    rank_metric: str = ""
+    """What the final table and the analysis rank by, in the same ``mode`` ("" = ``metric``): e.g.
+    ``final/log_likelihood`` (the last model, evaluated as a paper would) while ASHA and the search steer
+    by the per-epoch ``eval/log_likelihood``. Trials ASHA stopped have no final value and rank last."""
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     search: SearchSpec = field(default_factory=SearchSpec)
     resources: ResourcesSpec = field(default_factory=ResourcesSpec)
@@ -148,6 +152,10 @@ class Sweep:
     @property
     def epochs(self) -> int:
         return int(self.config["train.epochs"])
+
+    @property
+    def ranked_by(self) -> str:
+        return self.rank_metric or self.metric
 
     def group_keys(self) -> list[str]:
         """Keys that tell configurations apart; seeds of one configuration form a group."""
@@ -170,7 +178,8 @@ class Sweep:
         s = self.scheduler
         return {
             "description": self.description, "kind": self.kind, "epochs": self.epochs,
-            "metric": self.metric, "mode": self.mode, "seeds": list(self.seeds), "num_samples": self.num_samples,
+            "metric": self.metric, "rank_metric": self.ranked_by, "mode": self.mode, "seeds": list(self.seeds),
+            "num_samples": self.num_samples,
             "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
             "scheduler": {"type": s.type, "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
             "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
@@ -178,7 +187,8 @@ class Sweep:
 
 
 # File keys that are not Sweep fields, and Sweep fields that are not file keys.
-_FILE_KEYS = ("description", "base", "set", "space", "seeds", "num_samples", "metric", "mode", "scheduler",
+_FILE_KEYS = ("description", "base", "set", "space", "seeds", "num_samples", "metric", "rank_metric", "mode",
+              "scheduler",
               "search", "resources", "max_failures", "keep_checkpoints", "sample_every", "presets")
 _PRESET_KEYS = ("set", "space", "seeds", "num_samples", "scheduler", "search", "resources", "max_failures",
                 "keep_checkpoints", "sample_every")
@@ -271,6 +281,8 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
             setattr(sweep, key, _scalar(int, merged[key], f"{src}: {key}"))
     if "metric" in merged:
         sweep.metric = _scalar(str, merged["metric"], f"{src}: metric")
+    if "rank_metric" in merged:
+        sweep.rank_metric = _scalar(str, merged["rank_metric"], f"{src}: rank_metric")
     if "mode" in merged:
         sweep.mode = _scalar(Literal["max", "min"], merged["mode"], f"{src}: mode")
     for section, cls in _SECTIONS.items():
@@ -383,9 +395,10 @@ def _valid_value(config: dict, key: str, value: Any, where: str) -> Any:
 
 
 def _check(s: Sweep, where: str) -> None:
-    if not any(s.metric.startswith(g) for g in METRIC_GROUPS):
-        raise SweepError(f"{where}: metric={s.metric!r} must be a reported metric, e.g. eval/log_likelihood "
-                         f"(groups: {', '.join(METRIC_GROUPS)})")
+    for key, value in (("metric", s.metric), ("rank_metric", s.ranked_by)):
+        if not any(value.startswith(g) for g in METRIC_GROUPS):
+            raise SweepError(f"{where}: {key}={value!r} must be a reported metric, e.g. eval/log_likelihood "
+                             f"(groups: {', '.join(METRIC_GROUPS)})")
     for key, low in (("num_samples", 1), ("max_failures", 0), ("keep_checkpoints", 1), ("sample_every", 0)):
         if getattr(s, key) < low:
             raise SweepError(f"{where}: {key}={getattr(s, key)} must be >= {low}")

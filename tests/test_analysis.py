@@ -167,9 +167,30 @@ def test_a_difference_whose_interval_includes_zero_says_so(tmp_path):
               for i, vs in (("data", [-100, -101, -99]), ("persistent", [-99, -102, -100])) for s, v in enumerate(vs)]
     text = sentences(load_experiment(write_experiment(tmp_path, "close", sweep, trials, LL, samples=False,
                                                       config={"kind": "rbm", "train.epochs": 1})))
-    (line,) = [s for s in text if "CD-1" in s]
+    line, lit = [s for s in text if "CD-1" in s]
     assert line.startswith("PCD-1 trails CD-1 by 0.333 ± ") and "the interval includes 0" in line
+    assert lit.startswith("Tieleman (2008") and lit.endswith("not resolved at this scale (the interval includes 0).")
     assert "No trial diverged." in text
+
+
+@pytest.mark.parametrize("pcd, verdict", [([-95, -96, -94], "this run agrees."),
+                                          ([-110, -112, -111], "this run DISAGREES.")])
+def test_set_a_is_held_against_the_literature(tmp_path, pcd, verdict):
+    """CD-1 vs CD-20 (Salakhutdinov & Murray 2008) and CD-1 vs PCD-1 (Tieleman 2008): each sentence gives the
+    paired interval and whether the run agrees with the direction the paper reports."""
+    sweep = write_sweep_file(tmp_path, "lit", "configs/rbm_mnist_pcd1.yaml",
+                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1, 20]}},
+                             [0, 1, 2], LL, "max", epochs=1)
+    values = {("data", 1): [-100, -101, -99], ("data", 20): [-97, -98, -95], ("persistent", 1): pcd,
+              ("persistent", 20): [-96, -97, -95]}
+    trials = [{"params": {"sampler.init": i, "sampler.k": k, "seed": s}, "values": [v]}
+              for (i, k), vs in values.items() for s, v in enumerate(vs)]
+    text = sentences(load_experiment(write_experiment(tmp_path, "lit", sweep, trials, LL, samples=False,
+                                                      config={"kind": "rbm", "train.epochs": 1})))
+    (sm,) = [s for s in text if s.startswith("Salakhutdinov & Murray")]
+    assert "here CD-20 beats CD-1 by 3.33 ± " in sm and sm.endswith("this run agrees.")
+    (tieleman,) = [s for s in text if s.startswith("Tieleman")]
+    assert "here PCD-1 " in tieleman and tieleman.endswith(verdict)
 
 
 def test_ablation_heatmap_and_divergence_threshold(tmp_path):

@@ -9,15 +9,21 @@ import torch
 
 from ebm.data import binarize, flatten, load_images
 from ebm.likelihood import (
+    MIN_WEIGHT_ESS,
     N_BETAS_DEFAULT,
+    _anneal,
+    _base_log_z,
     _log_mean_interval,
     ais_log_z,
     ais_schedule,
+    base_rate_bias,
     estimate_log_likelihood,
     exact_log_z,
+    exact_samples,
     log_likelihood,
     pseudo_log_likelihood,
     reverse_ais_log_z,
+    weight_ess,
 )
 from ebm.rbm import RBM, gibbs
 
@@ -185,9 +191,88 @@ def test_base_model_alone_is_exact():
     assert result.log_weights.abs().max() < 1e-4
 
 
-def test_log_mean_interval_low_end_is_minus_inf_for_one_dominant_weight():
-    log_mean, low, high = _log_mean_interval(torch.tensor([0.0, -50.0, -50.0, -50.0], dtype=torch.float64))
-    assert log_mean == pytest.approx(math.log(0.25), abs=1e-9) and low == -math.inf and high > log_mean
+def test_one_dominant_weight_is_unreliable_and_states_no_interval():
+    log_w = torch.tensor([0.0, -50.0, -50.0, -50.0], dtype=torch.float64)
+    log_mean, low, high = _log_mean_interval(log_w)
+    assert log_mean == pytest.approx(math.log(0.25), abs=1e-9) and low <= log_mean <= high
+    assert weight_ess(log_w) == pytest.approx(1.0, abs=1e-9)
+    assert weight_ess(torch.zeros(50, dtype=torch.float64)) == pytest.approx(50.0)
+    # 10 betas on a 40x14 RBM with N(0, 1) weights: one chain carries the weight, and the result says so
+    res = estimate_log_likelihood(_random_rbm(40, 14, scale=1.0, seed=0), torch.zeros(5, 40), torch.full((40,), 0.5),
+                                  method="ais", n_betas=10, reverse=False, generator=torch.Generator().manual_seed(0))
+    assert res["ais/weight_ess"] < MIN_WEIGHT_ESS and res["ais/reliable"] is False
+    assert res["ais/log_likelihood_low"] == -math.inf and res["ais/log_likelihood_high"] == math.inf
+    assert "unreliable: weight ESS" in res["ais/note"]
+
+
+def _coverage(rbm, n_betas, repeats=100, chains=100, seed=1):
+    """How often the stated 95% interval holds the exact log Z over ``repeats`` independent AIS runs of
+    ``chains`` chains each (run as one batch of repeats * chains chains, split afterwards), counting a run
+    flagged unreliable as stating no interval. Returns (covered, reliable)."""
+    V, H = rbm.n_visible, rbm.n_hidden
+    exact = exact_log_z(rbm)
+    b_A = base_rate_bias(torch.full((V,), 0.5))
+    g = torch.Generator().manual_seed(seed)
+    v0 = torch.empty(repeats * chains, V).uniform_(generator=g).lt_(torch.sigmoid(b_A))
+    log_w, _ = _anneal(rbm, b_A, ais_schedule(n_betas), v0, g)
+    log_z_A = _base_log_z(b_A, H)
+    covered = reliable = 0
+    for run in log_w.view(repeats, chains):
+        _, low, high = _log_mean_interval(run)
+        ok = weight_ess(run) >= MIN_WEIGHT_ESS
+        reliable += ok
+        covered += (not ok) or (log_z_A + low <= exact <= log_z_A + high)
+    return covered, reliable
+
+
+@pytest.mark.parametrize("n_betas", [100, 1_000])
+def test_ais_interval_holds_its_coverage_against_exact_log_z(n_betas):
+    """The issue's case: a 40x14 RBM with N(0, 1) weights, 100 repeats of 100 chains. The old mean +/- 3 SE
+    interval held the exact log Z in 40 of 100 repeats at 100 betas (46 more unbounded below)."""
+    covered, reliable = _coverage(_random_rbm(40, 14, scale=1.0, seed=0), n_betas)
+    assert covered >= 90, (covered, reliable)
+    if n_betas >= 1_000:
+        assert reliable == 100  # at 1,000 betas the weights are far from degenerate
+
+
+@pytest.mark.slow
+def test_ais_interval_coverage_at_the_default_schedule(digits_rbm):
+    """14,500 betas (Salakhutdinov & Murray 2008), 100 repeats of 100 chains, on the 40x14 N(0, 1) RBM and on
+    the trained 64x14 digits RBM."""
+    for rbm in (_random_rbm(40, 14, scale=1.0, seed=0), digits_rbm):
+        covered, reliable = _coverage(rbm, N_BETAS_DEFAULT)
+        assert covered >= 90 and reliable == 100, (covered, reliable)
+
+
+def test_reverse_ais_from_exact_samples_is_an_upper_bound_on_a_multimodal_rbm():
+    """40x4 RBM with N(0, 3^2) weights. Started from exact samples (``exact_samples``), reverse AIS's
+    per-chain bound log Z_A - mean(log w) sits above the exact log Z in every run (Grosse et al. 2015), and
+    the log-mean estimate is above it on average; forward AIS sits below on average."""
+    rbm, marginals = _random_rbm(40, 4, scale=3.0, seed=0), torch.full((40,), 0.5)
+    exact = exact_log_z(rbm)
+    g = torch.Generator().manual_seed(0)
+    fwd, rev = [], []
+    for _ in range(20):
+        f = ais_log_z(rbm, marginals, 100, n_betas=300, generator=g)
+        r = reverse_ais_log_z(rbm, marginals, exact_samples(rbm, 100, g), n_betas=300, generator=g,
+                              start="exact_samples")
+        assert r.start == "exact_samples" and r.log_z_base - r.log_weights.mean().item() > exact
+        fwd.append(f.log_z - exact)
+        rev.append(r.log_z - exact)
+    assert sum(rev) / 20 > 0 > sum(fwd) / 20, (rev, fwd)
+
+
+def test_exact_samples_match_the_exact_distribution():
+    """V = 6 < H = 8: samples drawn by enumerating v; V = 8 > H = 5: by enumerating h, then v | h. Both
+    against p(v) by enumeration (total variation over the 2^V states)."""
+    for V, H in ((6, 8), (8, 5)):
+        rbm = _random_rbm(V, H, scale=1.0, seed=3)
+        with torch.no_grad():
+            p = torch.softmax(-copy.deepcopy(rbm).double().free_energy(_all_states(V)), 0)  # (2^V,)
+        v = exact_samples(rbm, 40_000, torch.Generator().manual_seed(0))
+        idx = (v.long() * (2 ** torch.arange(V - 1, -1, -1))).sum(1)  # itertools.product order
+        freq = torch.bincount(idx, minlength=2**V).double() / len(v)
+        assert 0.5 * (freq - p).abs().sum().item() < 0.03, (V, H)
 
 
 def test_estimate_log_likelihood_keys_and_interval_order(digits, digits_rbm):
@@ -195,10 +280,14 @@ def test_estimate_log_likelihood_keys_and_interval_order(digits, digits_rbm):
     exact = estimate_log_likelihood(digits_rbm, test, marginals)  # min(V, H) = 14 <= 20: exact
     assert set(exact) == {"exact/log_z", "exact/log_likelihood"}
     ais = estimate_log_likelihood(digits_rbm, test, marginals, method="ais", n_betas=1_000,
-                                  reverse_burn_in=100, generator=torch.Generator().manual_seed(3))
+                                  generator=torch.Generator().manual_seed(3))
     assert set(ais) == {"ais/log_z", "ais/log_z_low", "ais/log_z_high", "ais/log_likelihood",
-                        "ais/log_likelihood_low", "ais/log_likelihood_high", "reverse_ais/log_z",
-                        "reverse_ais/log_likelihood"}
+                        "ais/log_likelihood_low", "ais/log_likelihood_high", "ais/weight_ess", "ais/chains",
+                        "ais/betas", "ais/reliable", "reverse_ais/log_z", "reverse_ais/log_likelihood",
+                        "reverse_ais/start", "reverse_ais/upper_bound", "reverse_ais/weight_ess"}
+    # H = 14: reverse AIS starts from exact samples, so it is labelled a bound
+    assert ais["reverse_ais/start"] == "exact_samples" and ais["reverse_ais/upper_bound"] is True
+    assert ais["ais/reliable"] is True
     assert ais["ais/log_z_low"] <= ais["ais/log_z"] <= ais["ais/log_z_high"]
     assert ais["ais/log_likelihood_low"] <= ais["ais/log_likelihood"] <= ais["ais/log_likelihood_high"]
     # LL = -F - log Z: the log Z interval's ends swap

@@ -3,6 +3,7 @@ import itertools
 import pytest
 import torch
 
+from ebm import likelihood
 from ebm.checkpoint import load_checkpoint, save_checkpoint
 from ebm.config import load_config
 from ebm.rbm import RBM, gibbs
@@ -123,3 +124,21 @@ def test_centering_trains_too():
     for _ in range(5):
         m = run.train_epoch()
     assert m["eval/log_likelihood"] > start + 2.0
+
+
+def test_the_last_epoch_reports_a_final_evaluation_a_paper_could_quote():
+    """min(V, H) <= 25: the final log-likelihood is exact, equal to an independent evaluation of the same model;
+    forcing AIS gives its interval, weight ESS and a reverse estimate labelled by its start."""
+    run = RBMRun(_cfg("train.epochs=2", "model.n_hidden=12", "eval.every=2"))
+    first = run.train_epoch()
+    assert not any(k.startswith("final/") for k in first)
+    last = run.train_epoch()
+    assert last["final/method"] == "exact" and last["final/epoch"] == 2
+    exact = likelihood.estimate_log_likelihood(run.rbm, run.test_v, run.marginals, method="exact")
+    assert last["final/log_likelihood"] == pytest.approx(exact["exact/log_likelihood"], abs=1e-9)
+    run.cfg.eval.final, run.cfg.eval.final_ais_betas = "ais", 500
+    ais = run.final_evaluation()
+    assert ais["final/method"] == "ais" and ais["final/reliable"] is True
+    assert ais["final/log_likelihood_low"] <= ais["final/log_likelihood"] <= ais["final/log_likelihood_high"]
+    assert abs(ais["final/log_likelihood"] - exact["exact/log_likelihood"]) < 0.5
+    assert ais["final/reverse_ais_start"] == "exact_samples" and ais["final/reverse_ais_upper_bound"] is True

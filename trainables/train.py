@@ -78,7 +78,7 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
             last_eval = {metric: math.nan, "eval/epoch": run.epoch}
         elif metric in metrics:  # None: the metric could not be computed this time (its reason is beside it)
             last_eval = {metric: math.nan if metrics[metric] is None else metrics[metric], "eval/epoch": run.epoch}
-        elif status == "ok" and _evaluated(metrics, metric):
+        elif status == "ok" and _evaluated(metrics, metric, run.epoch == cfg.train.epochs):
             raise ValueError(f"sweep metric {metric!r} is not reported by {cfg.kind} runs; reported: "
                              f"{', '.join(sorted(k for k in metrics if '/' in k))}")
         # Sample grids go into the trial's working folder before the report, whose checkpoint makes Tune
@@ -120,8 +120,11 @@ def _status(metrics: dict) -> str:
     return "ok" if finite else "diverged"
 
 
-def _evaluated(metrics: dict, metric: str) -> bool:
-    """Whether this epoch's metrics should have held ``metric`` (eval/ metrics come every eval.every)."""
+def _evaluated(metrics: dict, metric: str, last_epoch: bool) -> bool:
+    """Whether this epoch's metrics should have held ``metric`` (eval/ metrics come every eval.every,
+    final/ metrics after the last epoch)."""
+    if metric.startswith("final/"):
+        return last_epoch
     return not metric.startswith("eval/") or any(k.startswith("eval/") for k in metrics)
 
 
