@@ -7,7 +7,7 @@ mnist5k: N training images (a fixed draw), disturbed, scored with ``ebm.metrics.
 sweeps use) against the 500 held-out images, through the data set's domain CNN. Level 0 is the floor; the
 floor's spread at N (std over 5 draws of N training images) and the ceiling (uniform noise) are printed
 with it. ``is_domain`` is the Inception-Score analogue on the domain CNN's class probabilities,
-exp(E_x KL(p(y|x) || p(y))), printed to see whether it ranks disturbances as it should (lower = worse).
+exp(E_x KL(p(y|x) || p(y))) (``ebm.metrics.domain_inception_score``): it must fall along every ladder.
 
 CIFAR-10: only 20 real images exist offline (``--cifar-dir``), and no CIFAR domain classifier can be trained,
 so FID/KID go through TF-Inception (``pip install -e ".[fid]"``), at N = 10 disturbed images against the
@@ -47,6 +47,7 @@ LADDERS = {  # name -> (function, levels); level 0 (clean) is added in front of 
 }
 MIX_LEVELS = (0.1, 0.25, 0.5, 0.75, 1.0)
 CIFAR_SPLITS = 20
+NAMES = ["fid_domain", "kid_domain", "is_domain"]
 SEED = 0
 
 
@@ -76,18 +77,16 @@ def mnist_ladder(n: int) -> dict[str, list[tuple]]:
     net = load_domain_net("mnist5k")
 
     def score(x):
-        m = image_metrics(["fid_domain", "kid_domain"], x, test, "mnist5k", fid_method="nuclear", seed=SEED)
-        return m
+        return image_metrics(NAMES, x, test, "mnist5k", fid_method="nuclear", seed=SEED)
 
     first = score(clean)
-    base = baseline_metrics(["fid_domain", "kid_domain"], n, test, train, {k: first[k].network for k in first}, score,
-                            resamples=5, seed=SEED)
+    base = baseline_metrics(NAMES, n, test, train, {k: first[k].network for k in first}, score, resamples=5, seed=SEED)
     print(f"mnist5k: N = {n} disturbed training images vs the {len(test)} held-out images; {net.network}")
     for m in ("fid_domain", "kid_domain"):
         print(f"  {m}: floor {base[m + '_floor'].value:.4g} (spread {base[m + '_spread'].value:.2g} over 5 draws "
               f"of N training images), ceiling {base[m + '_ceiling'].value:.4g} (uniform noise)")
-    print(f"  is_domain: held-out images {is_domain(net, test):.3f}, uniform noise "
-          f"{is_domain(net, torch.rand(n, 1, 28, 28, generator=gen)):.3f}")
+    print(f"  is_domain: floor {base['is_domain_floor'].value:.4g} (spread {base['is_domain_spread'].value:.2g}), "
+          f"ceiling {base['is_domain_ceiling'].value:.4g} (uniform noise); higher is better")
     ladders = dict(LADDERS)
     for name, other in mix_sources().items():
         ladders[f"mix in {name} (fraction)"] = (lambda x, f, g, o=other: disturb.mix_in(x, f, g, o), MIX_LEVELS)
@@ -99,18 +98,9 @@ def mnist_ladder(n: int) -> dict[str, list[tuple]]:
         for level in (0, *levels):
             x = fn(clean, level, torch.Generator().manual_seed(SEED + 1))
             m = score(x)
-            rows[name].append((level, m["fid_domain"].value, m["kid_domain"].value, is_domain(net, x)))
+            rows[name].append((level, m["fid_domain"].value, m["kid_domain"].value, m["is_domain"].value))
         print(_row(name, rows[name], spread))
     return rows
-
-
-def is_domain(net, x: torch.Tensor) -> float:
-    """exp(E_x KL(p(y|x) || p(y))) on the domain CNN's softmax (Salimans et al. 2016's IS, LeNet-style)."""
-    with torch.inference_mode():
-        p = torch.cat([net.model(b).double().softmax(1) for b in x.split(500)])  # (N, classes)
-    py = p.mean(0, keepdim=True)  # (1, classes)
-    kl = (p * (p.clamp_min(1e-12).log() - py.clamp_min(1e-12).log())).sum(1)  # (N,)
-    return float(kl.mean().exp())
 
 
 def mix_sources() -> dict[str, torch.Tensor]:

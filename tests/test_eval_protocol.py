@@ -5,6 +5,7 @@ import math
 import os
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,7 +153,8 @@ def test_position_is_missing_rather_than_made_up():
     net = "n"
     assert baselines.position(Metric(0.5, net), Metric(0.0, net), Metric(2.0, net)).value == 0.25
     assert "no value" in baselines.position(Metric.missing(net, "x"), Metric(0.0, net), Metric(2.0, net)).reason
-    assert "not above floor" in baselines.position(Metric(1.0, net), Metric(2.0, net), Metric(2.0, net)).reason
+    assert "no scale" in baselines.position(Metric(1.0, net), Metric(2.0, net), Metric(2.0, net)).reason
+    assert baselines.position(Metric(6.0, net), Metric(8.0, net), Metric(1.0, net)).value == pytest.approx(2 / 7)  # IS
 
 
 def test_sample_quality_scores_held_out_digits_near_the_floor(tmp_path):
@@ -162,3 +164,19 @@ def test_sample_quality_scores_held_out_digits_near_the_floor(tmp_path):
                            resamples=3)
     # the held-out images are part of the reference: even closer than the floor's training images
     assert held_out["kid_domain_position"].value < 0.05 < 0.8 < noise["kid_domain_position"].value
+
+
+def test_is_domain_is_the_inception_score_of_the_domain_classifier_s_probabilities(tmp_path):
+    from ebm.metrics.domain import inception_score_from_probs
+
+    eye = np.eye(10)  # ten confident predictions, one per class: IS = number of classes
+    assert inception_score_from_probs(eye) == pytest.approx(10.0)
+    assert inception_score_from_probs(np.tile(eye[3], (10, 1))) == pytest.approx(1.0)  # one class only
+    assert inception_score_from_probs(np.full((5, 10), 0.1)) == pytest.approx(1.0)  # no confidence
+    ref, train = load_images("digits", split="test"), load_images("digits", split="train")
+    m = sample_quality(["is_domain"], ref[:100], ref, train, "digits", cache_dir=str(tmp_path), resamples=3)
+    assert m["is_domain"].network.startswith("domain CNN") and 5 < m["is_domain"].value <= 10
+    assert m["is_domain_ceiling"].value < m["is_domain_floor"].value  # higher is better: noise lies below data
+    assert abs(m["is_domain_position"].value) < 0.1
+    one = image_metrics(["is_domain"], ref[:1], ref, "digits", cache_dir=str(tmp_path))["is_domain"]
+    assert not one.ok and "needs >= 2 samples" in one.reason

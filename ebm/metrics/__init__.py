@@ -8,6 +8,7 @@ name                what                                                   modul
 ==================  =====================================================  ========================
 fid_domain          FID through the data set's own CNN classifier          :mod:`.domain`
 kid_domain          KID (unbiased, cubic kernel) through the same features :mod:`.domain`
+is_domain           IS on that classifier's class probabilities            :mod:`.domain`
 domain_accuracy     that classifier's test accuracy                        :mod:`.domain`
 fid_inception       FID through TF-Inception (pytorch-fid or TorchScript)  :mod:`.inception`
 kid_inception       KID through the same network                           :mod:`.inception`
@@ -23,19 +24,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm.metrics.domain import DomainNet, domain_fid_kid, load_domain_net
+from ebm.metrics.domain import DomainNet, domain_fid_kid, domain_inception_score, load_domain_net
 from ebm.metrics.energy import chain_diagnostics, energy_stats
 from ebm.metrics.fid import Features, features, fid_kid, frechet_distance, kid_from_features
 from ebm.metrics.inception import inception_metrics, load_inception
 from ebm.metrics.lpips_div import lpips_diversity
 from ebm.metrics.result import Metric, MetricUnavailable, flatten
 
-IMAGE_METRICS = ("fid_domain", "kid_domain", "fid_inception", "kid_inception", "is", "lpips")
+IMAGE_METRICS = ("fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception", "is", "lpips")
 
 __all__ = ["IMAGE_METRICS", "DomainNet", "Features", "Metric", "MetricUnavailable", "chain_diagnostics",
-           "domain_fid_kid", "energy_stats", "features", "fid_kid", "flatten", "frechet_distance",
-           "image_metrics", "inception_metrics", "kid_from_features", "load_domain_net", "load_inception",
-           "lpips_diversity"]
+           "domain_fid_kid", "domain_inception_score", "energy_stats", "features", "fid_kid", "flatten",
+           "frechet_distance", "image_metrics", "inception_metrics", "kid_from_features", "load_domain_net",
+           "load_inception", "lpips_diversity"]
 
 
 def image_metrics(names: list[str] | tuple[str, ...], samples: Tensor, reference: Tensor, dataset: str,
@@ -51,6 +52,8 @@ def image_metrics(names: list[str] | tuple[str, ...], samples: Tensor, reference
     if {"fid_domain", "kid_domain"} & set(names):
         dom = domain_fid_kid(samples, reference, dataset, root, cache_dir, device, download, seed=seed)
         out.update({k: v for k, v in dom.items() if k in names or k == "domain_accuracy"})
+    if "is_domain" in names:
+        out.update(domain_inception_score(samples, dataset, root, cache_dir, device, download))
     incep = tuple(n for n in ("fid_inception", "kid_inception", "is") if n in names)
     if incep:
         out.update(inception_metrics(samples, reference, incep, device, fid_method=fid_method, seed=seed))

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ebm.metrics.result import Metric
 
-BASELINE_METRICS = ("fid_domain", "kid_domain", "fid_inception", "kid_inception")
+BASELINE_METRICS = ("fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception")
 CACHE_VERSION = 1  # bump when what a cached floor/ceiling means changes
 DEFAULT_CACHE_DIR = "~/.cache/ebm-cd-study"
 SEED_OFFSET = 7919  # the baselines' draws never coincide with the samples' seed
@@ -66,13 +66,14 @@ def baseline_metrics(names: list[str] | tuple[str, ...], n: int, reference: Tens
 
 
 def position(value: Metric, floor: Metric, ceiling: Metric) -> Metric:
-    """(value - floor) / (ceiling - floor): 0 = held-out data, 1 = uniform noise; missing, with the reason,
-    when any of the three is missing or the ceiling does not lie above the floor."""
+    """(value - floor) / (ceiling - floor): 0 = held-out data, 1 = uniform noise, whichever way the metric
+    points (an IS's ceiling lies below its floor); missing, with the reason, when any of the three is missing
+    or floor and ceiling coincide."""
     for what, m in (("value", value), ("floor", floor), ("ceiling", ceiling)):
         if not m.ok:
             return Metric.missing(value.network, f"no {what}: {m.reason}")
-    if ceiling.value <= floor.value:
-        return Metric.missing(value.network, f"ceiling {ceiling.value:.4g} is not above floor {floor.value:.4g}")
+    if ceiling.value == floor.value:
+        return Metric.missing(value.network, f"ceiling and floor are both {floor.value:.4g}: no scale")
     return Metric.of((value.value - floor.value) / (ceiling.value - floor.value), value.network, what="position")
 
 

@@ -87,6 +87,13 @@ class DomainNet:
         return h.hexdigest()
 
     @torch.inference_mode()
+    def probabilities(self, x: Tensor) -> np.ndarray:
+        """Class probabilities p(y | x), (N, classes), float64."""
+        self.model.eval()
+        out = [self.model(b.to(self.device, torch.float32)).double().softmax(1).cpu() for b in x.split(EVAL_BATCH)]
+        return torch.cat(out).numpy()
+
+    @torch.inference_mode()
     def features(self, x: Tensor) -> np.ndarray:
         self.model.eval()
         out = [self.model.embed(b.to(self.device, torch.float32)).double().cpu() for b in x.split(EVAL_BATCH)]
@@ -234,3 +241,38 @@ def domain_fid_kid(samples: Tensor | Features, reference: Tensor | Features, dat
         return out
 
     return guarded(names, network, compute)
+
+
+def inception_score_from_probs(p: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))) for class probabilities p (N, classes), p(y) their mean over the N samples
+    (Salimans et al. 2016, Sec. 4, on the whole set at once: no splits, so it is comparable with the floor
+    and ceiling computed at the same N)."""
+    py = p.mean(0, keepdims=True)  # (1, classes)
+    kl = (p * (np.log(np.clip(p, 1e-12, None)) - np.log(np.clip(py, 1e-12, None)))).sum(1)  # (N,)
+    return float(np.exp(kl.mean()))
+
+
+def domain_inception_score(samples: Tensor, dataset: str, root: str = "./data", cache_dir: str | None = None,
+                           device: torch.device | str = "cpu", download: bool = False,
+                           epochs: int | None = None) -> dict[str, Metric]:
+    """``is_domain``: the Inception Score computed on the domain classifier's class probabilities, as MNIST
+    papers report one with a LeNet; higher is better, 1 at worst, at most the number of classes.
+
+    It does not compare with the data: it rewards confident, class-balanced predictions, so a model drawing
+    one clean digit per class can score above the held-out images, and (the domain CNN being ~certain of
+    one class on uniform noise) noise scores 1, its minimum. benchmarks/metric_ladder.py checks that it falls
+    along every disturbance ladder; read it beside its floor (training images) and ceiling (noise) at N.
+    """
+    network = f"domain CNN v{VERSION} ({dataset})"
+
+    def compute() -> dict[str, Metric]:
+        if len(samples) < 2:
+            raise MetricUnavailable(f"is_domain needs >= 2 samples, got {len(samples)}")
+        if not torch.isfinite(samples).all():
+            raise MetricUnavailable("samples contain non-finite values")
+        net = load_domain_net(dataset, root, cache_dir, device, download, epochs)
+        return {"is_domain": Metric.of(inception_score_from_probs(net.probabilities(samples)), net.network,
+                                       what="IS")}
+
+    return guarded(("is_domain",), network, compute)
+
