@@ -72,6 +72,10 @@ class SweepInfo:
     """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
     sweep_file: str = ""
     """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
+    data_requested: str = ""
+    """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
+    data_used: str = ""
+    """The data set the trials ran on, as the driver recorded it."""
 
     def resume_command(self, path: str) -> str:
         """How to continue the sweep in the experiment folder ``path`` (sweeps/run.py --resume)."""
@@ -162,6 +166,15 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
 def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
     name = os.path.basename(path.rstrip(os.sep))
     record = _read_record(path, notes)
+    info = _sweep_settings(path, name, record, states, rows, notes)
+    requested, used = str((record or {}).get("data_requested") or ""), str((record or {}).get("data") or "")
+    if requested and used and requested != used:  # the driver fell back to the embedded data set
+        info.data_requested, info.data_used = requested, used
+    return info
+
+
+def _sweep_settings(path: str, name: str, record: dict | None, states: dict, rows: list[dict],
+                    notes: list) -> SweepInfo:
     if record and isinstance(record.get("settings"), dict):
         info = _recorded_sweep(name, record, notes)
         if info is not None:

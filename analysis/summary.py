@@ -21,11 +21,21 @@ BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); th
 
 def sentences(exp: Experiment, imp: pd.Series | None = None) -> list[str]:
     """Every sentence that applies, most important first. ``imp``: parameter importances, when computed."""
-    out = [outcomes(exp), best(exp)]
+    out = [scale(exp), outcomes(exp), best(exp)]
     out += cd_comparisons(exp)
     out += literature(exp)
     out += [divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp), importance_sentence(exp, imp)]
     return [s for s in out if s]
+
+
+def scale(exp: Experiment) -> str:
+    """First, where the run is not the study its preset describes: it fell back to a smaller data set."""
+    s = exp.sweep
+    if not s.data_requested:
+        return ""
+    return (f"This run cannot answer its question at the scale its preset was chosen for: it trained on the "
+            f"embedded {s.data_used} because {s.data_requested} was not available (fewer updates per epoch); "
+            f"rerun with --set data.root=DIR holding {s.data_requested}, or --strict-data to refuse the fallback.")
 
 
 def outcomes(exp: Experiment) -> str:

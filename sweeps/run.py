@@ -74,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--strict-data", action="store_true",
                    help="a missing data set is an error instead of a fallback to the embedded mnist5k")
     p.add_argument("--list", action="store_true", help="list the sweeps, one line each")
-    p.add_argument("--dry-run", action="store_true", help="print the trials and resource plan; run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the trials, the resource plan and the projected wall time; run nothing")
+    p.add_argument("--no-projection", dest="project", action="store_false",
+                   help="with --dry-run: skip timing a few updates per configuration for the projection")
     p.add_argument("--top", type=int, default=5, help="configurations in the final table [5]")
     return p
 
@@ -118,8 +121,10 @@ def cmd_run(args) -> int:
 
     from sweeps.shared_data import load_shared, warm_caches
 
+    requested = sweep.config["data.name"]
     data = load_shared(sweep, strict=args.strict_data, fallback=not args.resume)
     record["data"] = data["name"]
+    record.setdefault("data_requested", requested)
     print(f"data set: {data['name']} ({len(data['train'])} train / {len(data['test'])} held-out images); "
           f"recorded as data.name in every trial's config", flush=True)
     warm_caches(sweep)
@@ -246,8 +251,28 @@ def _dry_run(sweep: Sweep, path: str, args) -> int:
             else "NO trial fits (it asks for a GPU): use --preset cpu, or --address a cluster with GPUs")
     print(f"  resources: {r.cpu:g} CPU + {r.gpu:g} GPU per trial (torch threads = {max(1, int(r.cpu))}); "
           f"this machine has {cpus} CPUs -> {plan}")
+    if args.project:
+        _projection(s, cpus)
     print("dry run: nothing was started or written")
     return 0
+
+
+def _projection(s: Sweep, cpus: int) -> None:
+    """Projected wall time from costs measured here (sweeps/projection.py), on the CPU and on a visible GPU."""
+    import torch
+
+    from sweeps.projection import project
+
+    threads = max(1, int(s.resources.cpu))
+    slots = min(int(cpus // s.resources.cpu) or 1, s.search.max_concurrent or math.inf)
+    for line in project(s, slots, "cpu", threads):
+        print(line, flush=True)
+    if torch.cuda.is_available():
+        gpu_slots = int(torch.cuda.device_count() // s.resources.gpu) if s.resources.gpu else slots
+        for line in project(s, min(gpu_slots, slots) if s.resources.gpu else slots, "cuda", threads):
+            print(line, flush=True)
+    else:
+        print("  projected wall time on a GPU: not measured (no CUDA device visible)", flush=True)
 
 
 def _scheduler_text(s: Sweep) -> str:

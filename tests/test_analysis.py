@@ -460,3 +460,19 @@ def test_params_json_is_the_config_source(cd_k):
     with open(os.path.join(row["path"], "params.json")) as f:
         params = json.load(f)
     assert {f"config/{k}" for k in params} <= set(exp.trials.columns)
+
+
+def test_a_sweep_that_fell_back_to_the_embedded_data_says_so_first(tmp_path):
+    sweep = write_sweep_file(tmp_path, "fb", "configs/rbm_mnist_pcd1.yaml",
+                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1]}},
+                             [0, 1], LL, "max", epochs=1)
+    trials = [{"params": {"sampler.init": i, "sampler.k": 1, "seed": s}, "values": [-100.0 - s]}
+              for i in ("data", "persistent") for s in (0, 1)]
+    path = write_experiment(tmp_path, "fb", sweep, trials, LL, samples=False, config={"kind": "rbm", "train.epochs": 1})
+    assert not sentences(load_experiment(path))[0].startswith("This run cannot answer")
+    record = yaml.safe_load(open(os.path.join(path, "sweep.yaml")))
+    with open(os.path.join(path, "sweep.yaml"), "w") as f:
+        yaml.safe_dump({**record, "data_requested": "mnist"}, f)  # the driver asked for mnist, ran on mnist5k
+    first = sentences(load_experiment(path))[0]
+    assert first.startswith("This run cannot answer its question at the scale its preset was chosen for") \
+        and "embedded mnist5k because mnist was not available" in first
