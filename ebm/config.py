@@ -264,9 +264,13 @@ class EvalProtocolConfig:
     """Langevin noise std, pixel units (null = the arm's sampler.noise_std)."""
     grad_clip: float | None = None
     """Per-sample clip of dE/dx (null = the arm's sampler.grad_clip; 0 = off)."""
+    min_chain_steps: int = 0
+    """``buffer`` start only: use only chains that have run at least this many Langevin steps since their last
+    start from noise, so chains restarted a few steps ago (``reinit_prob``) are not scored as the model's samples."""
 
     def __post_init__(self):
         _check(self.steps >= 0, "eval.protocol.steps", self.steps, "must be >= 0 (0 = sampler.k)")
+        _check(self.min_chain_steps >= 0, "eval.protocol.min_chain_steps", self.min_chain_steps, "must be >= 0")
         _check(self.step_size is None or self.step_size > 0, "eval.protocol.step_size", self.step_size,
                "must be > 0 (or null = the arm's own)")
         _check(self.noise_std is None or self.noise_std >= 0, "eval.protocol.noise_std", self.noise_std,

@@ -50,6 +50,10 @@ class ConvEBMRun:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=t.lr, betas=tuple(t.betas))
         self.buffer = (ReplayBuffer(s.buffer_size, s.reinit_prob, self.image_shape, generator=self.gen,
                                     device=self.device) if s.init == "buffer" else None)
+        # Langevin steps each buffer slot's chain has run since its last start from noise (the protocol's
+        # buffer start can leave out chains restarted a few steps ago: they are noise, not the model's samples)
+        self.chain_steps = (torch.zeros(s.buffer_size, dtype=torch.long, device=self.device)
+                            if self.buffer is not None else None)
         metrics = cfg.eval.metrics
         primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception") if n in metrics),
                        None)
@@ -110,6 +114,7 @@ class ConvEBMRun:
             x_neg = langevin(net, x0, s.k, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
                              clamp=(0.0, 1.0), generator=self.gen)
             if self.buffer is not None:
+                self._count_chain_steps(x0, idx, s.k)
                 self.buffer.push(x_neg, idx)
             e_pos, e_neg = net(x_pos), net(x_neg)  # (B,), (B,)
             loss = e_pos.mean() - e_neg.mean() + t.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
@@ -133,6 +138,17 @@ class ConvEBMRun:
                     pe.lerp_(p, 1.0 - t.ema)
         self.iteration += 1
         return stats
+
+    def _count_chain_steps(self, x0: Tensor, idx: Tensor | None, k: int) -> None:
+        """Before ``push``: slots filled in ring order, and slots whose start ReplayBuffer.sample replaced by
+        noise (reinit_prob), begin a new chain of k steps; the others' chains grow by k."""
+        b = self.buffer
+        if idx is None:  # filling: fresh noise chains go to the next ring slots
+            slots = (b.next + torch.arange(len(x0), device=self.device)) % b.capacity
+            self.chain_steps[slots] = k
+            return
+        restarted = (x0 != b.samples[idx]).flatten(1).any(1)  # (B,): a kept start is an exact copy of its slot
+        self.chain_steps[idx] = torch.where(restarted, k, self.chain_steps[idx] + k)
 
     # --- sampling and evaluation ---------------------------------------------------------------
     def eval_generator(self) -> torch.Generator:
@@ -164,7 +180,9 @@ class ConvEBMRun:
         p, s = self.cfg.eval.protocol, self.cfg.sampler
         if p.init == "as_trained":
             return f"as trained ({self.as_trained_description()})"
-        return (f"{p.init} start, {p.steps or s.k} steps, step size {_own(p.step_size, s.step_size):g}, "
+        start = f"buffer start (chains >= {p.min_chain_steps} steps old, no restarts)" if p.init == "buffer" else \
+            f"{p.init} start"
+        return (f"{start}, {p.steps or s.k} steps, step size {_own(p.step_size, s.step_size):g}, "
                 f"noise {_own(p.noise_std, s.noise_std):g}, grad clip {_own(p.grad_clip, s.grad_clip):g}")
 
     def as_trained_description(self) -> str:
@@ -184,15 +202,29 @@ class ConvEBMRun:
             if b is None or not b.full:
                 return noise
             states = b.samples
-        else:  # the protocol's buffer start: stored states only, no restarts drawn now
-            if b is None or len(b) == 0:
-                raise MetricUnavailable("eval.protocol.init=buffer needs a replay buffer with states; this arm "
-                                        f"trains with sampler.init={self.cfg.sampler.init} (use protocol init noise)")
-            states = b.samples[: len(b)]
+        else:  # the protocol's buffer start: stored chains old enough, no restarts drawn now
+            return self._mature_states(n, gen)
         pick = torch.randint(len(states), (n,), generator=gen, device=self.device)
         x0 = states[pick]  # (n, C, H, W), a copy
         restart = torch.rand(n, generator=gen, device=self.device) < reinit_prob  # (n,)
         return torch.where(restart.view(-1, 1, 1, 1), noise, x0)
+
+    def _mature_states(self, n: int, gen: torch.Generator) -> Tensor:
+        """n distinct buffer states whose chains have run >= eval.protocol.min_chain_steps Langevin steps since
+        their last start from noise; MetricUnavailable when fewer than n have (never duplicates: a repeated
+        image would make KID's within-set term, and so the score, look worse than the chains are)."""
+        b, need = self.buffer, self.cfg.eval.protocol.min_chain_steps
+        if b is None or len(b) == 0:
+            raise MetricUnavailable("eval.protocol.init=buffer needs a replay buffer with states; this arm "
+                                    f"trains with sampler.init={self.cfg.sampler.init} (use protocol init noise)")
+        steps = self.chain_steps[: len(b)]  # (size,)
+        eligible = (steps >= need).nonzero().squeeze(1)
+        if len(eligible) < n:
+            raise MetricUnavailable(f"{len(eligible)} of the buffer's {len(b)} chains have run >= {need} Langevin "
+                                    f"steps since their start from noise (eval.protocol.min_chain_steps), fewer than "
+                                    f"eval.n_samples={n}; train longer or lower either")
+        pick = eligible[torch.randperm(len(eligible), generator=gen, device=self.device)[:n]]
+        return b.samples[pick]  # (n, C, H, W), a copy
 
     def _chains(self, x0: Tensor, steps: int, step_size: float, noise_std: float, grad_clip: float,
                 record_energy: bool, gen: torch.Generator):
@@ -218,7 +250,7 @@ class ConvEBMRun:
         return copy.deepcopy({"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                               "ema": self.ema_net.state_dict() if self.ema_net is not None else None,
                               "buffer": self.buffer.state_dict() if self.buffer is not None else None,
-                              "iteration": self.iteration})
+                              "chain_steps": self.chain_steps, "iteration": self.iteration})
 
     def _restore(self, snap: dict) -> None:
         self.net.load_state_dict(snap["model"])
@@ -227,6 +259,8 @@ class ConvEBMRun:
             self.ema_net.load_state_dict(snap["ema"])
         if self.buffer is not None:
             self.buffer.load_state_dict(snap["buffer"])
+        if self.chain_steps is not None:
+            self.chain_steps.copy_(snap["chain_steps"])
         self.iteration = snap["iteration"]
 
     def state_dict(self) -> dict:
@@ -239,6 +273,7 @@ class ConvEBMRun:
             "ema": self.ema_net.state_dict() if self.ema_net is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
+            "chain_steps": self.chain_steps.cpu() if self.chain_steps is not None else None,
             "generator": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "order": self._order.cpu(),  # the rest of the current pass, so a resumed run sees the same batches
@@ -251,6 +286,10 @@ class ConvEBMRun:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.buffer is not None and state.get("buffer") is not None:
             self.buffer.load_state_dict(state["buffer"])
+            if state.get("chain_steps") is not None:
+                self.chain_steps.copy_(state["chain_steps"].to(self.device))
+            else:  # a checkpoint from before chain ages were kept: count every stored chain as old
+                self.chain_steps.fill_(torch.iinfo(torch.long).max // 2)
         self.gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])

@@ -65,7 +65,8 @@ def test_short_run_lowers_domain_fid_against_its_initial_samples():
     """A short noise-initialised run on mnist5k moves its samples towards the digits."""
     cfg = load_config("configs/conv_mnist_sgld.yaml", ["train.iterations_per_epoch=12", "train.epochs=1",
                                                         "eval.metrics=[fid_domain, kid_domain]", "eval.n_samples=64",
-                                                        "sampler.k=10", "train.batch_size=32"])
+                                                        "sampler.k=10", "train.batch_size=32",
+                                                        "eval.protocol.steps=10"])  # scored on its own k
     run = ConvEBMRun(cfg, load_images("mnist5k", split="train"), TEST)
     before = run.evaluate()
     after = run.train_epoch()

@@ -14,7 +14,7 @@ from ebm.conv_eval import sample_quality
 from ebm.conv_train import ConvEBMRun
 from ebm.data import load_images
 from ebm.metrics import baselines, domain, image_metrics
-from ebm.metrics.result import Metric
+from ebm.metrics.result import Metric, MetricUnavailable
 from sweeps.spec import load_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +22,7 @@ TRAIN = load_images("mnist5k", split="train")[:512]
 TEST = load_images("mnist5k", split="test")[:256]
 CONV_SWEEPS = ("ablation_langevin", "ablation_buffer", "ablation_noise", "conv_cd_k", "tune_conv_ebm")
 PROTOCOL = ("eval.protocol.init", "eval.protocol.steps", "eval.protocol.step_size", "eval.protocol.noise_std",
-            "eval.protocol.grad_clip")
+            "eval.protocol.grad_clip", "eval.protocol.min_chain_steps")
 
 
 def _cfg(*overrides):
@@ -36,10 +36,14 @@ def _cfg(*overrides):
 def test_every_conv_sweep_names_one_protocol_that_no_arm_varies(name, preset):
     sweep = load_sweep(name, preset)
     raw = open(os.path.join(ROOT, "configs", "sweeps", f"{name}.yaml")).read()
-    assert "eval.protocol: {init: noise, steps: " in raw  # named in the file, not left to the base config
+    start = "buffer" if name.startswith("ablation_") else "noise"  # all-PCD ablations: their chains; else noise
+    assert f"eval.protocol: {{init: {start}, " in raw  # named in the file, not left to the base config
     assert not [k for k in sweep.space if k.startswith("eval.")], sweep.space
     p = {k: sweep.config[k] for k in PROTOCOL}  # the flat trial config every arm starts from
-    assert p["eval.protocol.init"] == "noise" and p["eval.protocol.steps"] >= 1 and None not in p.values(), p
+    assert p["eval.protocol.init"] == start and p["eval.protocol.steps"] >= 1 and None not in p.values(), p
+    if start == "buffer":
+        assert sweep.config["sampler.init"] == "buffer"
+        assert "sampler.init" not in sweep.space and p["eval.protocol.min_chain_steps"] >= (preset != "smoke")
     assert sweep.metric == "eval/kid_domain"
 
 
@@ -74,7 +78,7 @@ def test_as_trained_buffer_starts_include_restarts_the_protocol_s_do_not():
     run.buffer.push(torch.full((64, 1, 28, 28), 0.5))  # full, every state constant 0.5
     gen = run.eval_generator()
     own = run._eval_starts("buffer", 400, gen, reinit_prob=run.cfg.sampler.reinit_prob)
-    common = run._eval_starts("buffer", 400, gen, reinit_prob=0.0)
+    common = run._eval_starts("buffer", 64, gen, reinit_prob=0.0)  # distinct stored states, none restarted
     restarted = (own != 0.5).flatten(1).any(1).float().mean().item()
     assert 0.4 < restarted < 0.6, restarted
     assert (common == 0.5).all()
@@ -180,3 +184,37 @@ def test_is_domain_is_the_inception_score_of_the_domain_classifier_s_probabiliti
     assert abs(m["is_domain_position"].value) < 0.1
     one = image_metrics(["is_domain"], ref[:1], ref, "digits", cache_dir=str(tmp_path))["is_domain"]
     assert not one.ok and "needs >= 2 samples" in one.reason
+
+
+@pytest.mark.parametrize("reinit", [0.0, 1.0])
+def test_chain_steps_count_langevin_steps_since_each_chain_s_start_from_noise(reinit):
+    run = ConvEBMRun(_cfg("sampler.init=buffer", f"sampler.reinit_prob={reinit}"), TRAIN, TEST)
+    run.train_epoch()  # 3 updates of 32 chains, k=5: two fill the 64 slots, the third draws 32 of them
+    run.train_epoch()  # 3 more draws of 32
+    if reinit == 0.0:  # no restarts: every draw adds k to one slot's chain
+        assert int(run.chain_steps.sum()) == 64 * 5 + 4 * 32 * 5 and int(run.chain_steps.min()) >= 5
+    else:  # every draw restarts: no chain is ever older than one visit
+        assert (run.chain_steps == 5).all()
+
+
+def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
+    run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.0", "eval.protocol.init=buffer",
+                          "eval.protocol.min_chain_steps=15", "train.epochs=3"), TRAIN, TEST)
+    run.train_epoch()
+    run.train_epoch()
+    old = run.chain_steps >= 15
+    assert 0 < int(old.sum()) < 64, run.chain_steps
+    starts = run._eval_starts("buffer", int(old.sum()), run.eval_generator(), reinit_prob=0.0)
+    matches = (starts[:, None] == run.buffer.samples[None]).flatten(2).all(2)  # (n, 64): which slot each is
+    assert matches.any(1).all() and old[matches.float().argmax(1)].all()
+    with pytest.raises(MetricUnavailable, match=r"have run >= 15 Langevin steps .* fewer than"):
+        run._eval_starts("buffer", int(old.sum()) + 1, run.eval_generator(), reinit_prob=0.0)
+    path = str(tmp_path / "c.pt")
+    torch.save(run.state_dict(), path)
+    again = ConvEBMRun(run.cfg, TRAIN, TEST)
+    again.load_state_dict(torch.load(path, weights_only=True))
+    assert torch.equal(again.chain_steps, run.chain_steps)
+    state = run.state_dict()
+    state.pop("chain_steps")  # a checkpoint from before chain ages were kept: every chain counts as old
+    again.load_state_dict(state)
+    assert (again.chain_steps > 10**9).all()
