@@ -47,10 +47,16 @@ def test_every_conv_sweep_names_one_protocol_that_no_arm_varies(name, preset):
     assert sweep.metric == "eval/kid_domain"
 
 
-def test_every_shipped_conv_config_ranks_on_noise_started_chains():
+def test_every_shipped_conv_config_names_its_protocol():
+    """PCD configs: their mature buffer chains; CD and short-run configs: noise starts. One fixed sampler."""
     for path in glob.glob(os.path.join(ROOT, "configs", "conv_*.yaml")):
-        p = load_config(path).eval.protocol
-        assert p.init == "noise" and p.step_size == 10.0 and p.noise_std == 0.005, path
+        cfg = load_config(path)
+        p = cfg.eval.protocol
+        assert p.step_size == 10.0 and p.noise_std == 0.005 and p.grad_clip == 0.0 and p.steps >= 20, path
+        if cfg.sampler.init == "buffer":
+            assert p.init == "buffer" and p.min_chain_steps >= 3, path
+        else:
+            assert p.init == "noise", path
 
 
 def test_protocol_values_are_checked_and_older_configs_still_load():
