@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--cell", type=int, nargs=2, metavar=("H", "W"), help="grid cell size (default: the data set's)")
     c.add_argument("--padding", type=int, help="grid padding in px (default: inferred; save_image writes 2)")
     c.add_argument("--key", help="which array of an .npz/.pt file holding several")
+    c.add_argument("--count", type=int, help="a grid's number of images: its first N cells (default: every cell)")
     c.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
     c.add_argument("--resamples", type=int, default=10,
                    help="draws of N training / noise images for the floor, ceiling and spread (0 = off)")
@@ -191,7 +192,7 @@ def cmd_score(args) -> int:
     if args.limit < 0 or args.resamples < 0 or (args.padding is not None and args.padding < 0):
         raise ConfigError("--limit, --resamples and --padding must be >= 0")
     samples, how = load_samples(args.images, image_shape(args.data), tuple(args.cell) if args.cell else None,
-                                args.padding, args.key)
+                                args.padding, args.key, args.count)
     samples = samples[: args.limit] if args.limit else samples  # (N, C, H, W) in [0, 1]
     reference = load_images(args.data, args.data_root, "test", download=False)[:MAX_REFERENCE]
     train = load_images(args.data, args.data_root, "train", download=False)

@@ -42,13 +42,13 @@ def _files(tmp_path):
 
 def test_every_input_kind_gives_the_same_scores(tmp_path, capsys, cache):
     folder = _files(tmp_path)
-    runs = {"folder": _score(capsys, folder, cache), "grid": _score(capsys, tmp_path / "grid.png", cache),
+    runs = {"folder": _score(capsys, folder, cache),
+            "grid": _score(capsys, tmp_path / "grid.png", cache, "--count", "40"),
             "grid0": _score(capsys, tmp_path / "grid0.png", cache, "--padding", "0"),
             "npy": _score(capsys, tmp_path / "x.npy", cache), "npz": _score(capsys, tmp_path / "x.npz", cache),
             "pt": _score(capsys, tmp_path / "x.pt", cache)}
     assert runs["folder"]["read_as"] == "folder of 40 PNGs"
-    assert runs["grid"]["read_as"] == ("grid of 7x6 cells of 8x8 px, padding 2, 2 empty trailing cells dropped: "
-                                       "40 images")
+    assert runs["grid"]["read_as"] == "grid of 7x6 cells of 8x8 px, padding 2: the first 40 images"
     assert runs["grid0"]["read_as"].startswith("grid of 5x8 cells of 8x8 px, padding 0")
     ref = runs["npy"]
     assert ref["n"] == 40 and ref["data"] == "digits" and ref["reference"] == "digits test split, 300 images"
@@ -100,3 +100,12 @@ def test_bad_input_as_a_user_sees_it(tmp_path):
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: {tmp_path / 'rgb.npy'} holds images of shape (3, 32, 32); the data set's "
                                 f"are (1, 28, 28): pick the --data of that shape or resize the samples")
+
+
+def test_a_grid_s_blank_trailing_cells_are_kept_and_reported_never_dropped(tmp_path, capsys, cache):
+    """An all-black cell may be make_grid's empty cell or a collapsed sample: dropping it could flatter a model."""
+    save_image(X, tmp_path / "grid.png", nrow=6)  # 42 cells, the last 2 empty
+    r = _score(capsys, tmp_path / "grid.png", cache)
+    assert r["n"] == 42 and r["read_as"].startswith("grid of 7x6 cells of 8x8 px, padding 2: 42 images (2 trailing")
+    assert main(["score", str(tmp_path / "grid.png"), "--data", "digits", "--count", "43"]) == 2
+    assert "holds 42 cells (7x6); pass 1..42" in capsys.readouterr().err

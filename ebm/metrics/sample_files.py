@@ -26,7 +26,7 @@ class SampleFileError(ValueError):
 
 
 def load_samples(path: str, shape: tuple[int, int, int], cell: tuple[int, int] | None = None,
-                 padding: int | None = None, key: str | None = None) -> tuple[Tensor, str]:
+                 padding: int | None = None, key: str | None = None, count: int | None = None) -> tuple[Tensor, str]:
     """The images at ``path`` as (N, C, H, W) in [0, 1], checked against the data set's ``shape`` (C, H, W),
     and one line saying how they were read."""
     if not os.path.exists(path):
@@ -36,7 +36,7 @@ def load_samples(path: str, shape: tuple[int, int, int], cell: tuple[int, int] |
         return x, f"folder of {len(x)} PNGs"
     ext = os.path.splitext(path)[1].lower()
     if ext in PNG:
-        return load_png(path, shape, cell, padding)
+        return load_png(path, shape, cell, padding, count)
     if ext in (".npy", ".npz", ".pt", ".pth"):
         x = _check_array(_read_array(path, ext, key), path, shape)
         return x, f"{ext} array of {len(x)} images"
@@ -61,8 +61,13 @@ def load_image_folder(folder: str, shape: tuple[int, int, int]) -> Tensor:
 
 
 def load_png(path: str, shape: tuple[int, int, int], cell: tuple[int, int] | None = None,
-             padding: int | None = None) -> tuple[Tensor, str]:
-    """One PNG: a single image when it is the data set's size (and no ``cell`` is given), else a grid."""
+             padding: int | None = None, count: int | None = None) -> tuple[Tensor, str]:
+    """One PNG: a single image when it is the data set's size (and no ``cell`` is given), else a grid, whose
+    first ``count`` cells are the images (default: every cell).
+
+    make_grid leaves the cells after the last image at the padding colour, but a collapsed EBM sample can be
+    all black too, and dropping it would flatter the model: so cells are never dropped unless ``count`` says
+    so, and trailing cells of the padding colour are reported."""
     c, h, w = shape
     im = _read_png(path, c)  # (C, H', W')
     if cell is None and padding is None and tuple(im.shape[1:]) == (h, w):
@@ -73,10 +78,16 @@ def load_png(path: str, shape: tuple[int, int, int], cell: tuple[int, int] | Non
                               f"data set of that size, or resize the samples")
     p = padding if padding is not None else infer_padding(im, ch, cw, path)
     cells, rows, cols = split_grid(im, ch, cw, p, path)
-    kept = _drop_trailing_empty(cells, im, p)
-    dropped = len(cells) - len(kept)
-    note = f", {dropped} empty trailing cell{'s' * (dropped != 1)} dropped" if dropped else ""
-    return kept, f"grid of {rows}x{cols} cells of {ch}x{cw} px, padding {p}{note}: {len(kept)} images"
+    what = f"grid of {rows}x{cols} cells of {ch}x{cw} px, padding {p}"
+    if count is not None:
+        if not 1 <= count <= len(cells):
+            raise SampleFileError(f"--count {count}: {path} holds {len(cells)} cells ({rows}x{cols}); "
+                                  f"pass 1..{len(cells)}")
+        return cells[:count], f"{what}: the first {count} images"
+    blank = _trailing_blank(cells, im, p)
+    note = (f" ({blank} trailing cell{'s' * (blank != 1)} entirely the padding colour, kept: empty cells or black "
+            f"samples; --count N scores only the first N)") if blank else ""
+    return cells, f"{what}: {len(cells)} images{note}"
 
 
 def infer_padding(im: Tensor, ch: int, cw: int, path: str = "grid") -> int:
@@ -133,15 +144,15 @@ def _flat_strips(im: Tensor, ch: int, cw: int, p: int) -> bool:
     return bool((strip == strip[0]).all())
 
 
-def _drop_trailing_empty(cells: Tensor, im: Tensor, p: int) -> Tensor:
-    """make_grid leaves the cells after the last image at the padding colour: those are not samples."""
+def _trailing_blank(cells: Tensor, im: Tensor, p: int) -> int:
+    """How many cells at the end are entirely the padding colour (0 without padding: no colour to compare)."""
     if p == 0:
-        return cells
-    pad = im[:, 0, 0]  # (C,) the padding colour
+        return 0
+    pad = im[:, 0, 0].view(-1, 1, 1)  # (C, 1, 1) the padding colour
     n = len(cells)
-    while n > 1 and bool((cells[n - 1] == pad.view(-1, 1, 1)).all()):
+    while n > 0 and bool((cells[n - 1] == pad).all()):
         n -= 1
-    return cells[:n]
+    return len(cells) - n
 
 
 def _read_array(path: str, ext: str, key: str | None):
