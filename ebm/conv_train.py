@@ -298,7 +298,8 @@ class ConvEBMRun:
 
     @staticmethod
     def sample_checkpoint(state: dict, n: int, steps: int, seed: int = 0) -> Tensor:
-        """Langevin samples from a checkpoint's network (its replay buffer when it has one, else noise)."""
+        """Langevin samples from a checkpoint's network: from its replay buffer when it has one (only chains at least
+        ``eval.protocol.min_chain_steps`` old, when the checkpoint records chain ages and any are), else noise."""
         from ebm.config import from_dict
 
         cfg = from_dict(state["config"])
@@ -313,7 +314,12 @@ class ConvEBMRun:
         net.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
         gen = torch.Generator().manual_seed(seed)
         if buf is not None and len(buf["samples"]):
-            x0 = buf["samples"][torch.randint(len(buf["samples"]), (n,), generator=gen)]
+            pool = buf["samples"]  # (size, C, H, W)
+            ages, need = state.get("chain_steps"), cfg.eval.protocol.min_chain_steps
+            if ages is not None and need:  # as the protocol: not chains restarted from noise a few steps ago
+                old = (ages[: len(pool)] >= need).nonzero().squeeze(1)
+                pool = pool[old] if len(old) else pool
+            x0 = pool[torch.randint(len(pool), (n,), generator=gen)]
         else:
             x0 = torch.rand(n, *shape, generator=gen)
         return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None, clamp=(0.0, 1.0),

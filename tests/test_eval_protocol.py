@@ -224,3 +224,13 @@ def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
     state.pop("chain_steps")  # a checkpoint from before chain ages were kept: every chain counts as old
     again.load_state_dict(state)
     assert (again.chain_steps > 10**9).all()
+
+
+def test_sample_command_starts_from_old_chains_only():
+    run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.step_size=1e-9", "sampler.noise_std=0",
+                          "eval.protocol.min_chain_steps=50"), TRAIN, TEST)
+    run.buffer.push(torch.arange(64.0).div(64).view(64, 1, 1, 1).expand(64, 1, 28, 28).clone())  # slot i = i/64
+    run.chain_steps[:] = 5
+    run.chain_steps[5] = 60  # the one chain old enough
+    x = ConvEBMRun.sample_checkpoint(run.state_dict(), 8, 1)
+    assert torch.allclose(x, torch.full_like(x, 5 / 64), atol=1e-4)
