@@ -34,14 +34,16 @@ CLEAR = 2.0  # differences larger than this many spreads are "clear" of the metr
 
 def placement(exp: Experiment) -> pd.DataFrame:
     """One row per configuration, in the report's order: ``group``, ``mean`` (of the sweep metric), ``position``
-    (mean over seeds), ``floor``, ``ceiling``, ``spread``, ``ceiling_spread`` (the ceiling's std over draws;
-    means over the group's trials) and ``n``.
+    (mean over seeds), ``floor``, ``ceiling``, ``spread``, ``ceiling_spread`` (the ceiling's std over draws),
+    ``as_trained`` and ``as_trained_position`` (the same metric of the arm's own training sampler's samples,
+    ``eval/as_trained/<m>``; means over the group's trials) and ``n``.
 
     Raises :class:`~analysis.plots.Skip` when the trials report no floor and ceiling for the metric."""
     m = exp.sweep.metric
     t = exp.trials.copy()
+    own = m.replace("eval/", "eval/as_trained/", 1)
     cols = {"floor": f"{m}_floor", "ceiling": f"{m}_ceiling", "spread": f"{m}_spread",
-            "ceiling_spread": f"{m}_ceiling/std"}
+            "ceiling_spread": f"{m}_ceiling/std", "as_trained": own, "as_trained_position": f"{own}_position"}
     if not all(c in t and t[c].map(stats._finite).any() for c in (cols["floor"], cols["ceiling"])):
         raise Skip(f"the trials report no {m}_floor / {m}_ceiling (conv-EBM FID/KID only, with "
                    "eval.baseline_resamples > 0)")
@@ -75,12 +77,15 @@ def blocks(exp: Experiment, out_dir: str) -> list[tuple]:
                      f"difference clear). Uniform noise lies far from any image in feature space, so FID/KID "
                      f"positions crowd near 0: on mnist5k at N = 500 a Gaussian blur of 1 px already sits at a "
                      f"KID position of 0.07 and 5% salt-and-pepper at 0.04 (the ladder in BENCHMARKS.md); read a "
-                     f"small position against that ladder, not as 'almost data'."))
+                     f"small position against that ladder, not as 'almost data'. 'As trained': the same metric of "
+                     f"each arm's own training sampler's samples ({m.replace('eval/', 'eval/as_trained/', 1)}), "
+                     f"not used for ranking."))
     out.append(("ul", sentences(p, m)))
     header = ["#", "configuration", f"{m} mean", "position (0 = data, 1 = noise)", "floor", "ceiling",
-              "spread at floor", "spread at ceiling", "n"]
+              "spread at floor", "spread at ceiling", "as trained", "its position", "n"]
     rows = [[str(i + 1), r["group"], stats.fmt(r["mean"], 4), stats.fmt(r["position"], 3), stats.fmt(r["floor"], 4),
-             stats.fmt(r["ceiling"], 4), stats.fmt(r["spread"], 2), stats.fmt(r["ceiling_spread"], 2), str(r["n"])]
+             stats.fmt(r["ceiling"], 4), stats.fmt(r["spread"], 2), stats.fmt(r["ceiling_spread"], 2),
+             stats.fmt(r["as_trained"], 4), stats.fmt(r["as_trained_position"], 3), str(r["n"])]
             for i, (_, r) in enumerate(p.iterrows())]
     out.append(("table", header, rows))
     try:

@@ -22,7 +22,8 @@ def _langevin(tmp_path, floors=True):
             for seed in (0, 1):
                 value = 1.0 + 4.0 * (step == 1.0) + 100 * noise + 0.01 * seed  # 1.1 ... 6.01
                 extra = {f"{KID}_floor": [0.02] * 2, f"{KID}_ceiling": [10.02] * 2, f"{KID}_spread": [0.05] * 2,
-                         f"{KID}_ceiling/std": [0.3] * 2} if floors else {}
+                         f"{KID}_ceiling/std": [0.3] * 2, "eval/as_trained/kid_domain": [9.0, 0.5 + seed],
+                         "eval/as_trained/kid_domain_position": [0.9, 0.05]} if floors else {}
                 trials.append({"params": {"sampler.step_size": step, "sampler.noise_std": noise, "seed": seed},
                                "values": [8.0, value], "extra": extra})
     path = write_experiment(tmp_path, "langevin", sweep, trials, KID, config={"kind": "conv_ebm", "train.epochs": 2})
@@ -36,6 +37,7 @@ def test_positions_between_floor_and_ceiling_per_configuration(tmp_path):
     assert best["group"] == "step_size=10, noise_std=0.001"
     assert best["position"] == pytest.approx((1.105 - 0.02) / 10.0)  # mean over the seeds' own positions
     assert (best["floor"], best["ceiling"], best["spread"], best["ceiling_spread"]) == (0.02, 10.02, 0.05, 0.3)
+    assert (best["as_trained"], best["as_trained_position"]) == (1.0, 0.05)  # final values, mean over seeds
     assert list(p["position"]) == sorted(p["position"])  # a lower KID sits closer to the floor
     text = placement.sentences(p, KID)
     assert text[0].startswith("The best configuration, step_size=10, noise_std=0.001, sits at 0.11 of the way")
@@ -50,7 +52,7 @@ def test_report_has_the_section_and_heatmap_before_the_plots(tmp_path):
     assert main([path, "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert md.index("## Between floor and ceiling") < md.index("## Plots")
-    assert "| 1 | step_size=10, noise_std=0.001 | 1.105 | 0.109 | 0.02 | 10.02 | 0.05 | 0.3 | 2 |" in md
+    assert "| 1 | step_size=10, noise_std=0.001 | 1.105 | 0.109 | 0.02 | 10.02 | 0.05 | 0.3 | 1 | 0.05 | 2 |" in md
     assert_real_plot(str(out / "placement.png"))
 
 
