@@ -164,7 +164,7 @@ class ConvEBMRun:
         p, s = self.cfg.eval.protocol, self.cfg.sampler
         if p.init == "as_trained":
             return self.as_trained_samples(n, generator, record_energy)
-        x0 = self._eval_starts(p.init, n, generator, reinit_prob=0.0)
+        x0 = self._eval_starts(p.init, n, generator, as_trained=False)
         return self._chains(x0, p.steps or s.k, _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std),
                             _own(p.grad_clip, s.grad_clip), record_energy, generator)
 
@@ -173,7 +173,7 @@ class ConvEBMRun:
         states with ``reinit_prob`` of them restarted from noise (all noise while the buffer fills), short-run
         from noise; ``sampler.k`` steps with the training settings. Nothing is written back to the buffer."""
         s = self.cfg.sampler
-        x0 = self._eval_starts(s.init, n, generator, reinit_prob=s.reinit_prob)
+        x0 = self._eval_starts(s.init, n, generator, as_trained=True)
         return self._chains(x0, s.k, s.step_size, s.noise_std, s.grad_clip, record_energy, generator)
 
     def protocol_description(self) -> str:
@@ -190,24 +190,24 @@ class ConvEBMRun:
         start = f"buffer start (reinit {s.reinit_prob:g})" if s.init == "buffer" else f"{s.init} start"
         return f"{start}, {s.k} steps, step size {s.step_size:g}, noise {s.noise_std:g}, grad clip {s.grad_clip:g}"
 
-    def _eval_starts(self, init: str, n: int, gen: torch.Generator, reinit_prob: float) -> Tensor:
-        """Chain starts (n, C, H, W) drawn with ``gen``; the replay buffer is read, never written."""
+    def _eval_starts(self, init: str, n: int, gen: torch.Generator, as_trained: bool) -> Tensor:
+        """Chain starts (n, C, H, W) drawn with ``gen``; the replay buffer is read, never written. A buffer start
+        ``as_trained`` draws as ReplayBuffer.sample does (noise while the buffer fills, then stored states with
+        ``reinit_prob`` of them restarted); the protocol's draws chains old enough, with no restarts."""
         if init == "data":
             return self.train_x[torch.randint(len(self.train_x), (n,), generator=gen, device=self.device)]
         noise = torch.rand(n, *self.image_shape, generator=gen, device=self.device)  # (n, C, H, W) ~ U[0, 1]
         if init == "noise":
             return noise
-        b = self.buffer
-        if reinit_prob > 0:  # as trained: noise until the buffer is full (ReplayBuffer.sample), then restarts
-            if b is None or not b.full:
-                return noise
-            states = b.samples
-        else:  # the protocol's buffer start: stored chains old enough, no restarts drawn now
+        if not as_trained:
             return self._mature_states(n, gen)
-        pick = torch.randint(len(states), (n,), generator=gen, device=self.device)
-        x0 = states[pick]  # (n, C, H, W), a copy
-        restart = torch.rand(n, generator=gen, device=self.device) < reinit_prob  # (n,)
-        return torch.where(restart.view(-1, 1, 1, 1), noise, x0)
+        b = self.buffer
+        if b is None or not b.full:
+            return noise
+        pick = (torch.randperm(b.capacity, generator=gen, device=self.device)[:n] if n <= b.capacity else
+                torch.randint(b.capacity, (n,), generator=gen, device=self.device))  # as ReplayBuffer.sample
+        restart = torch.rand(n, generator=gen, device=self.device) < b.reinit_prob  # (n,)
+        return torch.where(restart.view(-1, 1, 1, 1), noise, b.samples[pick])
 
     def _mature_states(self, n: int, gen: torch.Generator) -> Tensor:
         """n distinct buffer states whose chains have run >= eval.protocol.min_chain_steps Langevin steps since

@@ -83,11 +83,15 @@ def test_as_trained_buffer_starts_include_restarts_the_protocol_s_do_not():
     run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.5", "eval.protocol.init=buffer"), TRAIN, TEST)
     run.buffer.push(torch.full((64, 1, 28, 28), 0.5))  # full, every state constant 0.5
     gen = run.eval_generator()
-    own = run._eval_starts("buffer", 400, gen, reinit_prob=run.cfg.sampler.reinit_prob)
-    common = run._eval_starts("buffer", 64, gen, reinit_prob=0.0)  # distinct stored states, none restarted
+    own = torch.cat([run._eval_starts("buffer", 64, gen, as_trained=True) for _ in range(6)])
+    common = run._eval_starts("buffer", 64, gen, as_trained=False)  # distinct stored states, none restarted
     restarted = (own != 0.5).flatten(1).any(1).float().mean().item()
     assert 0.4 < restarted < 0.6, restarted
     assert (common == 0.5).all()
+    never = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.0", "eval.protocol.init=buffer",
+                            "eval.protocol.min_chain_steps=1000"), TRAIN, TEST)  # ablation_buffer's reinit 0 arm
+    never.buffer.push(torch.full((64, 1, 28, 28), 0.5))
+    assert (never._eval_starts("buffer", 64, gen, as_trained=True) == 0.5).all()  # its own draws: stored states
 
 
 def test_evaluation_never_moves_the_training_run_s_random_stream():
@@ -210,11 +214,11 @@ def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
     run.train_epoch()
     old = run.chain_steps >= 15
     assert 0 < int(old.sum()) < 64, run.chain_steps
-    starts = run._eval_starts("buffer", int(old.sum()), run.eval_generator(), reinit_prob=0.0)
+    starts = run._eval_starts("buffer", int(old.sum()), run.eval_generator(), as_trained=False)
     matches = (starts[:, None] == run.buffer.samples[None]).flatten(2).all(2)  # (n, 64): which slot each is
     assert matches.any(1).all() and old[matches.float().argmax(1)].all()
     with pytest.raises(MetricUnavailable, match=r"have run >= 15 Langevin steps .* fewer than"):
-        run._eval_starts("buffer", int(old.sum()) + 1, run.eval_generator(), reinit_prob=0.0)
+        run._eval_starts("buffer", int(old.sum()) + 1, run.eval_generator(), as_trained=False)
     path = str(tmp_path / "c.pt")
     torch.save(run.state_dict(), path)
     again = ConvEBMRun(run.cfg, TRAIN, TEST)
