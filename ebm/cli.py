@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="print metrics of a checkpoint as one JSON object")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--metrics", nargs="+", default=None,
-                   help="RBM: exact ais recon pll fe_gap ess; conv-EBM: energy_gap ess fid kid is lpips ...")
+                   help="RBM: exact ais recon pll fe_gap ess; conv-EBM: energy_gap ess fid_domain kid_domain "
+                        "is_domain fid_inception kid_inception is lpips")
     e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
     _add_overrides(e)
     e.set_defaults(func=cmd_evaluate)
