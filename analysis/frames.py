@@ -72,6 +72,9 @@ class SweepInfo:
     """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
     sweep_file: str = ""
     """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
+    reported_metric: str = ""
+    """The metric the trainables carried in every report, repeating it between evaluations (the sweep file's
+    ``metric``; ``metric`` above differs when the sweep ranks by a ``rank_metric``). '' = ``metric``."""
     data_requested: str = ""
     """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
     data_used: str = ""
@@ -116,7 +119,8 @@ class Experiment:
         if metric.startswith("final/"):  # computed once, after the last epoch: its curve is the per-epoch eval/
             metric = "eval/" + metric.removeprefix("final/")
         h = self.history[self.history["metric"] == metric]
-        if metric.startswith("eval/") and "eval_epoch" in h and h["eval_epoch"].notna().any():
+        carried = metric == (self.sweep.reported_metric or self.sweep.metric)  # eval/epoch dates only this one
+        if carried and metric.startswith("eval/") and "eval_epoch" in h and h["eval_epoch"].notna().any():
             h = h[(h["eval_epoch"] == h["epoch"]) | h["eval_epoch"].isna()]
         return h.reset_index(drop=True)
 
@@ -192,7 +196,8 @@ def _sweep_settings(path: str, name: str, record: dict | None, states: dict, row
                              f"settings are inferred from the trial folders")
             else:
                 info = SweepInfo(
-                    name=name, metric=s.ranked_by, mode=s.mode, space={k: str(d) for k, d in s.space.items()},
+                    name=name, metric=s.ranked_by, reported_metric=s.metric, mode=s.mode,
+                    space={k: str(d) for k, d in s.space.items()},
                     domains={k: (d.kind, list(d.args)) for k, d in s.space.items()}, seeds=list(s.seeds),
                     search=s.search.type, scheduler=s.scheduler.type, cpu=s.resources.cpu, gpu=s.resources.gpu,
                     kind=s.kind, max_t=s.scheduler.max_t if s.scheduler.type == "asha" else s.epochs, preset=s.preset,
@@ -213,7 +218,8 @@ def _recorded_sweep(name: str, record: dict, notes: list) -> SweepInfo | None:
         domains = {k: next(iter(d.items())) for k, d in (st.get("space") or {}).items()}
         scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
         return SweepInfo(
-            name=name, metric=str(st.get("rank_metric") or st["metric"]), mode=str(st["mode"]),
+            name=name, metric=str(st.get("rank_metric") or st["metric"]), reported_metric=str(st["metric"]),
+            mode=str(st["mode"]),
             space={k: f"{kind}{list(args)}" for k, (kind, args) in domains.items()},
             domains={k: (kind, list(args)) for k, (kind, args) in domains.items()},
             seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),

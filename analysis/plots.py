@@ -142,8 +142,9 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
     """The sweep metric over training, one line per trial, grouped; where trials ended early is marked."""
     s = exp.sweep
     curves = exp.curves()
+    shown = curves["metric"].iloc[0] if len(curves) else s.metric  # a final/ metric's curve is its eval/ twin
     if curves.empty or not curves["value"].map(stats._finite).any():
-        raise Skip(f"no trial reported {s.metric} during training")
+        raise Skip(f"no trial reported {shown} during training")
     groups = exp.groups()
     labels = _trial_groups(exp)
     outcome = exp.trials.set_index("trial_id")["outcome"]
@@ -170,13 +171,14 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0.5, (s.max_t or curves["iteration"].max()) + 0.5)  # every panel spans the whole run
     for ax in axes[:, 0]:
-        ax.set_ylabel(metric_label(s.metric))
+        ax.set_ylabel(metric_label(shown))
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     if marked:
         fig.legend(loc="lower center", ncol=len(marked), bbox_to_anchor=(0.5, -0.04), fontsize=9)
     max_t = f"; max {s.max_t} iterations" if s.max_t else ""
-    fig.suptitle(f"{s.name}: {s.metric} during training, one line per trial{max_t}")
+    cheap = f" (per-epoch estimate; ranked by {s.metric})" if shown != s.metric else ""
+    fig.suptitle(f"{s.name}: {shown} during training{cheap}, one line per trial{max_t}")
     fig.tight_layout()
     return fig
 
@@ -289,30 +291,39 @@ def plot_importance(exp: Experiment) -> plt.Figure:
     sns.barplot(x=imp.values, y=imp.index, ax=ax, color="C0")
     ax.set_xlabel("importance (fraction of explained variance, fANOVA)")
     ax.set_ylabel("")
-    n = int(exp.trials[exp.sweep.metric].map(stats._finite).sum())
-    ax.set_title(f"{exp.sweep.name}: parameter importance for {exp.sweep.metric} ({n} trials with a value)")
+    m = importance_metric(exp)
+    n = int(exp.trials[m].map(stats._finite).sum())
+    ax.set_title(f"{exp.sweep.name}: parameter importance for {m} ({n} trials with a value)")
     return fig
+
+
+def importance_metric(exp: Experiment) -> str:
+    """What the importances explain: the metric every trial reported, the one ASHA and the search steered by
+    (a ``rank_metric`` such as final/log_likelihood exists only for trials that ran to the end)."""
+    m = exp.sweep.reported_metric or exp.sweep.metric
+    return m if m in exp.trials else exp.sweep.metric
 
 
 def importance(exp: Experiment) -> pd.Series:
     """Parameter -> fANOVA importance, from a study rebuilt out of the per-trial frame (final values)."""
     s, t = exp.sweep, exp.trials
+    metric = importance_metric(exp)
     sampled = [k for k, (kind, _) in s.domains.items() if kind != "grid"] if s.domains else list(s.space)
     if s.domains and s.search != "optuna" and all(kind == "grid" for kind, _ in s.domains.values()):
         raise Skip("only grid keys are swept; the comparison plots show each key's effect directly")
     import optuna
 
     dists = {k: d for k in sampled if (d := _distribution(s.domains.get(k), t.get(f"config/{k}"))) is not None}
-    ok = t[t[s.metric].map(stats._finite)]
+    ok = t[t[metric].map(stats._finite)]
     if len(ok) < 3 or len(dists) < 2:
-        raise Skip(f"importance needs at least 3 trials with a finite {s.metric} and 2 varied parameters "
+        raise Skip(f"importance needs at least 3 trials with a finite {metric} and 2 varied parameters "
                    f"(have {len(ok)} and {len(dists)})")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if s.mode == "max" else "minimize")
     try:
         for _, r in ok.iterrows():
             params = {k: _plain(r[f"config/{k}"]) for k in dists}
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[s.metric])))
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[metric])))
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (ValueError, RuntimeError) as e:  # e.g. a value outside the sweep file's domain (the file changed)

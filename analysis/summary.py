@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import stats
 from analysis.frames import Experiment
-from analysis.plots import Skip, importance, sampler_name
+from analysis.plots import Skip, importance, importance_metric, sampler_name
 from analysis.stats import fmt
 
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
@@ -203,10 +203,12 @@ def importance_sentence(exp: Experiment, imp: pd.Series | None) -> str:
             return ""
     if imp is None or imp.empty:
         return ""
-    n = int(exp.trials[exp.sweep.metric].map(stats._finite).sum())
+    metric = importance_metric(exp)
+    n = int(exp.trials[metric].map(stats._finite).sum())
     top = [f"{k} ({v:.0%})" for k, v in imp.head(3).items()]
     rough = f" (only {n} trials: a rough indication)" if n < FEW_TRIALS else ""
-    return f"By fANOVA importance over {n} trials with a value{rough}, {top[0]} matters most" + \
+    of = f" of {metric}" if metric != exp.sweep.metric else ""
+    return f"By fANOVA importance{of} over {n} trials with a value{rough}, {top[0]} matters most" + \
            (f", then {', '.join(top[1:])}" if len(top) > 1 else "") + "."
 
 
