@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ebm.conv_ebm import ENERGY_NETS, SmallConvEBM, build_energy_net, count_parameters
+from ebm.conv_ebm import ENERGY_NETS, FlatConvEBM, SmallConvEBM, build_energy_net, count_parameters
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8), (2, 9, 13)]
 
@@ -24,9 +24,32 @@ def test_small_net_size_and_cpu_default_shape():
     assert 50_000 <= count_parameters(net) <= 100_000
 
 
-def test_energy_is_per_sample_independent():
+def test_flat_net_size_and_map_sides():
+    net = build_energy_net("flat", (1, 28, 28))
+    assert isinstance(net, FlatConvEBM)
+    assert count_parameters(net) == 76_993  # the figure in its docstring
+    assert net.head[0].in_features == 64 * 2 * 2  # 28 -> 16 -> 8 -> 4 -> 2
+    assert build_energy_net("flat", (3, 32, 32), width=8).head[0].in_features == 16 * 3 * 3  # 32 -> 18 -> 9 -> 5 -> 3
+
+
+@pytest.mark.parametrize("name,sees", [("flat", True), ("small", False)])
+def test_only_the_flat_net_energy_sees_position(name, sees):
+    # moving a blob changes the flattened read-out's energy by a fair part of what the blob itself adds; the pooled
+    # network's energy does not move (away from the borders its features are shift-equivariant, then averaged)
+    torch.manual_seed(0)
+    net = build_energy_net(name, (1, 28, 28)).eval()
+    blank = torch.zeros(1, 1, 28, 28)
+    x = blank.clone()
+    x[..., 6:10, 6:10] = 1.0
+    moved = torch.roll(x, shifts=(12, 12), dims=(2, 3))
+    ratio = ((net(x) - net(moved)).abs() / (net(x) - net(blank)).abs()).item()
+    assert (ratio > 0.05) == sees
+
+
+@pytest.mark.parametrize("name", ["resnet", "flat"])
+def test_energy_is_per_sample_independent(name):
     # Langevin takes grad of E.sum(): only valid if sample i's energy does not depend on sample j
-    net = build_energy_net("resnet", (3, 32, 32), width=8, spectral_norm=True).eval()
+    net = build_energy_net(name, (3, 32, 32), width=8, spectral_norm=True).eval()
     x = torch.rand(4, 3, 32, 32)
     assert torch.allclose(net(x)[:2], net(x[:2]), atol=1e-5)
 
