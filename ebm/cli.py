@@ -25,6 +25,7 @@ USER_ERRORS = (ConfigError, DataError, CheckpointError, SampleFileError)
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.overrides = [item for group in getattr(args, "overrides", []) for item in group]  # --set a=1 b=2
     try:
         return args.func(args)
     except USER_ERRORS as e:
@@ -85,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", "--override", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", "--override", dest="overrides", action="append", nargs="+", default=[],
+                   metavar="KEY=VALUE",
                    help="override a config value, e.g. --set sampler.k=5 (dotted keys; applied last)")
 
 

@@ -38,10 +38,12 @@ USER_ERRORS = (SweepError, ConfigError)  # sweeps.shared_data turns data errors 
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 RECORD_FILE = "sweep.yaml"  # beside Tune's own files: how the sweep was started, read back by --resume
 DASHBOARD_HOST = "127.0.0.1"
+STUDY_PRESETS = ("full", "paper")  # presets that refuse the embedded fallback data set unless --no-strict-data
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.overrides = [item for group in args.overrides for item in group]  # --set a=1 b=2 --set c=3
     try:
         if args.list:
             return cmd_list()
@@ -57,10 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python sweeps/run.py", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="sweep name (configs/sweeps/NAME.yaml) or a sweep file's path")
-    p.add_argument("--preset", choices=PRESETS, help="smoke (seconds), cpu (minutes on a laptop) or full "
-                   "(the study); default: full when a CUDA device is visible, else cpu")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override the base config of every trial, e.g. --set data.root=/data (dotted keys)")
+    p.add_argument("--preset", choices=PRESETS, help="smoke (seconds), cpu (minutes on a laptop; the default "
+                   "on every machine), full (the study, GPU scale) or paper (a published table's setting)")
+    p.add_argument("--set", dest="overrides", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override the base config of every trial, e.g. --set data.root=/data sampler.k=5 "
+                   "(dotted keys; several per flag, and the flag may repeat)")
     p.add_argument("--storage", default="./results",
                    help="folder or URI (s3://..., a shared path for clusters) for experiments [./results]")
     p.add_argument("--name", dest="experiment", help="experiment folder under --storage [the sweep's name]")
@@ -71,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="continue the interrupted sweep in STORAGE/NAME with the settings it started with")
     p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
                    help=f"start the Ray dashboard on {DASHBOARD_HOST} and print its URL and login [on]")
-    p.add_argument("--strict-data", action="store_true",
-                   help="a missing data set is an error instead of a fallback to the embedded mnist5k")
+    p.add_argument("--strict-data", action=argparse.BooleanOptionalAction, default=None,
+                   help="a missing data set is an error instead of a fallback to the embedded mnist5k "
+                   "[on for the full and paper presets, off for cpu and smoke]")
     p.add_argument("--list", action="store_true", help="list the sweeps, one line each")
     p.add_argument("--dry-run", action="store_true",
                    help="print the trials, the resource plan and the projected wall time; run nothing")
@@ -122,7 +126,8 @@ def cmd_run(args) -> int:
     from sweeps.shared_data import load_shared, warm_caches
 
     requested = sweep.config["data.name"]
-    data = load_shared(sweep, strict=args.strict_data, fallback=not args.resume)
+    strict = args.strict_data if args.strict_data is not None else sweep.preset in STUDY_PRESETS
+    data = load_shared(sweep, strict=strict, fallback=not args.resume)
     record["data"] = data["name"]
     record.setdefault("data_requested", requested)
     print(f"data set: {data['name']} ({len(data['train'])} train / {len(data['test'])} held-out images); "
@@ -167,12 +172,16 @@ def cmd_run(args) -> int:
 
 
 def _default_preset() -> str:
+    """cpu on every machine, so the main command does the same everywhere; with CUDA visible, one line says
+    how to run the study at GPU scale instead."""
     import torch
 
-    preset = "full" if torch.cuda.is_available() else "cpu"
-    why = "a CUDA device is visible" if preset == "full" else "no CUDA device"
-    print(f"preset: {preset} ({why}; choose with --preset smoke|cpu|full)", flush=True)
-    return preset
+    if torch.cuda.is_available():
+        print("preset: cpu (the default everywhere). A CUDA device is visible: --preset full runs the study at "
+              "GPU scale; add --dry-run to see its projected wall time first", flush=True)
+    else:
+        print("preset: cpu (the default; choose with --preset smoke|cpu|full|paper)", flush=True)
+    return "cpu"
 
 
 def _start_ray(args) -> bool:

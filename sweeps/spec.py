@@ -44,6 +44,7 @@ from ebm.config import (
     to_dict,
     unflatten,
 )
+from ebm.metric_names import reported
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS_DIR = os.path.join(REPO_ROOT, "configs", "sweeps")
@@ -395,10 +396,13 @@ def _valid_value(config: dict, key: str, value: Any, where: str) -> Any:
 
 
 def _check(s: Sweep, where: str) -> None:
+    known = sorted(reported(s.config))
     for key, value in (("metric", s.metric), ("rank_metric", s.ranked_by)):
-        if not any(value.startswith(g) for g in METRIC_GROUPS):
-            raise SweepError(f"{where}: {key}={value!r} must be a reported metric, e.g. eval/log_likelihood "
-                             f"(groups: {', '.join(METRIC_GROUPS)})")
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+            examples = ", ".join(m for m in known if m.startswith(("eval/", "final/")))[:200]
+            hint = f"did you mean {close[0]}?" if close else f"{s.kind} runs with this config report e.g. {examples}"
+            raise SweepError(f"{where}: {key}={value!r} is not a metric {s.kind} runs report; {hint}")
     for key, low in (("num_samples", 1), ("max_failures", 0), ("keep_checkpoints", 1), ("sample_every", 0)):
         if getattr(s, key) < low:
             raise SweepError(f"{where}: {key}={getattr(s, key)} must be >= {low}")

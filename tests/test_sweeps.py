@@ -68,7 +68,7 @@ def test_presets_override_config_space_seeds_scheduler_and_resources():
     ({"seeds": [0, 0]}, "repeats a seed"),
     ({"seeds": "0"}, "must be a non-empty list of ints"),
     ({"mode": "maximum"}, "unknown value 'maximum'"),
-    ({"metric": "log_likelihood"}, "must be a reported metric"),
+    ({"metric": "log_likelihood"}, "is not a metric rbm runs report; did you mean eval/log_likelihood?"),
     ({"scheduler": {"type": "asha", "max_t": 50}}, "exceeds train.epochs=3"),
     ({"scheduler": {"type": "asha", "grace_perod": 1}}, "did you mean grace_period?"),
     ({"search": {"type": "optuna"}, "space": {"sampler.k": {"grid": [1, 5]}}}, "Optuna cannot take grid"),
@@ -156,7 +156,7 @@ def test_dry_run_prints_trials_and_resource_plan_and_writes_nothing(tmp_path):
 def test_default_preset_is_printed(tmp_path):
     proc = run_cli("tune_rbm", "--dry-run", "--storage", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert "preset: cpu (no CUDA device" in proc.stdout or "preset: full (a CUDA device" in proc.stdout
+    assert proc.stdout.startswith("preset: cpu (the default")  # the same on every machine, CUDA or not
 
 
 def test_an_existing_experiment_is_never_written_into(tmp_path, capsys):
@@ -184,6 +184,18 @@ def test_strict_data_refuses_the_fallback(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: mnist not found") and "--strict-data refuses the fallback" in err
     assert "\n" not in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("preset", ["full", "paper"])
+def test_study_presets_refuse_the_fallback_by_default(tmp_path, capsys, preset):
+    """The full and paper presets are the study: running them on 4,500 embedded digits would answer nothing,
+    so a missing data set is an error unless --no-strict-data; several KEY=VALUE share one --set."""
+    args = ["rbm_cd_k", "--preset", preset, "--storage", str(tmp_path / "results"),
+            "--set", f"data.root={tmp_path / 'no-data'}", "data.download=false"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mnist not found") and "--strict-data refuses the fallback" in err
     assert not (tmp_path / "results").exists()
 
 
