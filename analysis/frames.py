@@ -79,6 +79,9 @@ class SweepInfo:
     """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
     data_used: str = ""
     """The data set the trials ran on, as the driver recorded it."""
+    provenance: dict = field(default_factory=dict)
+    """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
+    driver recorded them when the sweep started; empty for older sweeps."""
 
     def resume_command(self, path: str) -> str:
         """How to continue the sweep in the experiment folder ``path`` (sweeps/run.py --resume)."""
@@ -174,6 +177,8 @@ def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> Sweep
     requested, used = str((record or {}).get("data_requested") or ""), str((record or {}).get("data") or "")
     if requested and used and requested != used:  # the driver fell back to the embedded data set
         info.data_requested, info.data_used = requested, used
+    if isinstance((record or {}).get("provenance"), dict):
+        info.provenance = record["provenance"]
     return info
 
 

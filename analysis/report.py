@@ -105,6 +105,13 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
         + f" at {stats.fmt(s.cpu)} CPU per trial"
         + (f" and {stats.fmt(s.gpu)} GPU" if s.gpu else "") + ".",
     ]))
+    if s.provenance:
+        p = s.provenance
+        dirty = {True: " (with uncommitted changes)", False: "", None: ""}.get(p.get("git_dirty"), "")
+        b.append(("p", f"Produced by ebm-cd-study {p.get('project', '?')} at commit {p.get('git_commit', '?')}"
+                       f"{dirty}; Python {p.get('python', '?')}, torch {p.get('torch', '?')}, "
+                       f"Ray {p.get('ray', '?')}; CPU {p.get('cpu', '?')} ({p.get('cpus', '?')} cores), "
+                       f"GPU {p.get('gpu', '?')}."))
     if s.space:
         b.append(("table", ["swept key", "domain"], [[k, v] for k, v in s.space.items()]))
 

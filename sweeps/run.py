@@ -26,6 +26,7 @@ elif REPO_ROOT not in sys.path:
 
 import argparse  # noqa: E402
 import math  # noqa: E402
+import signal  # noqa: E402
 
 import yaml  # noqa: E402
 
@@ -137,9 +138,9 @@ def cmd_run(args) -> int:
     import ray
 
     from sweeps import tuner as tuners
-    from sweeps.report import best_table
 
     started = _start_ray(args)
+    stop = _StopSignals()
     try:
         cpus = ray.cluster_resources().get("CPU", 1)
         trainable = tuners.make_trainable(sweep.kind, data, sweep.metric, sweep.sample_every,
@@ -149,18 +150,25 @@ def cmd_run(args) -> int:
         else:
             _plan(sweep, cpus)
             tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus)
-            _write_record(path, {**record, "settings": sweep.settings()})
-        results = tuner.fit()
+            _write_record(path, {**record, "settings": sweep.settings(), "provenance": provenance()})
+        with stop:
+            results = tuner.fit()
     finally:
         if started:
             ray.shutdown()
 
-    df = results.get_dataframe()
-    errored = {r.metrics.get("trial_id") for r in results if r.error is not None and r.metrics}
-    if "trial_id" in df:
-        df["errored"] = df["trial_id"].isin(errored)
-    print(best_table(df, sweep.ranked_by, sweep.mode, sweep.group_keys(), args.top))
+    table, unfinished = _final_table(path, results, sweep, args.top)
+    print(table)
     print(f"results: {path}  (tensorboard --logdir {path}; Tuner.restore(path, trainable).get_results())")
+    if stop.received or unfinished:
+        name = "SIGTERM" if stop.received == signal.SIGTERM else "SIGINT"
+        storage_arg = f" --storage {args.storage}" if args.storage != "./results" else ""
+        name_arg = f" --name {experiment}" if experiment != sweep.name else ""
+        why = name if stop.received else "SIGINT, or Tune stopped"
+        print(f"interrupted ({why}): {unfinished} trial(s) unfinished. "
+              f"Continue with: python sweeps/run.py {sweep.name}{storage_arg}{name_arg} --resume ; "
+              f"analyse what is there with: python -m analysis {path}", file=sys.stderr, flush=True)
+        return 143 if stop.received == signal.SIGTERM else 130
     if results.errors:
         print(f"{len(results.errors)} trial(s) ended with an error (see error.txt in their folders); "
               f"retry them with --resume", file=sys.stderr)
@@ -169,6 +177,73 @@ def cmd_run(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+class _StopSignals:
+    """While a sweep runs, SIGTERM asks Tune to stop as SIGINT does (Tune stops its trials, saves the
+    experiment state and returns from ``fit``), and either is remembered so the driver exits 130 or 143."""
+
+    def __init__(self):
+        self.received = 0
+        self._previous: dict = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.getsignal(sig)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_int)
+        return self
+
+    def _on_int(self, signum, frame):
+        self.received = self.received or signum
+        previous = self._previous[signal.SIGINT]
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def _on_term(self, signum, frame):
+        self.received = signum
+        signal.raise_signal(signal.SIGINT)  # Tune's own SIGINT handler, installed inside fit(), stops cleanly
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _final_table(path: str, results, sweep: Sweep, top: int) -> tuple[str, int]:
+    """The best configurations by the sweep's ranking metric, from the same frames and ranking rule as the
+    analysis (analysis.stats), with unfinished trials counted; Ray's frame for storage the analysis can't read."""
+    from analysis import AnalysisError, load_experiment
+
+    try:
+        exp = load_experiment(path)
+    except AnalysisError:
+        from sweeps.report import best_table
+
+        df = results.get_dataframe()
+        errored = {r.metrics.get("trial_id") for r in results if r.error is not None and r.metrics}
+        if "trial_id" in df:
+            df["errored"] = df["trial_id"].isin(errored)
+        return best_table(df, sweep.ranked_by, sweep.mode, sweep.group_keys(), top), 0
+    g = exp.groups()
+    keys = [k.removeprefix("config/") for k in exp.group_keys]
+    counts = ("ok", "diverged", "errored", "stopped", "unfinished")
+    header = ["#", *keys, f"{exp.sweep.metric} ({exp.sweep.mode})", "± 95% CI", "n", *counts]
+    rows = [[str(i + 1), *(_cell(r[k]) for k in keys), _cell(r["mean"]), _cell(r["ci"]), str(int(r["n"])),
+             *(str(int(r[c])) for c in counts)] for i, (_, r) in enumerate(g.head(top).iterrows())]
+    widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    title = (f"best {min(top, len(g))} of {len(g)} configurations by {exp.sweep.metric} ({exp.sweep.mode}), "
+             f"mean and 95% t-interval over seeds (configurations with a diverged trial last):")
+    return "\n".join([title, *lines]), int((exp.trials["outcome"] == "unfinished").sum())
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.5g}"
+    return str(v)
 
 
 def _default_preset() -> str:
@@ -324,6 +399,47 @@ def _holds_sweep(path: str) -> bool:
         return False
     entries = fs.get_file_info(pyarrow.fs.FileSelector(p))
     return any(os.path.basename(e.path) != RECORD_FILE for e in entries)
+
+
+def provenance() -> dict:
+    """What produced the results: the project's version and commit (dirty or not), the software and the machine."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    import ray
+    import torch
+
+    def git(*cmd: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    try:
+        project = version("ebm-cd-study")
+    except PackageNotFoundError:
+        project = "not installed"
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "project": project, "git_commit": commit or "unknown (not a git checkout)",
+        "git_dirty": None if status is None else bool(status),
+        "python": platform.python_version(), "torch": str(torch.__version__), "ray": str(ray.__version__),
+        "cpu": _cpu_model(), "cpus": os.cpu_count(),
+        "gpu": ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none",
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or platform.machine()
 
 
 def _write_record(path: str, record: dict) -> None:

@@ -93,6 +93,7 @@ def test_every_plot_of_a_smoke_sweep_is_drawn_or_skipped_with_a_reason(name, smo
     out = tmp_path / "report"
     assert analyse([smoke(name), "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
+    assert "Produced by ebm-cd-study 0.1.0 at commit " in md  # the sweep's provenance
     drawn = {p.stem for p in out.glob("*.png")}
     assert {"groups", "training_curves"} | REQUIRED.get(name, set()) <= drawn, drawn
     for png in out.glob("*.png"):

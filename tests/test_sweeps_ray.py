@@ -53,6 +53,11 @@ def test_smoke_rbm_cd_k_falls_back_to_embedded_digits_and_writes_tune_outputs(tm
     record = yaml.safe_load((experiment / "sweep.yaml").read_text())  # how it started, resolved, for analysis
     assert record["data"] == "mnist5k" and record["settings"]["metric"] == "final/log_likelihood"
     assert record["data_requested"] == "mnist"  # so the report can say it fell back, in its first sentence
+    import torch
+
+    prov = record["provenance"]  # what produced these results
+    assert prov["torch"] == torch.__version__ and prov["ray"] == ray.__version__ and prov["cpus"] >= 1
+    assert len(prov["git_commit"]) == 40 and prov["git_dirty"] in (True, False)
     from analysis import load_experiment
     from analysis.summary import sentences
 
