@@ -193,9 +193,6 @@ class LangevinConfig:
     """Std of the Langevin noise per step, pixel units."""
     grad_clip: float = 0.0
     """Clip each sample's dE/dx to this L2 norm before the step (0 = off)."""
-    grad_clamp: float = 0.0
-    """Clamp every pixel of dE/dx to [-grad_clamp, grad_clamp] before the step, so a pixel moves at most
-    step_size * grad_clamp per step (0 = off; the UvA DL tutorial 8's MNIST EBM uses 0.03 with step size 10)."""
     buffer_size: int = 10000
     """Replay-buffer capacity (``init: buffer``)."""
     reinit_prob: float = 0.05
@@ -206,7 +203,6 @@ class LangevinConfig:
         _check(self.step_size > 0, "sampler.step_size", self.step_size, "must be > 0")
         _check(self.noise_std >= 0, "sampler.noise_std", self.noise_std, "must be >= 0")
         _check(self.grad_clip >= 0, "sampler.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
-        _check(self.grad_clamp >= 0, "sampler.grad_clamp", self.grad_clamp, "must be >= 0 (0 = off)")
         _check(self.buffer_size >= 1, "sampler.buffer_size", self.buffer_size, "must be >= 1")
         _check(0 <= self.reinit_prob <= 1, "sampler.reinit_prob", self.reinit_prob, "must be in [0, 1]")
 
@@ -269,8 +265,6 @@ class EvalProtocolConfig:
     """Langevin noise std, pixel units (null = the arm's sampler.noise_std)."""
     grad_clip: float | None = None
     """Per-sample clip of dE/dx (null = the arm's sampler.grad_clip; 0 = off)."""
-    grad_clamp: float | None = None
-    """Per-pixel clamp of dE/dx (null = the arm's sampler.grad_clamp; 0 = off)."""
     min_chain_steps: int = 0
     """``buffer`` start only: use only chains that have run at least this many Langevin steps since their last
     start from noise, so chains restarted a few steps ago (``reinit_prob``) are not scored as the model's samples."""
@@ -283,8 +277,6 @@ class EvalProtocolConfig:
         _check(self.noise_std is None or self.noise_std >= 0, "eval.protocol.noise_std", self.noise_std,
                "must be >= 0 (or null = the arm's own)")
         _check(self.grad_clip is None or self.grad_clip >= 0, "eval.protocol.grad_clip", self.grad_clip,
-               "must be >= 0 (or null = the arm's own)")
-        _check(self.grad_clamp is None or self.grad_clamp >= 0, "eval.protocol.grad_clamp", self.grad_clamp,
                "must be >= 0 (or null = the arm's own)")
 
 

@@ -112,7 +112,7 @@ class ConvEBMRun:
             x_pos = batch + cfg.data.noise_std * torch.randn(batch.shape, generator=self.gen, device=self.device)
             x0, idx = init_chains(s.init, batch, self.buffer, self.gen)
             x_neg = langevin(net, x0, s.k, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
-                             clamp=(0.0, 1.0), grad_clamp=s.grad_clamp or None, generator=self.gen)
+                             clamp=(0.0, 1.0), generator=self.gen)
             if self.buffer is not None:
                 self._count_chain_steps(x0, idx, s.k)
                 self.buffer.push(x_neg, idx)
@@ -166,7 +166,7 @@ class ConvEBMRun:
             return self.as_trained_samples(n, generator, record_energy)
         x0 = self._eval_starts(p.init, n, generator, as_trained=False)
         return self._chains(x0, p.steps or s.k, _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std),
-                            _own(p.grad_clip, s.grad_clip), record_energy, generator, _own(p.grad_clamp, s.grad_clamp))
+                            _own(p.grad_clip, s.grad_clip), record_energy, generator)
 
     def as_trained_samples(self, n: int, generator: torch.Generator, record_energy: bool = False):
         """What the arm's training sampler hands the loss now: CD-k from training images, PCD-k from replay-buffer
@@ -174,7 +174,7 @@ class ConvEBMRun:
         from noise; ``sampler.k`` steps with the training settings. Nothing is written back to the buffer."""
         s = self.cfg.sampler
         x0 = self._eval_starts(s.init, n, generator, as_trained=True)
-        return self._chains(x0, s.k, s.step_size, s.noise_std, s.grad_clip, record_energy, generator, s.grad_clamp)
+        return self._chains(x0, s.k, s.step_size, s.noise_std, s.grad_clip, record_energy, generator)
 
     def protocol_description(self) -> str:
         p, s = self.cfg.eval.protocol, self.cfg.sampler
@@ -183,14 +183,12 @@ class ConvEBMRun:
         start = f"buffer start (chains >= {p.min_chain_steps} steps old, no restarts)" if p.init == "buffer" else \
             f"{p.init} start"
         return (f"{start}, {p.steps or s.k} steps, step size {_own(p.step_size, s.step_size):g}, "
-                f"noise {_own(p.noise_std, s.noise_std):g}, grad clip {_own(p.grad_clip, s.grad_clip):g}"
-                + _clamp_note(_own(p.grad_clamp, s.grad_clamp)))
+                f"noise {_own(p.noise_std, s.noise_std):g}, grad clip {_own(p.grad_clip, s.grad_clip):g}")
 
     def as_trained_description(self) -> str:
         s = self.cfg.sampler
         start = f"buffer start (reinit {s.reinit_prob:g})" if s.init == "buffer" else f"{s.init} start"
-        return (f"{start}, {s.k} steps, step size {s.step_size:g}, noise {s.noise_std:g}, grad clip {s.grad_clip:g}"
-                + _clamp_note(s.grad_clamp))
+        return f"{start}, {s.k} steps, step size {s.step_size:g}, noise {s.noise_std:g}, grad clip {s.grad_clip:g}"
 
     def _eval_starts(self, init: str, n: int, gen: torch.Generator, as_trained: bool) -> Tensor:
         """Chain starts (n, C, H, W) drawn with ``gen``; the replay buffer is read, never written. A buffer start
@@ -229,9 +227,9 @@ class ConvEBMRun:
         return b.samples[pick]  # (n, C, H, W), a copy
 
     def _chains(self, x0: Tensor, steps: int, step_size: float, noise_std: float, grad_clip: float,
-                record_energy: bool, gen: torch.Generator, grad_clamp: float = 0.0):
+                record_energy: bool, gen: torch.Generator):
         return langevin(self._energy_net(), x0, steps, step_size, noise_std, grad_clip=grad_clip or None,
-                        clamp=(0.0, 1.0), grad_clamp=grad_clamp or None, record_energy=record_energy, generator=gen)
+                        clamp=(0.0, 1.0), record_energy=record_energy, generator=gen)
 
     def sample(self, n: int) -> Tensor:
         """The samples the run is ranked on (the protocol's), for sample grids; the arm's own when the protocol
@@ -325,12 +323,7 @@ class ConvEBMRun:
         else:
             x0 = torch.rand(n, *shape, generator=gen)
         return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None, clamp=(0.0, 1.0),
-                        grad_clamp=s.grad_clamp or None, generator=gen)
-
-
-def _clamp_note(grad_clamp: float) -> str:
-    """The per-pixel gradient clamp in a sampler's description, only where it is on (older descriptions unchanged)."""
-    return f", per-pixel grad clamp {grad_clamp:g}" if grad_clamp else ""
+                        generator=gen)
 
 
 def _own(value: float | None, own: float) -> float:

@@ -5,11 +5,7 @@ Update (Welling & Teh 2011, SGLD; with step size and noise as separate knobs as 
 
     x_{t+1} = clamp( x_t - eta * grad_x E(x_t) + s * eps_t ),   eps_t ~ N(0, I)
 
-with eta = ``step_size`` and s = ``noise_std``. Optionally the gradient is first clipped per sample to an L2
-norm (``grad_clip``) and/or clamped per pixel to [-c, c] (``grad_clamp``; c = 0.03 with eta = 10 in the UvA
-deep-learning tutorial 8's MNIST EBM, Lippe 2022), which bounds every pixel's move to eta * c per step.
-
-The chain targets exp(-E) only when s^2 = 2 eta (the
+with eta = ``step_size`` and s = ``noise_std``. The chain targets exp(-E) only when s^2 = 2 eta (the
 "proper" Langevin setting) and eta -> 0; EBM training usually runs far from it (e.g. eta = 10,
 s = 0.005), which samples exp(-E / T) at an effective temperature T = s^2 / (2 eta), plus bias.
 
@@ -52,15 +48,12 @@ def frozen_parameters(module: Callable[[Tensor], Tensor]) -> Iterator[None]:
 
 def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_size: float, noise_std: float,
              grad_clip: float | None = None, clamp: tuple[float, float] | None = (0.0, 1.0),
-             grad_clamp: float | None = None,
              record_energy: bool = False, generator: torch.Generator | None = None
              ) -> Tensor | tuple[Tensor, Tensor]:
     """Run ``steps`` Langevin updates from ``x0`` (B, ...) and return the detached end state.
 
     ``energy`` maps (B, ...) to (B,). ``grad_clip`` caps the L2 norm of each sample's gradient (per
-    sample, so one exploding chain does not shrink the others' steps). ``grad_clamp`` then clamps every
-    pixel of dE/dx to [-grad_clamp, grad_clamp], so no pixel moves more than step_size * grad_clamp by
-    the gradient in one step. ``clamp=None`` leaves x
+    sample, so one exploding chain does not shrink the others' steps). ``clamp=None`` leaves x
     unbounded. With ``record_energy`` also returns E(x_t) for t = 0 .. steps-1, shape (steps, B): the
     energies the gradients were taken at, so recording costs nothing extra.
 
@@ -71,8 +64,6 @@ def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_si
         raise ValueError(f"steps must be >= 0, got {steps}")
     if grad_clip is not None and grad_clip <= 0:
         raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip}")
-    if grad_clamp is not None and grad_clamp <= 0:
-        raise ValueError(f"grad_clamp must be > 0 or None, got {grad_clamp}")
     # a fresh copy, so the caller's x0 is never written to; NHWC for images, matching the conv weights of
     # build_energy_net (see its ``channels_last``), so no reorder happens at every step
     x = x0.detach().clone(memory_format=torch.channels_last if x0.dim() == 4 else torch.preserve_format)
@@ -91,8 +82,6 @@ def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_si
                 if grad_clip is not None:
                     norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)  # (B,)
                     g.mul_((grad_clip / norm).clamp_max(1.0).view(-1, *([1] * (g.dim() - 1))))
-                if grad_clamp is not None:
-                    g.clamp_(-grad_clamp, grad_clamp)  # per pixel
                 # the graph of E(x_t) is freed above, so x can be updated in place
                 x.add_(g, alpha=-step_size)
                 if noise_std:

@@ -92,16 +92,6 @@ def test_grad_clip_is_per_sample():
     assert step[1] == pytest.approx(0.01)  # below the cap: untouched by the other sample's clipping
 
 
-def test_grad_clamp_is_per_pixel():
-    energy = GaussianEnergy(torch.zeros(3), torch.tensor([0.1, 0.1, 0.1]))  # grad = x / 0.01
-    x0 = torch.tensor([[5.0, -3.0, 1e-4]])  # grads 500, -300, 0.01
-    x = langevin(energy, x0, 1, step_size=2.0, noise_std=0.0, grad_clamp=0.03, clamp=None)
-    # each pixel's gradient clamped to [-0.03, 0.03] on its own, then stepped: x - eta * clamp(g)
-    assert torch.allclose(x - x0, torch.tensor([[-0.06, 0.06, -0.02]]), atol=1e-6)
-    with pytest.raises(ValueError, match="grad_clamp must be > 0"):
-        langevin(energy, x0, 1, 1.0, 0.0, grad_clamp=0.0)
-
-
 def test_layout_in_layout_out():
     from ebm.conv_ebm import build_energy_net
 
