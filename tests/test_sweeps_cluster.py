@@ -107,6 +107,23 @@ def test_a_killed_driver_resumes_without_rerunning_or_losing_trials(tmp_path, gr
             assert {r["pid"] for r in progress(trial)} == {r["pid"] for r in rows_before}
 
 
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_sweep_exits_non_zero_and_says_how_to_resume(tmp_path, groups, sig, status):
+    path = write_sweep(tmp_path, "stop", epochs=20, seeds=[0, 1], space={"train.lr": {"grid": [0.1, 0.05]}},
+                       set={"data.limit": 1000})
+    storage = tmp_path / "results"
+    experiment = str(storage / "stop")
+    driver = groups.popen([sys.executable, RUN, path, "--storage", str(storage), "--no-dashboard"], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: any(len(progress(t)) >= 1 for t in trial_dirs(experiment)), 300, "a first report")
+    driver.send_signal(sig)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == status, err[-3000:]
+    assert "unfinished" in out and "interrupted (" in err  # the table counts unfinished trials
+    assert f"python sweeps/run.py stop --storage {storage} --resume" in err
+    assert f"python -m analysis {experiment}" in err
+
+
 def _free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
