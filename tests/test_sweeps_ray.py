@@ -44,6 +44,10 @@ def test_smoke_rbm_cd_k_falls_back_to_embedded_digits_and_writes_tune_outputs(tm
         files = os.listdir(trial)
         assert {"params.json", "result.json", "progress.csv", "samples.png"} <= set(files)
         assert any(f.startswith("events.out.tfevents") for f in files)
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        tb = EventAccumulator(os.path.join(trial, "tensorboard_samples"))  # the sample grid, as an image
+        assert "samples" in tb.Reload().Tags()["images"]
         assert any(f.startswith("checkpoint_") for f in files)
         result = last_result(trial)
         assert result["status"] == "ok" and result["epoch"] == 2 and result["training_iteration"] == 2

@@ -84,9 +84,9 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
         # Sample grids go into the trial's working folder before the report, whose checkpoint makes Tune
         # copy the folder's files to the trial's storage folder (SyncConfig(sync_artifacts=True)).
         if status == "ok" and run.epoch == cfg.train.epochs:
-            _write_samples(run, os.path.join(trial_dir, SAMPLES_FILE))
+            _write_samples(run, os.path.join(trial_dir, SAMPLES_FILE), trial_dir)
         elif status == "ok" and sample_every and run.epoch % sample_every == 0:
-            _write_samples(run, os.path.join(trial_dir, f"samples_epoch{run.epoch:04d}.png"))
+            _write_samples(run, os.path.join(trial_dir, f"samples_epoch{run.epoch:04d}.png"), trial_dir)
         report = _loggable({**metrics, **last_eval, "status": status, "node_id": node_id})
         if not finite:  # nothing worth resuming from
             tune.report(report)
@@ -143,8 +143,14 @@ def _loggable(metrics: dict) -> dict:
     return out
 
 
-def _write_samples(run, path: str) -> None:
-    from torchvision.utils import save_image
+def _write_samples(run, path: str, trial_dir: str) -> None:
+    """The sample grid as a PNG and as a TensorBoard image at this epoch (beside Tune's scalars), so
+    ``tensorboard --logdir results/NAME`` shows every trial's samples over training."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torchvision.utils import make_grid, save_image
 
     images = run.sample(run.cfg.eval.n_samples)  # (n, C, H, W) in [0, 1]
-    save_image(images, path, nrow=max(1, int(math.sqrt(len(images)))))
+    nrow = max(1, int(math.sqrt(len(images))))
+    save_image(images, path, nrow=nrow)
+    with SummaryWriter(os.path.join(trial_dir, "tensorboard_samples")) as writer:
+        writer.add_image("samples", make_grid(images, nrow=nrow), run.epoch)
