@@ -6,7 +6,12 @@ setup(
     description="Ray Tune sweeps over how contrastive-divergence steps shape energy-based models",
     python_requires=">=3.11",
     packages=find_packages(include=["ebm", "ebm.*", "trainables", "trainables.*", "sweeps", "sweeps.*",
-                                    "analysis", "analysis.*"]),
+                                    "analysis", "analysis.*"])
+    + ["ebm_cd_study_configs", "ebm_cd_study_configs.sweeps"],
+    # the run and sweep configs travel with a non-editable install (sweeps.spec finds them there)
+    package_dir={"ebm_cd_study_configs": "configs", "ebm_cd_study_configs.sweeps": "configs/sweeps"},
+    package_data={"ebm_cd_study_configs": ["*.yaml"], "ebm_cd_study_configs.sweeps": ["*.yaml", "README.md"]},
+    entry_points={"console_scripts": ["ebm = ebm.cli:main", "ebm-sweep = sweeps.run:main"]},
     install_requires=[
         # torch and torchvision are pinned: these exact releases install from the local disk on our
         # machines and in CI, where any other version would download gigabytes (a CUDA build); the

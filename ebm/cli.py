@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ebm", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ebm", description=__doc__.splitlines()[0].replace("``", ""))
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one model from a YAML config")

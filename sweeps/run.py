@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python sweeps/run.py", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="python sweeps/run.py", description=__doc__.splitlines()[0].replace("``", ""),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="sweep name (configs/sweeps/NAME.yaml) or a sweep file's path")
     p.add_argument("--preset", choices=PRESETS, help="smoke (seconds), cpu (minutes on a laptop; the default "

@@ -47,7 +47,21 @@ from ebm.config import (
 from ebm.metric_names import reported
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SWEEPS_DIR = os.path.join(REPO_ROOT, "configs", "sweeps")
+
+
+def _configs_dir() -> str:
+    """The checkout's configs/, else the copy a non-editable install ships as the package ebm_cd_study_configs."""
+    here = os.path.join(REPO_ROOT, "configs")
+    if os.path.isdir(os.path.join(here, "sweeps")):
+        return here
+    import importlib.util
+
+    spec = importlib.util.find_spec("ebm_cd_study_configs")
+    return os.path.dirname(spec.origin) if spec and spec.origin else here
+
+
+CONFIGS_DIR = _configs_dir()
+SWEEPS_DIR = os.path.join(CONFIGS_DIR, "sweeps")
 PRESETS = ("smoke", "cpu", "full", "paper")
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 METRIC_GROUPS = ("train/", "sampler/", "eval/", "final/")
@@ -318,7 +332,8 @@ def _base_path(base: Any, sweep_file: str, where: str) -> str | None:
         return None
     if not isinstance(base, str):
         raise SweepError(f"{where}: base must be a single-run config's path, e.g. configs/rbm_mnist_cd1.yaml")
-    for candidate in (os.path.join(REPO_ROOT, base), os.path.join(os.path.dirname(sweep_file), base), base):
+    shipped = os.path.join(CONFIGS_DIR, base.removeprefix("configs/")) if base.startswith("configs/") else base
+    for candidate in (os.path.join(REPO_ROOT, base), shipped, os.path.join(os.path.dirname(sweep_file), base), base):
         if os.path.isfile(candidate):
             return os.path.normpath(candidate)
     raise SweepError(f"{where}: base config {base} not found (paths are relative to the repository root)")

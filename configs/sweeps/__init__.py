@@ -1,0 +1,1 @@
+"""The named sweeps (YAML): ``python sweeps/run.py NAME``."""
