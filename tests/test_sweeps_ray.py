@@ -5,6 +5,7 @@ in the slow tier), ASHA stopping trials early, diverging trials (RBM and conv EB
 the others finish, and a trial whose worker is killed resuming from its last checkpoint (FailureConfig).
 """
 
+import importlib.util
 import os
 import signal
 import threading
@@ -182,3 +183,32 @@ def test_a_diverging_conv_ebm_ends_diverged_while_the_others_finish(tmp_path, ca
     by_lr = {params(t)["train.lr"]: last_result(t) for t in trial_dirs(str(tmp_path / "results" / "conv_diverge"))}
     assert by_lr[50.0]["status"] == "diverged"
     assert by_lr[1.0e-3]["status"] == "ok" and by_lr[1.0e-3]["epoch"] == 2
+
+
+def test_smoke_sweep_logs_every_trial_to_an_mlflow_file_store(tmp_path, capsys, monkeypatch):
+    """--callback mlflow wires Tune's MLflowLoggerCallback: offline, into a local file store."""
+    from mlflow.tracking import MlflowClient
+
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps file stores behind this switch
+    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--callback", "mlflow",
+               "--no-dashboard"])
+    assert rc == 0, capsys.readouterr().err
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("rbm_cd_k")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 4
+    for run in runs:
+        assert run.data.params["sampler.init"] in ("data", "persistent") and "sampler.k" in run.data.params
+        assert "final/log_likelihood" in run.data.metrics and "train/recon_error" in run.data.metrics
+
+
+def test_a_tracker_that_is_not_installed_is_one_line_before_anything_runs(tmp_path, capsys):
+    # wandb is not a test dependency, so it is missing here and in CI
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--callback", "wandb"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == 'error: --callback wandb needs the wandb package: pip install -e ".[wandb]"'
+    assert not (tmp_path / "results").exists()
