@@ -79,6 +79,8 @@ class SweepInfo:
     """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
     data_used: str = ""
     """The data set the trials ran on, as the driver recorded it."""
+    caveat: str = ""
+    """The preset's own sentence on why it cannot answer its question at its scale ('' = none)."""
     provenance: dict = field(default_factory=dict)
     """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
     driver recorded them when the sweep started; empty for older sweeps."""
@@ -207,7 +209,7 @@ def _sweep_settings(path: str, name: str, record: dict | None, states: dict, row
                     search=s.search.type, scheduler=s.scheduler.type, cpu=s.resources.cpu, gpu=s.resources.gpu,
                     kind=s.kind, max_t=s.scheduler.max_t if s.scheduler.type == "asha" else s.epochs, preset=s.preset,
                     description=s.description, source=f"{record['sweep']} (preset {s.preset})",
-                    sweep_file=record["sweep"])
+                    sweep_file=record["sweep"], caveat=s.caveat)
                 missing = [k for k in info.space if not any(f"config/{k}" in r for r in rows)]
                 if not missing:
                     return info
@@ -232,7 +234,7 @@ def _recorded_sweep(name: str, record: dict, notes: list) -> SweepInfo | None:
             cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
             preset=str(record.get("preset", "")), description=str(st.get("description", "")),
             source=f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep started",
-            sweep_file=str(record["sweep"]))
+            sweep_file=str(record["sweep"]), caveat=str(st.get("caveat") or ""))
     except (KeyError, TypeError, ValueError, StopIteration) as e:
         notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); reading the sweep file instead")
         return None

@@ -29,13 +29,16 @@ def sentences(exp: Experiment, imp: pd.Series | None = None) -> list[str]:
 
 
 def scale(exp: Experiment) -> str:
-    """First, where the run is not the study its preset describes: it fell back to a smaller data set."""
+    """First, where the run cannot answer its question at its scale: the preset says so (its ``caveat``), or the
+    run fell back to a smaller data set than the preset was chosen for."""
     s = exp.sweep
-    if not s.data_requested:
-        return ""
-    return (f"This run cannot answer its question at the scale its preset was chosen for: it trained on the "
-            f"embedded {s.data_used} because {s.data_requested} was not available (fewer updates per epoch); "
-            f"rerun with --set data.root=DIR holding {s.data_requested}, or --strict-data to refuse the fallback.")
+    out = [f"This preset cannot answer its question at its scale: {s.caveat}"] if s.caveat else []
+    if s.data_requested:
+        out.append(f"This run cannot answer its question at the scale its preset was chosen for: it trained on the "
+                   f"embedded {s.data_used} because {s.data_requested} was not available (fewer updates per epoch); "
+                   f"rerun with --set data.root=DIR holding {s.data_requested}, or --strict-data to refuse the "
+                   f"fallback.")
+    return " ".join(out)
 
 
 def outcomes(exp: Experiment) -> str:

@@ -159,6 +159,9 @@ class Sweep:
     """Checkpoints kept per trial (the newest)."""
     sample_every: int = 0
     """Write a sample grid every this many epochs (0 = only at the end)."""
+    caveat: str = ""
+    """Where this preset cannot answer its question at its scale, one sentence saying so and why; the report
+    puts it first ("" = none)."""
 
     @property
     def kind(self) -> str:
@@ -198,15 +201,16 @@ class Sweep:
             "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
             "scheduler": {"type": s.type, "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
             "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
+            "caveat": self.caveat,
         }
 
 
 # File keys that are not Sweep fields, and Sweep fields that are not file keys.
 _FILE_KEYS = ("description", "base", "set", "space", "seeds", "num_samples", "metric", "rank_metric", "mode",
               "scheduler",
-              "search", "resources", "max_failures", "keep_checkpoints", "sample_every", "presets")
+              "search", "resources", "max_failures", "keep_checkpoints", "sample_every", "caveat", "presets")
 _PRESET_KEYS = ("set", "space", "seeds", "num_samples", "scheduler", "search", "resources", "max_failures",
-                "keep_checkpoints", "sample_every")
+                "keep_checkpoints", "sample_every", "caveat")
 _SECTIONS = {"scheduler": SchedulerSpec, "search": SearchSpec, "resources": ResourcesSpec}
 
 
@@ -300,6 +304,8 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
         sweep.rank_metric = _scalar(str, merged["rank_metric"], f"{src}: rank_metric")
     if "mode" in merged:
         sweep.mode = _scalar(Literal["max", "min"], merged["mode"], f"{src}: mode")
+    if "caveat" in merged:
+        sweep.caveat = " ".join(_scalar(str, merged["caveat"], f"{src}: caveat").split())
     for section, cls in _SECTIONS.items():
         if section in merged:
             setattr(sweep, section, _parse(cls, merged[section], f"{src}: {section}"))

@@ -22,6 +22,7 @@ from analysis.__main__ import main
 from analysis.stats import paired_difference, t_interval
 from analysis.summary import sentences
 from sweeps.report import group_summary
+from sweeps.spec import load_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LL = "eval/log_likelihood"
@@ -460,6 +461,22 @@ def test_params_json_is_the_config_source(cd_k):
     with open(os.path.join(row["path"], "params.json")) as f:
         params = json.load(f)
     assert {f"config/{k}" for k in params} <= set(exp.trials.columns)
+
+
+def test_a_preset_that_cannot_answer_its_question_says_so_first(tmp_path):
+    why = "its arms' final values swing more than they differ."
+    sweep = write_sweep_file(tmp_path, "cv", "configs/rbm_mnist_pcd1.yaml",
+                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1]}},
+                             [0], LL, "max", epochs=1, presets={"cpu": {"caveat": why}, "smoke": {}})
+    trials = [{"params": {"sampler.init": i, "sampler.k": 1, "seed": 0}, "values": [-100.0]}
+              for i in ("data", "persistent")]
+    path = write_experiment(tmp_path, "cv", sweep, trials, LL, samples=False, config={"kind": "rbm", "train.epochs": 1})
+    assert sentences(load_experiment(path))[0] == f"This preset cannot answer its question at its scale: {why}"
+    record = yaml.safe_load(open(os.path.join(path, "sweep.yaml")))
+    with open(os.path.join(path, "sweep.yaml"), "w") as f:  # as sweeps/run.py records it: the settings, not the file
+        yaml.safe_dump({**record, "preset": "smoke", "settings": load_sweep(sweep, "cpu").settings()}, f)
+    assert sentences(load_experiment(path))[0].endswith(why)
+    assert not load_sweep(sweep, "smoke").caveat  # one preset's caveat is not another's
 
 
 def test_a_sweep_that_fell_back_to_the_embedded_data_says_so_first(tmp_path):
