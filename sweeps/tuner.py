@@ -54,22 +54,21 @@ CALLBACKS = ("mlflow", "wandb")
 
 
 def tracking_callbacks(names: list[str], experiment: str) -> list:
-    """Tune's own logger callbacks for experiment trackers, one per ``--callback`` name. Their integrations live
-    in ``ray.air.integrations`` (Ray 2.60 has no ``ray.tune`` alias for them). A missing package is a
-    SweepError whose one line names the extra to install. MLflow logs to $MLFLOW_TRACKING_URI (default
-    ./mlruns); W&B to $WANDB_PROJECT, offline when WANDB_MODE=offline."""
+    """Tune's own logger callbacks for experiment trackers (``ray.tune.logger``), one per ``--callback`` name. A
+    missing package is a SweepError whose one line names the extra to install. MLflow logs to
+    $MLFLOW_TRACKING_URI (default ./mlruns); W&B to $WANDB_PROJECT, offline when WANDB_MODE=offline."""
     out = []
     for name in names:
         try:
             if name == "mlflow":
                 import mlflow  # noqa: F401
-                from ray.air.integrations.mlflow import MLflowLoggerCallback
+                from ray.tune.logger.mlflow import MLflowLoggerCallback
 
                 out.append(MLflowLoggerCallback(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
                                                 experiment_name=experiment, save_artifact=False))
             elif name == "wandb":
                 import wandb  # noqa: F401
-                from ray.air.integrations.wandb import WandbLoggerCallback
+                from ray.tune.logger.wandb import WandbLoggerCallback
 
                 out.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT", experiment)))
             else:
