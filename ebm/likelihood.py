@@ -11,8 +11,8 @@
   mean weight is unbiased for Z_A / Z_B, so log Z_A - log(mean weight) is a stochastic UPPER bound on
   log Z_B (a pessimistic log-likelihood) ONLY when the starting states are exact model samples. We start
   it from exact samples where the smaller layer can be enumerated (``exact_samples``) and label it a
-  bound; otherwise from held-out data (PyDeep's estimator), which is no bound of any kind: on a 40x4
-  multimodal RBM a reverse run from approximate samples fell below the exact log Z in 20 of 20 runs.
+  bound; otherwise from held-out data (PyDeep's estimator), which is no bound of any kind (nor is a start
+  at the forward chains' end states, which this module used before: it is not the pessimistic side).
 - Intervals: 95% on log Z from a log-normal model of the weights (``_log_mean_interval``), with the
   weights' effective sample size (Kong 1992) beside it; below ``MIN_WEIGHT_ESS`` the estimate is flagged
   unreliable and callers state no interval.
@@ -61,7 +61,7 @@ class AISResult:
 
     @property
     def reliable(self) -> bool:
-        """Whether the interval means something: enough effective weights and a finite interval."""
+        """Whether the interval means something: at least ``MIN_WEIGHT_ESS`` effective weights."""
         return self.weight_ess >= MIN_WEIGHT_ESS
 
 
@@ -78,10 +78,8 @@ def exact_log_z(rbm: RBM, max_units: int = 25) -> float:
     if n > max_units:
         raise ValueError(f"exact_log_z enumerates 2^{n} states, more than 2^{max_units} "
                          f"(max_units={max_units}); use ais_log_z instead")
-    acc = torch.empty(0, dtype=torch.float64)
-    for neg_f in _negative_free_energies(rbm):  # (S,) per chunk, float64, a view of a reused buffer
-        acc = torch.logsumexp(torch.cat([acc, torch.logsumexp(neg_f, 0, keepdim=True)]), 0, keepdim=True)
-    return acc.item()
+    chunk_lse = [torch.logsumexp(neg_f, 0) for neg_f in _negative_free_energies(rbm)]  # one scalar per chunk
+    return torch.logsumexp(torch.stack(chunk_lse), 0).item()
 
 
 def _negative_free_energies(rbm: RBM):

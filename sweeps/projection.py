@@ -123,7 +123,7 @@ def _eval_seconds(run) -> tuple[float, float]:
         ais_step = (time.perf_counter() - t0) / TIMED_AIS_STEPS
     auto_exact = exact_units <= likelihood.AUTO_EXACT_MAX_UNITS
     per_eval = exact_s if (e.log_likelihood == "exact" or (e.log_likelihood == "auto" and auto_exact)) \
-        else (ais_step or 0.0) * e.ais_betas * (2 if e.log_likelihood != "none" else 0)
+        else (ais_step or 0.0) * e.ais_betas * (e.log_likelihood != "none")  # forward only
     final_exact = exact_units <= 25 if e.final == "auto" else e.final == "exact"
     if e.final == "none":
         final = 0.0
