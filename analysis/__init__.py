@@ -11,6 +11,7 @@
 Reads files only: no Ray cluster, and the trainables need not be importable.
 """
 
-from analysis.frames import AnalysisError, Experiment, SweepInfo, load_experiment
+from analysis.frames import AnalysisError, Experiment, load_experiment
+from analysis.sweep_info import SweepInfo
 
 __all__ = ["AnalysisError", "Experiment", "SweepInfo", "load_experiment"]

@@ -7,9 +7,10 @@ What is read, per trial (``STORAGE/NAME/<trial folder>``):
 - ``error.txt``: Tune's record of a trial that raised; ``samples.png``: the final sample grid.
 
 And per experiment: the newest ``experiment_state-*.json`` (Tune's status of every trial, including ones that
-never started or never wrote a folder) and ``sweep.yaml`` (how ``sweeps/run.py`` started the sweep; its sweep
-file gives the metric, the mode, the space and the scheduler). Each may be missing: what it would have told
-is then inferred from the trial folders and said so in ``Experiment.notes``.
+never started or never wrote a folder) and ``sweep.yaml`` (how ``sweeps/run.py`` started the sweep and the
+settings it resolved: the metric, the mode, the space and the scheduler; read by :mod:`analysis.sweep_info`).
+Each may be missing: what it would have told is then inferred from the trial folders and said so in
+``Experiment.notes``.
 
 Every trial gets one ``outcome``: ``ok`` (ran to its last epoch), ``diverged`` (the run reported
 ``status: diverged``), ``errored`` (Tune recorded an error), ``stopped`` (ended early without error under
@@ -18,7 +19,6 @@ ASHA: Li et al. 2020), ``unfinished`` (pending or running when the sweep was int
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,71 +26,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis import stats
-from analysis.tune_files import first_line, read_experiment_state, read_trial, to_int, trial_folders
-
-OUTCOMES = ("ok", "diverged", "errored", "stopped", "unfinished")
-RECORD_FILE = "sweep.yaml"  # sweeps/run.py's RECORD_FILE
-# Metric direction when no sweep file says it (a lower FID/KID is better; a higher likelihood is).
-KNOWN_MODES = {"log_likelihood": "max", "pseudo_log_likelihood": "max", "kid": "min", "fid": "min", "loss": "min",
-               "recon_error": "min", "lpips": "max", "is": "max", "ess": "max", "tau": "min"}
+from analysis.sweep_info import SweepInfo, read_sweep_info
+from analysis.tune_files import read_experiment_state, read_trial, to_int, trial_folders
 
 
 class AnalysisError(ValueError):
     """An experiment folder that cannot be analysed; the message is one line."""
-
-
-@dataclass
-class SweepInfo:
-    """What the sweep varied and measured."""
-
-    name: str
-    """Experiment folder name (the sweep's name unless ``--name`` picked another)."""
-    metric: str
-    """The result the sweep ranked by, e.g. ``eval/log_likelihood``."""
-    mode: str
-    """``max`` or ``min``: whether a larger ``metric`` is better."""
-    space: dict = field(default_factory=dict)
-    """Dotted config key -> domain string (``grid[1, 5]``, ``loguniform[0.001, 0.3]``); seeds not included."""
-    domains: dict = field(default_factory=dict)
-    """Dotted config key -> (kind, args): grid/choice and their values, uniform/loguniform/randint and
-    [low, high]; empty when the settings were inferred."""
-    seeds: list = field(default_factory=list)
-    search: str = "grid"
-    """grid, none (random draws) or optuna."""
-    scheduler: str = "none"
-    """none, fifo or asha."""
-    max_t: int | None = None
-    """The most training iterations a trial may get (ASHA's max_t, else train.epochs)."""
-    cpu: float = 1.0
-    """CPU cores per trial (compute used = wall time x cpu)."""
-    gpu: float = 0.0
-    kind: str = ""
-    """rbm or conv_ebm."""
-    preset: str = ""
-    description: str = ""
-    source: str = ""
-    """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
-    sweep_file: str = ""
-    """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
-    reported_metric: str = ""
-    """The metric the trainables carried in every report, repeating it between evaluations (the sweep file's
-    ``metric``; ``metric`` above differs when the sweep ranks by a ``rank_metric``). '' = ``metric``."""
-    data_requested: str = ""
-    """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
-    data_used: str = ""
-    """The data set the trials ran on, as the driver recorded it."""
-    caveat: str = ""
-    """The preset's own sentence on why it cannot answer its question at its scale ('' = none)."""
-    provenance: dict = field(default_factory=dict)
-    """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
-    driver recorded them when the sweep started; empty for older sweeps."""
-
-    def resume_command(self, path: str) -> str:
-        """How to continue the sweep in the experiment folder ``path`` (sweeps/run.py --resume)."""
-        name = os.path.splitext(os.path.basename(self.sweep_file))[0] if self.sweep_file else self.name
-        folder = os.path.basename(path.rstrip(os.sep))
-        target = f" --name {folder}" if folder != name else ""
-        return f"python sweeps/run.py {self.sweep_file or name} --storage {os.path.dirname(path)}{target} --resume"
 
 
 @dataclass
@@ -156,7 +97,7 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
     if not any(r.get("_readable") for r in rows) and not states:
         raise AnalysisError(f"{path}: no trial folder could be read (params.json / result.json unreadable)")
 
-    sweep = _sweep_info(path, states, rows, notes)
+    sweep = read_sweep_info(path, states, rows, notes)
     if metric:
         sweep.metric = metric
     if mode:
@@ -169,120 +110,7 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
 
 
 # --------------------------------------------------------------------------------------------------
-# The sweep's settings and the per-trial frame
-
-
-def _sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
-    name = os.path.basename(path.rstrip(os.sep))
-    record = _read_record(path, notes)
-    info = _sweep_settings(path, name, record, states, rows, notes)
-    requested, used = str((record or {}).get("data_requested") or ""), str((record or {}).get("data") or "")
-    if requested and used and requested != used:  # the driver fell back to the embedded data set
-        info.data_requested, info.data_used = requested, used
-    if isinstance((record or {}).get("provenance"), dict):
-        info.provenance = record["provenance"]
-    return info
-
-
-def _sweep_settings(path: str, name: str, record: dict | None, states: dict, rows: list[dict],
-                    notes: list) -> SweepInfo:
-    if record and isinstance(record.get("settings"), dict):
-        info = _recorded_sweep(name, record, notes)
-        if info is not None:
-            return info
-    if record:
-        try:
-            from sweeps.spec import SweepError, load_sweep  # no Ray, no torch: the YAML checks only
-        except ImportError as e:  # analysing on a machine without the repository's packages
-            notes.append(f"sweeps.spec is not importable ({e}); the sweep's settings are inferred")
-        else:
-            try:
-                s = load_sweep(record["sweep"], record.get("preset", "cpu"), record.get("overrides") or [])
-            except (SweepError, ValueError, OSError) as e:
-                notes.append(f"the sweep file {record['sweep']} no longer loads ({first_line(e)}); the sweep's "
-                             f"settings are inferred from the trial folders")
-            else:
-                info = SweepInfo(
-                    name=name, metric=s.ranked_by, reported_metric=s.metric, mode=s.mode,
-                    space={k: str(d) for k, d in s.space.items()},
-                    domains={k: (d.kind, list(d.args)) for k, d in s.space.items()}, seeds=list(s.seeds),
-                    search=s.search.type, scheduler=s.scheduler.type, cpu=s.resources.cpu, gpu=s.resources.gpu,
-                    kind=s.kind, max_t=s.scheduler.max_t if s.scheduler.type == "asha" else s.epochs, preset=s.preset,
-                    description=s.description, source=f"{record['sweep']} (preset {s.preset})",
-                    sweep_file=record["sweep"], caveat=s.caveat)
-                missing = [k for k in info.space if not any(f"config/{k}" in r for r in rows)]
-                if not missing:
-                    return info
-                notes.append(f"the sweep file {record['sweep']} names space keys the trials lack "
-                             f"({', '.join(missing)}); it changed since the sweep ran, so settings are inferred")
-    return _inferred_sweep(name, states, rows, notes)
-
-
-def _recorded_sweep(name: str, record: dict, notes: list) -> SweepInfo | None:
-    """The settings ``sweeps/run.py`` resolved and recorded when the sweep started (``Sweep.settings``)."""
-    st = record["settings"]
-    try:
-        domains = {k: next(iter(d.items())) for k, d in (st.get("space") or {}).items()}
-        scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
-        return SweepInfo(
-            name=name, metric=str(st.get("rank_metric") or st["metric"]), reported_metric=str(st["metric"]),
-            mode=str(st["mode"]),
-            space={k: f"{kind}{list(args)}" for k, (kind, args) in domains.items()},
-            domains={k: (kind, list(args)) for k, (kind, args) in domains.items()},
-            seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),
-            scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
-            cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
-            preset=str(record.get("preset", "")), description=str(st.get("description", "")),
-            source=f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep started",
-            sweep_file=str(record["sweep"]), caveat=str(st.get("caveat") or ""))
-    except (KeyError, TypeError, ValueError, StopIteration) as e:
-        notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); reading the sweep file instead")
-        return None
-
-
-def _read_record(path: str, notes: list) -> dict | None:
-    file = os.path.join(path, RECORD_FILE)
-    if not os.path.exists(file):
-        notes.append(f"no {RECORD_FILE} (written by sweeps/run.py); the sweep's settings are inferred from the "
-                     f"trial folders")
-        return None
-    import yaml
-
-    try:
-        with open(file) as f:
-            record = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        notes.append(f"{RECORD_FILE} is unreadable ({first_line(e)}); the sweep's settings are inferred")
-        return None
-    if not isinstance(record, dict) or "sweep" not in record:
-        notes.append(f"{RECORD_FILE} is not a sweep record; the sweep's settings are inferred")
-        return None
-    return record
-
-
-def _inferred_sweep(name: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
-    metric = next((s["metric"] for s in states.values() if s.get("metric")), None)
-    if not metric:
-        reported = {k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], int | float)}
-        metric = next((m for m in ("eval/log_likelihood", "eval/kid_domain", "eval/fid_domain") if m in reported),
-                      min(reported) if reported else "eval/log_likelihood")
-    leaf = metric.rsplit("/", 1)[-1]
-    mode = KNOWN_MODES.get(leaf) or next((m for k, m in KNOWN_MODES.items() if leaf.startswith(k)), None)
-    if mode is None:
-        mode = "max"
-        notes.append(f"the direction of {metric} is unknown; assumed larger is better (pass --mode min if not)")
-    config_keys = sorted({k for r in rows for k in r if k.startswith("config/")})
-    varied = []
-    for col in config_keys:
-        values = {json.dumps(r.get(col), sort_keys=True, default=str) for r in rows if r.get("_readable")}
-        if len(values) > 1 and col != "config/seed":
-            varied.append(col.removeprefix("config/"))
-    seeds = sorted({r.get("config/seed") for r in rows if r.get("config/seed") is not None})
-    epochs = [r.get("config/train.epochs") for r in rows if isinstance(r.get("config/train.epochs"), int)]
-    kind = next((r.get("config/kind") for r in rows if r.get("config/kind")), "")
-    return SweepInfo(name=name, metric=metric, mode=mode, space={k: "varied" for k in varied}, seeds=seeds,
-                     max_t=max(epochs) if epochs else None, kind=kind, search="unknown", scheduler="unknown",
-                     source="inferred from the trial folders")
+# The per-trial frame
 
 
 def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
@@ -323,8 +151,7 @@ def _outcome(r: dict, sweep: SweepInfo) -> str:
 
 def _best(results: list[dict], metric: str, mode: str) -> dict:
     values = [(r.get(metric), r.get("training_iteration")) for r in results]
-    finite = [(v, it) for v, it in values if isinstance(v, int | float) and not isinstance(v, bool)
-              and math.isfinite(v)]
+    finite = [(v, it) for v, it in values if stats.finite(v)]
     if not finite:
         return {f"best/{metric}": math.nan, "best_iteration": math.nan}
     v, it = (max if mode == "max" else min)(finite, key=lambda p: p[0])

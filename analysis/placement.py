@@ -27,7 +27,7 @@ import seaborn as sns  # noqa: E402
 
 from analysis import stats  # noqa: E402
 from analysis.frames import Experiment  # noqa: E402
-from analysis.plots import Skip  # noqa: E402
+from analysis.stats import Skip  # noqa: E402
 
 CLEAR = 2.0  # differences larger than this many spreads are "clear" of the metric's own noise
 
@@ -38,16 +38,16 @@ def placement(exp: Experiment) -> pd.DataFrame:
     ``as_trained`` and ``as_trained_position`` (the same metric of the arm's own training sampler's samples,
     ``eval/as_trained/<m>``; means over the group's trials) and ``n``.
 
-    Raises :class:`~analysis.plots.Skip` when the trials report no floor and ceiling for the metric."""
+    Raises :class:`~analysis.stats.Skip` when the trials report no floor and ceiling for the metric."""
     m = exp.sweep.metric
     t = exp.trials.copy()
     own = m.replace("eval/", "eval/as_trained/", 1)
     cols = {"floor": f"{m}_floor", "ceiling": f"{m}_ceiling", "spread": f"{m}_spread",
             "ceiling_spread": f"{m}_ceiling/std", "as_trained": own, "as_trained_position": f"{own}_position"}
-    if not all(c in t and t[c].map(stats._finite).any() for c in (cols["floor"], cols["ceiling"])):
+    if not all(c in t and t[c].map(stats.finite).any() for c in (cols["floor"], cols["ceiling"])):
         raise Skip(f"the trials report no {m}_floor / {m}_ceiling (conv-EBM FID/KID only, with "
                    "eval.baseline_resamples > 0)")
-    ok = t["outcome"].isin(stats.AVERAGED) & t[m].map(stats._finite)
+    ok = t["outcome"].isin(stats.AVERAGED) & t[m].map(stats.finite)
     t["_position"] = ((t[m] - t[cols["floor"]]) / (t[cols["ceiling"]] - t[cols["floor"]])).where(ok)
     g = exp.groups()
     pos = stats.group_table(t, "_position", exp.sweep.mode, exp.group_keys).set_index("group")
@@ -102,7 +102,7 @@ def blocks(exp: Experiment, out_dir: str) -> list[tuple]:
 
 def sentences(p: pd.DataFrame, metric: str) -> list[str]:
     """Where the best configuration sits, and how many configurations the metric's spread cannot separate."""
-    ranked = p[p["mean"].map(stats._finite)]
+    ranked = p[p["mean"].map(stats.finite)]
     if ranked.empty:
         return [f"No configuration has a finite {metric}."]
     top = ranked.iloc[0]
@@ -110,7 +110,7 @@ def sentences(p: pd.DataFrame, metric: str) -> list[str]:
            f"the floor ({stats.fmt(top['floor'], 3)}) to the ceiling ({stats.fmt(top['ceiling'], 3)})."]
     spreads = ranked[["spread", "ceiling_spread"]].to_numpy(dtype=float)
     spread = float(np.nanmax(spreads)) if np.isfinite(spreads).any() else math.nan
-    if stats._finite(spread):
+    if stats.finite(spread):
         close = ranked[(ranked["mean"] - top["mean"]).abs() <= CLEAR * spread]
         out.append(f"The metric's spread at this N is up to {stats.fmt(spread, 2)}: {len(close)} of {len(ranked)} "
                    f"configurations lie within {CLEAR:g} spreads of the best, which the metric does not tell apart.")
@@ -120,11 +120,11 @@ def sentences(p: pd.DataFrame, metric: str) -> list[str]:
 def plot_placement(exp: Experiment, p: pd.DataFrame | None = None) -> plt.Figure:
     """Position per configuration (0 = floor, 1 = ceiling): a heatmap over two numeric grid keys, else bars."""
     p = placement(exp) if p is None else p
-    if not p["position"].map(stats._finite).any():
+    if not p["position"].map(stats.finite).any():
         raise Skip("no configuration has a finite position")
     keys = list(exp.sweep.space)
     g = exp.groups()
-    numeric = len(keys) == 2 and set(keys) <= set(g) and all(g[k].map(stats._finite).all() for k in keys)
+    numeric = len(keys) == 2 and set(keys) <= set(g) and all(g[k].map(stats.finite).all() for k in keys)
     if numeric:
         a, b = keys
         table = g[[a, b, "group"]].merge(p[["group", "position"]], on="group")
@@ -135,7 +135,7 @@ def plot_placement(exp: Experiment, p: pd.DataFrame | None = None) -> plt.Figure
         ax.set_xlabel(b)
         ax.set_ylabel(a)
     else:
-        shown = p[p["position"].map(stats._finite)].head(30)
+        shown = p[p["position"].map(stats.finite)].head(30)
         fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(shown)))
         ax.barh(range(len(shown)), shown["position"], color="tab:blue")
         ax.set_yticks(range(len(shown)), shown["group"], fontsize=8)
@@ -167,5 +167,5 @@ def _members(exp: Experiment, t: pd.DataFrame, group_row) -> pd.DataFrame:
 
 
 def _mean(values: pd.Series) -> float:
-    finite = values[values.map(stats._finite)]
+    finite = values[values.map(stats.finite)]
     return float(finite.mean()) if len(finite) else math.nan

@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import stats  # noqa: E402
 from analysis.frames import Experiment  # noqa: E402
+from analysis.stats import SAMPLER_NAMES, Skip, importance, metric_label, sampler_name  # noqa: E402
 
 HEADLINE = ("eval/log_likelihood", "eval/fid_domain", "eval/kid_domain", "eval/fid_inception", "eval/kid_inception")
 DIAGNOSTICS = ("eval/ess", "eval/tau")
@@ -31,14 +32,6 @@ MAX_PANELS = 9  # training-curve panels; more groups share one panel
 MAX_SAMPLES = 12  # sample grids side by side
 OUTCOME_MARKS = {"stopped": ("X", "black", "stopped early by ASHA"), "diverged": ("v", "red", "diverged"),
                  "errored": ("s", "purple", "errored"), "unfinished": ("o", "gray", "unfinished")}
-UNITS = {"log_likelihood": "nats per image", "kid": "KID", "fid": "FID", "ess": "effective samples",
-         "tau": "steps", "energy_gap": "energy units"}
-SAMPLER_NAMES = {"data": "CD", "persistent": "PCD", "buffer": "PCD", "noise": "short-run"}
-
-
-class Skip(Exception):  # noqa: N818 - a reason, not an error
-    """This plot does not apply to the sweep; the message says why."""
-
 
 @dataclass
 class Plot:
@@ -50,8 +43,10 @@ class Plot:
     """Why the plot was not drawn (None when it was)."""
 
 
-def make_plots(exp: Experiment, out_dir: str) -> list[Plot]:
-    """Every plot that applies, saved as ``out_dir/<name>.png``; the others carry their reason."""
+def make_plots(exp: Experiment, out_dir: str, imp: pd.Series | Skip | None = None) -> list[Plot]:
+    """Every plot that applies, saved as ``out_dir/<name>.png``; the others carry their reason. ``imp``: the
+    parameter importances (:func:`analysis.stats.importance`) or the :class:`Skip` it raised, where the caller
+    has them already (the report computes them once for the plot and the summary); else computed here."""
     out = []
     with plt.rc_context():  # the theme stays inside: a notebook keeps its own style
         sns.set_theme(style="whitegrid", context="notebook")
@@ -59,7 +54,7 @@ def make_plots(exp: Experiment, out_dir: str) -> list[Plot]:
         for name, title, fn in PLOTS:
             plot = Plot(name, title)
             try:
-                fig = fn(exp)
+                fig = plot_importance(exp, imp) if fn is plot_importance else fn(exp)
             except Skip as e:
                 plot.skipped = str(e)
             else:
@@ -102,13 +97,13 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
     s, t = exp.sweep, exp.trials
     if "sampler.k" not in s.space:
         raise Skip("sampler.k is not swept")
-    kind = s.domains.get("sampler.k", ("grid",))[0]
+    kind = (s.domains["sampler.k"] or ("grid",))[0]  # inferred settings: taken as a grid
     others = [k for k in s.space if k not in ("sampler.k", "sampler.init")]
     if kind != "grid" or others:
         raise Skip(f"sampler.k is {'drawn' if kind != 'grid' else 'swept'} together with "
                    f"{', '.join(others) or 'sampled keys'}; a line per chain start would average over them "
                    f"(see the parameter importance instead)")
-    metrics = [m for m in dict.fromkeys([s.metric, *HEADLINE]) if m in t and t[m].map(stats._finite).any()]
+    metrics = [m for m in dict.fromkeys([s.metric, *HEADLINE]) if m in t and t[m].map(stats.finite).any()]
     if not metrics:
         raise Skip(f"no trial reported a finite {s.metric}")
     ks = sorted(t["config/sampler.k"].dropna().unique())
@@ -143,7 +138,7 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
     s = exp.sweep
     curves = exp.curves()
     shown = curves["metric"].iloc[0] if len(curves) else s.metric  # a final/ metric's curve is its eval/ twin
-    if curves.empty or not curves["value"].map(stats._finite).any():
+    if curves.empty or not curves["value"].map(stats.finite).any():
         raise Skip(f"no trial reported {shown} during training")
     groups = exp.groups()
     labels = _trial_groups(exp)
@@ -160,7 +155,7 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
             color = f"C{i % 10}"
             ax.plot(c["iteration"], c["value"], "-o", ms=3, color=color, alpha=0.8)
             mark = OUTCOME_MARKS.get(outcome.get(tid))
-            finite = c[c["value"].map(stats._finite)]
+            finite = c[c["value"].map(stats.finite)]
             if mark and len(c):
                 y = finite["value"].iloc[-1] if len(finite) else np.nan
                 ax.plot(c["iteration"].iloc[-1], y, mark[0], color=mark[1], ms=9,
@@ -190,9 +185,9 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     if len(keys) != 2:
         raise Skip(f"a heatmap needs exactly two swept keys; this sweep varies {len(keys)}")
     for k in keys:
-        kind = s.domains.get(k, ("grid",))[0]
+        kind = (s.domains[k] or ("grid",))[0]  # inferred settings: taken as a grid
         values = exp.trials.get(f"config/{k}", pd.Series(dtype=object)).dropna()
-        if kind not in ("grid", "choice") or not values.map(stats._finite).all():
+        if kind not in ("grid", "choice") or not values.map(stats.finite).all():
             raise Skip(f"a heatmap needs two numeric grid keys; {k} is "
                        f"{'categorical' if kind in ('grid', 'choice') else 'sampled (' + kind + ')'}")
     g = exp.groups()
@@ -201,8 +196,8 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     text = pd.DataFrame("", index=mean.index, columns=mean.columns)
     diverged = pd.DataFrame(False, index=mean.index, columns=mean.columns)
     for _, r in g.iterrows():
-        cell = "–" if not stats._finite(r["mean"]) else stats.fmt(r["mean"], 3)
-        if stats._finite(r["ci"]):
+        cell = "–" if not stats.finite(r["mean"]) else stats.fmt(r["mean"], 3)
+        if stats.finite(r["ci"]):
             cell += f"\n± {stats.fmt(r['ci'], 2)}"
         if r["diverged"] or r["errored"]:
             cell += "\n" + ", ".join(f"{r[o]}/{r['trials']} {o}" for o in ("diverged", "errored") if r[o])
@@ -216,7 +211,7 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
         for j, col in enumerate(diverged.columns):
             if diverged.loc[row, col]:
                 ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="red", lw=2.5, hatch="//"))
-            if not stats._finite(mean.loc[row, col]):  # seaborn leaves cells without a value blank
+            if not stats.finite(mean.loc[row, col]):  # seaborn leaves cells without a value blank
                 ax.text(j + 0.5, i + 0.5, text.loc[row, col] or "no trial", ha="center", va="center", fontsize=8,
                         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.grid(False)
@@ -252,7 +247,7 @@ def plot_samples(exp: Experiment) -> plt.Figure:
 def plot_mcmc(exp: Experiment) -> plt.Figure:
     """Chain diagnostics: ESS and integrated autocorrelation time of the sampler's energy trace vs k."""
     t = exp.trials
-    present = [m for m in DIAGNOSTICS if m in t and t[m].map(stats._finite).any()]
+    present = [m for m in DIAGNOSTICS if m in t and t[m].map(stats.finite).any()]
     if not present:
         raise Skip("the trials report no chain diagnostics (eval/ess, eval/tau); add ess to eval.metrics "
                    "(conv EBM) to record them")
@@ -283,67 +278,24 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
     return fig
 
 
-def plot_importance(exp: Experiment) -> plt.Figure:
-    """Tuning sweeps: how much of the metric's variance each parameter explains (Optuna's fANOVA on the frame;
-    Hutter et al. 2014)."""
-    imp = importance(exp)
+def plot_importance(exp: Experiment, imp: pd.Series | Skip | None = None) -> plt.Figure:
+    """Tuning sweeps: how much of the metric's variance each parameter explains (``imp``, the importances of
+    :func:`analysis.stats.importance`: Optuna's fANOVA on the frame, Hutter et al. 2014)."""
+    if imp is None:
+        imp = importance(exp)
+    if isinstance(imp, Skip):
+        raise imp
     fig, ax = plt.subplots(figsize=(7, 1 + 0.45 * len(imp)))
     sns.barplot(x=imp.values, y=imp.index, ax=ax, color="C0")
     ax.set_xlabel("importance (fraction of explained variance, fANOVA)")
     ax.set_ylabel("")
-    m = importance_metric(exp)
-    n = int(exp.trials[m].map(stats._finite).sum())
+    m = stats.importance_metric(exp)
+    n = int(exp.trials[m].map(stats.finite).sum())
     ax.set_title(f"{exp.sweep.name}: parameter importance for {m} ({n} trials with a value)")
     return fig
 
 
-def importance_metric(exp: Experiment) -> str:
-    """What the importances explain: the metric every trial reported, the one ASHA and the search steered by
-    (a ``rank_metric`` such as final/log_likelihood exists only for trials that ran to the end)."""
-    m = exp.sweep.reported_metric or exp.sweep.metric
-    return m if m in exp.trials else exp.sweep.metric
-
-
-def importance(exp: Experiment) -> pd.Series:
-    """Parameter -> fANOVA importance, from a study rebuilt out of the per-trial frame (final values)."""
-    s, t = exp.sweep, exp.trials
-    metric = importance_metric(exp)
-    sampled = [k for k, (kind, _) in s.domains.items() if kind != "grid"] if s.domains else list(s.space)
-    if s.domains and s.search != "optuna" and all(kind == "grid" for kind, _ in s.domains.values()):
-        raise Skip("only grid keys are swept; the comparison plots show each key's effect directly")
-    import optuna
-
-    dists = {k: d for k in sampled if (d := _distribution(s.domains.get(k), t.get(f"config/{k}"))) is not None}
-    ok = t[t[metric].map(stats._finite)]
-    if len(ok) < 3 or len(dists) < 2:
-        raise Skip(f"importance needs at least 3 trials with a finite {metric} and 2 varied parameters "
-                   f"(have {len(ok)} and {len(dists)})")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if s.mode == "max" else "minimize")
-    try:
-        for _, r in ok.iterrows():
-            params = {k: _plain(r[f"config/{k}"]) for k in dists}
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[metric])))
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (ValueError, RuntimeError) as e:  # e.g. a value outside the sweep file's domain (the file changed)
-        raise Skip(f"Optuna could not evaluate the importances: {str(e).splitlines()[0]}") from None
-    return pd.Series(imp, dtype=float).sort_values(ascending=False)
-
-
 # --------------------------------------------------------------------------------------------------
-
-
-def metric_label(metric: str) -> str:
-    leaf = metric.rsplit("/", 1)[-1]
-    unit = next((u for k, u in UNITS.items() if leaf.startswith(k)), None)
-    return f"{metric} ({unit})" if unit else metric
-
-
-def sampler_name(init, kind: str = "") -> str:
-    """Chain start -> the method's name: data = CD (Hinton 2002), persistent / buffer = PCD (Tieleman 2008),
-    noise = short-run MCMC (Nijkamp et al. 2019)."""
-    return SAMPLER_NAMES.get(str(init), str(init))
 
 
 def _inits(t: pd.DataFrame) -> list:
@@ -363,31 +315,6 @@ def _trial_groups(exp: Experiment) -> dict:
         values = {k.removeprefix("config/"): r[k] for k in keys}
         out[r["trial_id"]] = stats.label(values) if values else "(base config)"
     return out
-
-
-def _distribution(domain, values: pd.Series | None):
-    import optuna.distributions as od
-
-    if domain is not None:
-        kind, args = domain
-        if kind in ("grid", "choice"):
-            return od.CategoricalDistribution([_plain(v) for v in args]) if len(args) > 1 else None
-        if kind == "randint":
-            return od.IntDistribution(int(args[0]), int(args[1]) - 1)
-        return od.FloatDistribution(float(args[0]), float(args[1]), log=kind == "loguniform")
-    if values is None:
-        return None
-    values = values.dropna()
-    if values.nunique() < 2:
-        return None
-    if values.map(stats._finite).all():
-        lo, hi = float(values.min()), float(values.max())
-        return od.FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
-    return od.CategoricalDistribution(sorted({_plain(v) for v in values}, key=str))
-
-
-def _plain(v):
-    return v.item() if isinstance(v, np.generic) else v
 
 
 PLOTS = [

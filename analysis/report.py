@@ -15,8 +15,9 @@ import re
 import pandas as pd
 
 from analysis import placement, stats
-from analysis.frames import OUTCOMES, Experiment
-from analysis.plots import Skip, importance, make_plots, metric_label
+from analysis.frames import Experiment
+from analysis.plots import make_plots
+from analysis.stats import OUTCOMES, Skip, metric_label
 from analysis.summary import sentences
 
 FRAMES = ("trials", "groups", "history")
@@ -27,12 +28,12 @@ def write_report(exp: Experiment, out_dir: str, command: str = "") -> dict:
     """Write everything into ``out_dir`` (created); returns {kind: path} of what was written."""
     os.makedirs(out_dir, exist_ok=True)
     written = write_frames(exp, out_dir)
-    plots = make_plots(exp, out_dir)
-    written.update({p.name: p.path for p in plots if p.path})
     try:
-        imp = importance(exp)
-    except Skip:
-        imp = None
+        imp = stats.importance(exp)  # fANOVA once: the plot and the summary both use it
+    except Skip as e:
+        imp = e  # why it does not apply: the report says so in place of the plot
+    plots = make_plots(exp, out_dir, imp)
+    written.update({p.name: p.path for p in plots if p.path})
     blocks = _blocks(exp, plots, sentences(exp, imp), written, command)
     blocks = placement.insert(blocks, exp, out_dir)  # conv FID/KID: between floor and ceiling
     md, page = os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")
@@ -208,7 +209,7 @@ def _inline(text: str) -> str:
 
 def _spread(v) -> str:
     """A std or interval half-width; "–" where one value leaves no spread to estimate."""
-    return stats.fmt(v, 3) if stats._finite(v) else "–"
+    return stats.fmt(v, 3) if stats.finite(v) else "–"
 
 
 def _md_cell(v) -> str:

@@ -10,8 +10,7 @@ import pandas as pd
 
 from analysis import stats
 from analysis.frames import Experiment
-from analysis.plots import Skip, importance, importance_metric, sampler_name
-from analysis.stats import fmt
+from analysis.stats import Skip, fmt, importance, importance_metric, sampler_name
 
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
            "stopped": "{were} stopped early by ASHA", "unfinished": "{were} unfinished when the sweep stopped"}
@@ -19,8 +18,9 @@ FEW_TRIALS = 10  # fewer trials than this make parameter importances a rough ind
 BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the others are compared to it
 
 
-def sentences(exp: Experiment, imp: pd.Series | None = None) -> list[str]:
-    """Every sentence that applies, most important first. ``imp``: parameter importances, when computed."""
+def sentences(exp: Experiment, imp: pd.Series | Skip | None = None) -> list[str]:
+    """Every sentence that applies, most important first. ``imp``: the parameter importances
+    (:func:`analysis.stats.importance`) or the :class:`Skip` it raised, where already computed; else computed here."""
     out = [scale(exp), outcomes(exp), best(exp)]
     out += cd_comparisons(exp)
     out += literature(exp)
@@ -84,7 +84,7 @@ def cd_comparisons(exp: Experiment) -> list[str]:
         for _, r in g[(g["sampler.k"] == k) & (g["sampler.init"] != BASELINE_INIT)].iterrows():
             other, cd = f"{sampler_name(r['sampler.init'])}-{fmt(k)}", f"CD-{fmt(k)}"
             d, h, n, how = stats.paired_difference(_by_seed(exp, r), _by_seed(exp, base.iloc[0]))
-            if not stats._finite(d):
+            if not stats.finite(d):
                 out.append(f"{other} vs {cd}: no comparison, one of them has no finite {s.metric} "
                            f"({r['diverged'] + base.iloc[0]['diverged']} diverged).")
                 continue
@@ -126,12 +126,12 @@ def literature(exp: Experiment) -> list[str]:
 def _against(exp: Experiment, better_row, worse_row, better: str, worse: str, claim: str) -> str:
     """``claim; here X beats Y by d ± h nats (...): this run agrees.`` The literature says ``better`` wins."""
     d, h, n, how = stats.paired_difference(_by_seed(exp, better_row), _by_seed(exp, worse_row))
-    if not stats._finite(d):
+    if not stats.finite(d):
         return f"{claim}; this run cannot say (no finite {exp.sweep.metric} for {better} or {worse})."
     if exp.sweep.mode == "min":
         d = -d
     verb = "beats" if d > 0 else "trails"
-    if not stats._finite(h) or abs(d) <= h:
+    if not stats.finite(h) or abs(d) <= h:
         verdict = "not resolved at this scale (the interval includes 0)"
     else:
         verdict = "this run agrees" if d > 0 else "this run DISAGREES"
@@ -145,7 +145,11 @@ def divergence(exp: Experiment) -> str:
     if n_div == 0:
         return "No trial diverged."
     bad = g[g["diverged"] > 0]
-    grid = all(kind == "grid" for kind, _ in s.domains.values()) if s.domains else len(s.space) <= 3
+    domains = s.domains.values()
+    if any(d is None for d in domains):  # inferred settings: a space of up to three keys is taken as a grid
+        grid = len(domains) <= 3
+    else:
+        grid = all(d[0] == "grid" for d in domains)
     cell = "cell" if grid and s.space else "configuration"
     names = "/".join(k.rsplit(".", 1)[-1] for k in s.space) + " " if cell == "cell" else ""
     text = f"{n_div} of {len(exp.trials)} trials diverged; {len(bad)} of {len(g)} {names}{cell}" \
@@ -191,23 +195,23 @@ def unfinished(exp: Experiment) -> str:
 
 def missing(exp: Experiment) -> str:
     t, m = exp.trials, exp.sweep.metric
-    none = t[(t["outcome"].isin(["ok", "stopped"])) & ~t[m].map(stats._finite)]
+    none = t[(t["outcome"].isin(["ok", "stopped"])) & ~t[m].map(stats.finite)]
     if none.empty:
         return ""
     return f"{len(none)} trial{'s' * (len(none) != 1)} ran without diverging but reported no finite {m} " \
            f"(shown as nan in the tables)."
 
 
-def importance_sentence(exp: Experiment, imp: pd.Series | None) -> str:
+def importance_sentence(exp: Experiment, imp: pd.Series | Skip | None) -> str:
     if imp is None:
         try:
             imp = importance(exp)
         except Skip:
             return ""
-    if imp is None or imp.empty:
+    if isinstance(imp, Skip) or imp.empty:
         return ""
     metric = importance_metric(exp)
-    n = int(exp.trials[metric].map(stats._finite).sum())
+    n = int(exp.trials[metric].map(stats.finite).sum())
     top = [f"{k} ({v:.0%})" for k, v in imp.head(3).items()]
     rough = f" (only {n} trials: a rough indication)" if n < FEW_TRIALS else ""
     of = f" of {metric}" if metric != exp.sweep.metric else ""
@@ -245,7 +249,7 @@ def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -
     that best separates the cells with diverged trials; "" when no key does better than chance."""
     best_text, best_score = "", len(bad) / len(g)
     for k in keys:
-        if k not in g or not g[k].map(stats._finite).all():
+        if k not in g or not g[k].map(stats.finite).all():
             continue
         for op, pick in (("≥", min), ("≤", max)):
             x = pick(bad[k])
@@ -265,7 +269,7 @@ def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -
 def _amount(d: float, half: float, n: int, how: str, metric: str) -> str:
     """``10 ± 2.5 nats (95% CI, paired over 3 seeds)`` for the difference ``d``, saying so when the interval
     includes zero or when one seed leaves no interval."""
-    if not stats._finite(half):
+    if not stats.finite(half):
         return f"{fmt(abs(d), 3)} {_unit(metric)} ({n} seed{'s' * (n != 1)}, no interval)"
     zero = "; the interval includes 0: no clear difference" if abs(d) <= half else ""
     return f"{fmt(abs(d), 3)} ± {fmt(half, 2)} {_unit(metric)} (95% CI, {how} over {n} seeds{zero})"

@@ -1,0 +1,200 @@
+"""What a sweep varied and measured, read from its experiment folder's ``sweep.yaml``.
+
+``sweeps/run.py`` writes ``sweep.yaml`` when a sweep starts: the sweep file, its preset and overrides, and the
+settings they resolved to (``Sweep.settings()``). The settings are read from there; a record written before
+the driver recorded them falls back to loading its sweep file now (``sweeps.spec``, no Ray), and an
+experiment without a usable record to settings inferred from the trial folders. Every path ends in the same
+settings dict and :func:`_sweep_info`, and says in ``notes`` what it could not read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from analysis.tune_files import first_line
+
+RECORD_FILE = "sweep.yaml"  # sweeps/run.py's RECORD_FILE
+INFERRED = "inferred from the trial folders"
+# Metric direction when no sweep file says it (a lower FID/KID is better; a higher likelihood is).
+KNOWN_MODES = {"log_likelihood": "max", "pseudo_log_likelihood": "max", "kid": "min", "fid": "min", "loss": "min",
+               "recon_error": "min", "lpips": "max", "is": "max", "ess": "max", "tau": "min"}
+
+
+@dataclass
+class SweepInfo:
+    """What the sweep varied and measured."""
+
+    name: str
+    """Experiment folder name (the sweep's name unless ``--name`` picked another)."""
+    metric: str
+    """The result the sweep ranked by, e.g. ``eval/log_likelihood``."""
+    mode: str
+    """``max`` or ``min``: whether a larger ``metric`` is better."""
+    domains: dict = field(default_factory=dict)
+    """Swept dotted config key -> its domain (kind, args): grid/choice and their values, uniform/loguniform/
+    randint and [low, high]; None where the settings were inferred (the key varied between trials, its domain
+    is unknown). Seeds not included."""
+    seeds: list = field(default_factory=list)
+    search: str = "grid"
+    """grid, none (random draws) or optuna."""
+    scheduler: str = "none"
+    """none, fifo or asha."""
+    max_t: int | None = None
+    """The most training iterations a trial may get (ASHA's max_t, else train.epochs)."""
+    cpu: float = 1.0
+    """CPU cores per trial (compute used = wall time x cpu)."""
+    gpu: float = 0.0
+    kind: str = ""
+    """rbm or conv_ebm."""
+    preset: str = ""
+    description: str = ""
+    source: str = ""
+    """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
+    sweep_file: str = ""
+    """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
+    reported_metric: str = ""
+    """The metric the trainables carried in every report, repeating it between evaluations (the sweep file's
+    ``metric``; ``metric`` above differs when the sweep ranks by a ``rank_metric``). '' = ``metric``."""
+    data_requested: str = ""
+    """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
+    data_used: str = ""
+    """The data set the trials ran on, as the driver recorded it."""
+    caveat: str = ""
+    """The preset's own sentence on why it cannot answer its question at its scale ('' = none)."""
+    provenance: dict = field(default_factory=dict)
+    """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
+    driver recorded them when the sweep started; empty for older sweeps."""
+
+    @property
+    def space(self) -> dict:
+        """Swept key -> its domain as a sweep file writes it (``grid[1, 5]``, ``loguniform[0.001, 0.3]``), or
+        ``varied`` where it was inferred."""
+        return {k: "varied" if d is None else f"{d[0]}{list(d[1])}" for k, d in self.domains.items()}
+
+    def resume_command(self, path: str) -> str:
+        """How to continue the sweep in the experiment folder ``path`` (sweeps/run.py --resume)."""
+        name = os.path.splitext(os.path.basename(self.sweep_file))[0] if self.sweep_file else self.name
+        folder = os.path.basename(path.rstrip(os.sep))
+        target = f" --name {folder}" if folder != name else ""
+        return f"python sweeps/run.py {self.sweep_file or name} --storage {os.path.dirname(path)}{target} --resume"
+
+
+def read_sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
+    """The settings of the sweep in the experiment folder ``path``: as ``sweep.yaml`` recorded them, else as its
+    sweep file gives them now, else inferred from Tune's ``states`` and the trials' ``rows``."""
+    name = os.path.basename(path.rstrip(os.sep))
+    record = _read_record(path, notes)
+    if record and isinstance(record.get("settings"), dict):
+        try:
+            return _sweep_info(name, record["settings"], record, f"{record['sweep']} (preset "
+                               f"{record.get('preset', '?')}), as recorded when the sweep started",
+                               sweep_file=str(record["sweep"]), preset=str(record.get("preset", "")))
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); reading the sweep file instead")
+    if record:
+        preset = record.get("preset", "cpu")
+        settings = _sweep_file_settings(record, preset, rows, notes)
+        if settings is not None:
+            return _sweep_info(name, settings, record, f"{record['sweep']} (preset {preset})",
+                               sweep_file=record["sweep"], preset=preset)
+    return _sweep_info(name, _inferred_settings(states, rows, notes), record or {}, INFERRED)
+
+
+def _sweep_info(name: str, st: dict, record: dict, source: str, sweep_file: str = "", preset: str = "") -> SweepInfo:
+    """A :class:`SweepInfo` from settings as ``Sweep.settings()`` writes them (``space``: key -> {kind: args},
+    or None where inferred) and the rest of the driver's record."""
+    scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
+    info = SweepInfo(
+        name=name, metric=str(st.get("rank_metric") or st["metric"]), reported_metric=str(st["metric"]),
+        mode=str(st["mode"]), domains={k: _domain(d) for k, d in (st.get("space") or {}).items()},
+        seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),
+        scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
+        cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
+        preset=preset, description=str(st.get("description", "")), source=source, sweep_file=sweep_file,
+        caveat=str(st.get("caveat") or ""))
+    requested, used = str(record.get("data_requested") or ""), str(record.get("data") or "")
+    if requested and used and requested != used:  # the driver fell back to the embedded data set
+        info.data_requested, info.data_used = requested, used
+    if isinstance(record.get("provenance"), dict):
+        info.provenance = record["provenance"]
+    return info
+
+
+def _domain(d: dict | None) -> tuple | None:
+    """``{"grid": [1, 5]}`` -> ``("grid", [1, 5])``; None (inferred) stays None."""
+    if d is None:
+        return None
+    kind, args = next(iter(d.items()))
+    return kind, list(args)
+
+
+def _read_record(path: str, notes: list) -> dict | None:
+    file = os.path.join(path, RECORD_FILE)
+    if not os.path.exists(file):
+        notes.append(f"no {RECORD_FILE} (written by sweeps/run.py); the sweep's settings are inferred from the "
+                     f"trial folders")
+        return None
+    import yaml
+
+    try:
+        with open(file) as f:
+            record = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        notes.append(f"{RECORD_FILE} is unreadable ({first_line(e)}); the sweep's settings are inferred")
+        return None
+    if not isinstance(record, dict) or "sweep" not in record:
+        notes.append(f"{RECORD_FILE} is not a sweep record; the sweep's settings are inferred")
+        return None
+    return record
+
+
+def _sweep_file_settings(record: dict, preset: str, rows: list[dict], notes: list) -> dict | None:
+    """The settings of the record's sweep file as it loads now (older records hold no settings); None when it
+    does not load or no longer matches the trials."""
+    try:
+        from sweeps.spec import SweepError, load_sweep  # no Ray, no torch: the YAML checks only
+    except ImportError as e:  # analysing on a machine without the repository's packages
+        notes.append(f"sweeps.spec is not importable ({e}); the sweep's settings are inferred")
+        return None
+    try:
+        settings = load_sweep(record["sweep"], preset, record.get("overrides") or []).settings()
+    except (SweepError, ValueError, OSError) as e:
+        notes.append(f"the sweep file {record['sweep']} no longer loads ({first_line(e)}); the sweep's "
+                     f"settings are inferred from the trial folders")
+        return None
+    missing = [k for k in settings["space"] if not any(f"config/{k}" in r for r in rows)]
+    if missing:
+        notes.append(f"the sweep file {record['sweep']} names space keys the trials lack "
+                     f"({', '.join(missing)}); it changed since the sweep ran, so settings are inferred")
+        return None
+    return settings
+
+
+def _inferred_settings(states: dict, rows: list[dict], notes: list) -> dict:
+    """Settings as far as the trial folders tell: Tune's metric (else a reported eval/ one), its direction by
+    name, the config keys that differ between trials (domains unknown), seeds, epochs and model kind."""
+    metric = next((s["metric"] for s in states.values() if s.get("metric")), None)
+    if not metric:
+        reported = {k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], int | float)}
+        metric = next((m for m in ("eval/log_likelihood", "eval/kid_domain", "eval/fid_domain") if m in reported),
+                      min(reported) if reported else "eval/log_likelihood")
+    leaf = metric.rsplit("/", 1)[-1]
+    mode = KNOWN_MODES.get(leaf) or next((m for k, m in KNOWN_MODES.items() if leaf.startswith(k)), None)
+    if mode is None:
+        mode = "max"
+        notes.append(f"the direction of {metric} is unknown; assumed larger is better (pass --mode min if not)")
+    config_keys = sorted({k for r in rows for k in r if k.startswith("config/")})
+    varied = []
+    for col in config_keys:
+        values = {json.dumps(r.get(col), sort_keys=True, default=str) for r in rows if r.get("_readable")}
+        if len(values) > 1 and col != "config/seed":
+            varied.append(col.removeprefix("config/"))
+    seeds = sorted({r.get("config/seed") for r in rows if r.get("config/seed") is not None})
+    epochs = [r.get("config/train.epochs") for r in rows if isinstance(r.get("config/train.epochs"), int)]
+    kind = next((r.get("config/kind") for r in rows if r.get("config/kind")), "")
+    max_t = max(epochs) if epochs else None
+    # Ranked by the metric found; which one the trainables carried in every report ("metric") is unknown.
+    return {"rank_metric": metric, "metric": "", "mode": mode, "space": dict.fromkeys(varied), "seeds": seeds,
+            "kind": kind, "search": "unknown", "scheduler": {"type": "unknown", "max_t": max_t}}
