@@ -118,7 +118,7 @@ def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
         results = r.pop("_results")
         r.pop("_readable")
         r["iterations"] = to_int(r.get("training_iteration")) or 0
-        r["outcome"] = _outcome(r, sweep)
+        r["outcome"] = outcome(r, sweep)
         r["cpu_s"] = (r.get("time_total_s") or 0.0) * sweep.cpu
         r.update(_best(results, sweep.metric, sweep.mode))
     df = pd.DataFrame(rows)
@@ -132,7 +132,10 @@ def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
     return df[first + config + rest]
 
 
-def _outcome(r: dict, sweep: SweepInfo) -> str:
+def outcome(r: dict, sweep: SweepInfo) -> str:
+    """One trial's outcome (the module docstring's five) from its row: ``tune_status`` (Tune's status, None when
+    unknown), ``iterations``, ``error`` (Tune's error message, None without one), ``status`` (the run's own
+    last reported status) and ``config/train.epochs``."""
     status = r.get("tune_status")
     target = sweep.max_t or r.get("config/train.epochs")
     short = bool(target) and r["iterations"] < target

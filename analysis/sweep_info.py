@@ -4,7 +4,7 @@
 settings they resolved to (``Sweep.settings()``). The settings are read from there; a record written before
 the driver recorded them falls back to loading its sweep file now (``sweeps.spec``, no Ray), and an
 experiment without a usable record to settings inferred from the trial folders. Every path ends in the same
-settings dict and :func:`_sweep_info`, and says in ``notes`` what it could not read.
+settings dict and :func:`from_settings`, and says in ``notes`` what it could not read.
 """
 
 from __future__ import annotations
@@ -88,23 +88,25 @@ def read_sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> S
     record = _read_record(path, notes)
     if record and isinstance(record.get("settings"), dict):
         try:
-            return _sweep_info(name, record["settings"], record, f"{record['sweep']} (preset "
-                               f"{record.get('preset', '?')}), as recorded when the sweep started",
-                               sweep_file=str(record["sweep"]), preset=str(record.get("preset", "")))
+            source = f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep started"
+            return from_settings(name, record["settings"], record, source, sweep_file=str(record["sweep"]),
+                                 preset=str(record.get("preset", "")))
         except (KeyError, TypeError, ValueError, StopIteration) as e:
             notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); reading the sweep file instead")
     if record:
         preset = record.get("preset", "cpu")
         settings = _sweep_file_settings(record, preset, rows, notes)
         if settings is not None:
-            return _sweep_info(name, settings, record, f"{record['sweep']} (preset {preset})",
-                               sweep_file=record["sweep"], preset=preset)
-    return _sweep_info(name, _inferred_settings(states, rows, notes), record or {}, INFERRED)
+            return from_settings(name, settings, record, f"{record['sweep']} (preset {preset})",
+                                 sweep_file=record["sweep"], preset=preset)
+    return from_settings(name, _inferred_settings(states, rows, notes), record, INFERRED)
 
 
-def _sweep_info(name: str, st: dict, record: dict, source: str, sweep_file: str = "", preset: str = "") -> SweepInfo:
+def from_settings(name: str, st: dict, record: dict | None = None, source: str = "", sweep_file: str = "",
+                  preset: str = "") -> SweepInfo:
     """A :class:`SweepInfo` from settings as ``Sweep.settings()`` writes them (``space``: key -> {kind: args},
-    or None where inferred) and the rest of the driver's record."""
+    or None where inferred) and the rest of the driver's ``record`` (the data set used, provenance)."""
+    record = record or {}
     scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
     info = SweepInfo(
         name=name, metric=str(st.get("rank_metric") or st["metric"]), reported_metric=str(st["metric"]),

@@ -1,71 +1,69 @@
-"""The table a sweep ends with: its best configurations, mean +- std of the metric over seeds."""
+"""The table a sweep ends with: its best configurations, by the analysis's one ranking rule.
+
+The rule and the numbers are :func:`analysis.stats.group_table`'s: best mean first, a configuration with a
+diverged seed after every one that never diverged; mean and 95% t-interval over the seeds that ran to the end
+or were stopped by ASHA; each outcome counted. The trials are the frame ``python -m analysis`` reports on,
+read from the experiment folder. Storage the analysis cannot read as a local folder (``--storage
+s3://...``) gets the same frame from Ray's own results instead.
+"""
 
 from __future__ import annotations
 
-import math
+import os
 
 import pandas as pd
 
-
-def group_summary(df: pd.DataFrame, metric: str, mode: str, group_keys: list[str]) -> pd.DataFrame:
-    """One row per configuration (trials that differ only in ``seed``), best first.
-
-    ``df`` holds one row per trial with its last result and ``config/<key>`` columns
-    (``ResultGrid.get_dataframe()``); a trial stopped early by ASHA counts with its last value, and
-    ``epochs`` says how far the configuration's trials got.
-    """
-    df = df.copy()
-    cols = [f"config/{k}" for k in group_keys if f"config/{k}" in df]
-    if not cols:
-        df["config"] = "(base config)"
-        cols = ["config"]
-    if metric not in df:
-        df[metric] = math.nan
-    for col in cols:  # lists (e.g. eval.metrics) are not hashable
-        df[col] = df[col].map(lambda v: tuple(v) if isinstance(v, list) else v)
-    df["_epochs"] = df["epoch"] if "epoch" in df else df.get("training_iteration", math.nan)
-    df["_diverged"] = (df["status"] == "diverged") if "status" in df else False
-    if "errored" in df:  # the driver marks trials that ended with an error (ResultGrid.errors)
-        df["_errored"] = df["errored"].fillna(False).astype(bool)
-    else:  # analysis.load_experiment's frame
-        df["_errored"] = (df["outcome"] == "errored") if "outcome" in df else False
-    df.loc[df["_errored"], metric] = math.nan  # an errored trial's last value is counted, never averaged
-    g = df.groupby(cols, dropna=False, sort=False)
-    out = pd.DataFrame({
-        "mean": g[metric].mean(),
-        "std": g[metric].std(ddof=1),
-        "seeds": g.size(),
-        "epochs": g["_epochs"].max(),
-        "diverged": g["_diverged"].sum(),
-        "errored": g["_errored"].sum(),
-    }).reset_index()
-    out.columns = [c.removeprefix("config/") for c in out.columns]
-    return out.sort_values("mean", ascending=(mode == "min"), na_position="last").reset_index(drop=True)
+from analysis import AnalysisError, load_experiment, stats
+from analysis.frames import outcome
+from analysis.sweep_info import SweepInfo, from_settings
+from analysis.tune_files import first_line, to_int
 
 
-def best_table(df: pd.DataFrame, metric: str, mode: str, group_keys: list[str], top: int = 5) -> str:
-    if df.empty:
-        return "no trial reported a result"
-    summary = group_summary(df, metric, mode, group_keys)
-    keys = [c for c in summary.columns if c not in ("mean", "std", "seeds", "epochs", "diverged", "errored")]
-    header = ["#", *keys, f"{metric} ({mode})", "seeds", "epochs", "diverged", "errored"]
+def final_table(path: str, results, sweep, top: int) -> tuple[str, int]:
+    """The best ``top`` configurations of the sweep in ``path`` as text, and how many trials are unfinished.
+    ``results``: Tune's ResultGrid, read only where ``path`` is not a local experiment folder; ``sweep``: the
+    ``sweeps.spec.Sweep`` that ran."""
+    try:
+        exp = load_experiment(path)
+    except AnalysisError:  # e.g. s3:// storage
+        info = from_settings(os.path.basename(path.rstrip("/")), sweep.settings(), source="the sweep that ran")
+        trials = ray_trials(results, info)
+    else:
+        info, trials = exp.sweep, exp.trials
+    if trials.empty:
+        return "no trial reported a result", 0
+    keys = [k for k in info.space if f"config/{k}" in trials]
+    groups = stats.group_table(trials, info.metric, info.mode, [f"config/{k}" for k in keys])
+    return table(groups, keys, info.metric, info.mode, top), int((trials["outcome"] == "unfinished").sum())
+
+
+def ray_trials(results, info: SweepInfo) -> pd.DataFrame:
+    """Tune's ResultGrid as the analysis's per-trial frame: one row per trial with ``trial_id``, ``config/...``,
+    its last result and its ``outcome`` (:func:`analysis.frames.outcome`). Ray tells only which trials ended
+    with an error; the others count as TERMINATED."""
+    errors = {r.metrics.get("trial_id"): first_line(r.error) for r in results if r.error is not None and r.metrics}
     rows = []
-    for i, r in summary.head(top).iterrows():
-        spread = "" if math.isnan(r["std"]) else f" ± {_num(r['std'])}"
-        rows.append([str(i + 1), *(_num(r[k]) for k in keys), f"{_num(r['mean'])}{spread}",
-                     str(int(r["seeds"])), _num(r["epochs"]), str(int(r["diverged"])),
-                     str(int(r["errored"]))])
+    for r in results.get_dataframe().to_dict("records"):
+        error = errors.get(r.get("trial_id"))
+        r.update(tune_status="ERROR" if error else "TERMINATED", error=error,
+                 iterations=to_int(r.get("training_iteration")) or 0)
+        r["outcome"] = outcome(r, info)
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def table(groups: pd.DataFrame, keys: list[str], metric: str, mode: str, top: int) -> str:
+    """The first ``top`` rows of ``stats.group_table``'s frame as aligned text, with a title."""
+    header = ["#", *keys, f"{metric} ({mode})", "± 95% CI", "n", *stats.OUTCOMES]
+    rows = [[str(i + 1), *(stats.fmt(r[k], 5) for k in keys), _number(r["mean"]), _number(r["ci"]), str(int(r["n"])),
+             *(str(int(r[o])) for o in stats.OUTCOMES)] for i, (_, r) in enumerate(groups.head(top).iterrows())]
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    title = f"best {min(top, len(summary))} of {len(summary)} configurations by {metric} ({mode}), " \
-            f"mean ± std over seeds:"
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    title = (f"best {min(top, len(groups))} of {len(groups)} configurations by {metric} ({mode}), mean and 95% "
+             f"t-interval over seeds (configurations with a diverged trial last):")
     return "\n".join([title, *lines])
 
 
-def _num(v) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        return f"{v:.0f}" if v.is_integer() and abs(v) < 1e6 else f"{v:.5g}"
-    return str(v)
+def _number(v) -> str:
+    """A mean or interval half-width; "-" where there is none (no value, or one seed: no interval)."""
+    return stats.fmt(v, 5) if stats.finite(v) else "-"

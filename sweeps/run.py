@@ -162,7 +162,9 @@ def cmd_run(args) -> int:
         if started:
             ray.shutdown()
 
-    table, unfinished = _final_table(path, results, sweep, args.top)
+    from sweeps.report import final_table
+
+    table, unfinished = final_table(path, results, sweep, args.top)
     print(table)
     print(f"results: {path}  (tensorboard --logdir {path}; Tuner.restore(path, trainable).get_results())")
     if stop.received or unfinished:
@@ -215,40 +217,6 @@ class _StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         return False
-
-
-def _final_table(path: str, results, sweep: Sweep, top: int) -> tuple[str, int]:
-    """The best configurations by the sweep's ranking metric, from the same frames and ranking rule as the
-    analysis (analysis.stats), with unfinished trials counted; Ray's frame for storage the analysis can't read."""
-    from analysis import AnalysisError, load_experiment
-
-    try:
-        exp = load_experiment(path)
-    except AnalysisError:
-        from sweeps.report import best_table
-
-        df = results.get_dataframe()
-        errored = {r.metrics.get("trial_id") for r in results if r.error is not None and r.metrics}
-        if "trial_id" in df:
-            df["errored"] = df["trial_id"].isin(errored)
-        return best_table(df, sweep.ranked_by, sweep.mode, sweep.group_keys(), top), 0
-    g = exp.groups()
-    keys = [k.removeprefix("config/") for k in exp.group_keys]
-    counts = ("ok", "diverged", "errored", "stopped", "unfinished")
-    header = ["#", *keys, f"{exp.sweep.metric} ({exp.sweep.mode})", "± 95% CI", "n", *counts]
-    rows = [[str(i + 1), *(_cell(r[k]) for k in keys), _cell(r["mean"]), _cell(r["ci"]), str(int(r["n"])),
-             *(str(int(r[c])) for c in counts)] for i, (_, r) in enumerate(g.head(top).iterrows())]
-    widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
-    title = (f"best {min(top, len(g))} of {len(g)} configurations by {exp.sweep.metric} ({exp.sweep.mode}), "
-             f"mean and 95% t-interval over seeds (configurations with a diverged trial last):")
-    return "\n".join([title, *lines]), int((exp.trials["outcome"] == "unfinished").sum())
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.5g}"
-    return str(v)
 
 
 def _default_preset() -> str:

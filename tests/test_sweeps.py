@@ -197,21 +197,3 @@ def test_study_presets_refuse_the_fallback_by_default(tmp_path, capsys, preset):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: mnist not found") and "--strict-data refuses the fallback" in err
     assert not (tmp_path / "results").exists()
-
-
-
-def test_best_table_counts_errored_and_diverged_trials_without_averaging_them():
-    import pandas as pd
-
-    from sweeps.report import best_table, group_summary
-
-    df = pd.DataFrame({"config/sampler.k": [1, 1, 1, 5, 5],
-                       "eval/log_likelihood": [-100.0, -102.0, -50.0, -90.0, float("nan")],
-                       "status": ["ok", "ok", "ok", "ok", "diverged"], "epoch": [3, 3, 2, 3, 1],
-                       "errored": [False, False, True, False, False]})
-    s = group_summary(df, "eval/log_likelihood", "max", ["sampler.k"]).set_index("sampler.k")
-    assert s.loc[1, "mean"] == -101.0 and s.loc[1, "errored"] == 1  # the errored -50 is not averaged in
-    assert s.loc[5, "diverged"] == 1 and s.loc[5, "errored"] == 0
-    lines = best_table(df, "eval/log_likelihood", "max", ["sampler.k"]).splitlines()
-    assert lines[1].split()[-2:] == ["diverged", "errored"]
-    assert lines[2].split()[:2] == ["1", "5"] and lines[3].split()[-1] == "1"
