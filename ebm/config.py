@@ -1,26 +1,30 @@
-"""Typed run configs: YAML values -> nested dataclasses, with ``key=value`` overrides applied last.
+"""Typed run configs, one class per model kind (``kind: rbm`` or ``kind: conv_ebm``).
 
-One config class per model kind (``kind: rbm`` or ``kind: conv_ebm``); every field has a default and a
-docstring. Unknown keys, wrong types and out-of-range values raise :class:`ConfigError`, whose message is
-one line naming the key, the value and what to do instead (nanoGPT's configurator, made strict).
+Every field has a default and a docstring (cleanrl's ``Args``), so a YAML config holds only what differs from
+them (tests/test_config.py checks that no shipped file restates a default); ``key=value`` overrides apply last.
+Each section checks its own ranges in ``__post_init__``; reading, type checks and one-line
+:class:`ConfigError` messages are :mod:`ebm.strict`'s, shared with the sweep files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import os
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-
-
-class ConfigError(ValueError):
-    """Bad user input in a config file or override; the message is one line."""
-
+from ebm.strict import (  # noqa: F401  (field_docs, flatten, unflatten: importable from here as before)
+    ConfigError,
+    build,
+    check,
+    deep_merge,
+    field_docs,
+    flatten,
+    parse_override,
+    plain,
+    read_yaml,
+    set_dotted,
+    unflatten,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Shared sections
@@ -42,8 +46,8 @@ class DataConfig:
     """Use only the first ``limit`` training images (0 = all); for smoke runs."""
 
     def __post_init__(self):
-        _check(self.noise_std >= 0, "data.noise_std", self.noise_std, "must be >= 0")
-        _check(self.limit >= 0, "data.limit", self.limit, "must be >= 0 (0 = all)")
+        check(self.noise_std >= 0, "data.noise_std", self.noise_std, "must be >= 0")
+        check(self.limit >= 0, "data.limit", self.limit, "must be >= 0 (0 = all)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -64,10 +68,10 @@ class RBMModelConfig:
     """Sliding-average rate of the hidden offset when centering."""
 
     def __post_init__(self):
-        _check(self.n_visible >= 1, "model.n_visible", self.n_visible, "must be >= 1")
-        _check(self.n_hidden >= 1, "model.n_hidden", self.n_hidden, "must be >= 1")
-        _check(self.init_std >= 0, "model.init_std", self.init_std, "must be >= 0")
-        _check(0 < self.centering_rate <= 1, "model.centering_rate", self.centering_rate, "must be in (0, 1]")
+        check(self.n_visible >= 1, "model.n_visible", self.n_visible, "must be >= 1")
+        check(self.n_hidden >= 1, "model.n_hidden", self.n_hidden, "must be >= 1")
+        check(self.init_std >= 0, "model.init_std", self.init_std, "must be >= 0")
+        check(0 < self.centering_rate <= 1, "model.centering_rate", self.centering_rate, "must be in (0, 1]")
 
 
 @dataclass
@@ -80,8 +84,8 @@ class GibbsConfig:
     """PCD: number of persistent chains (0 = the batch size)."""
 
     def __post_init__(self):
-        _check(self.k >= 1, "sampler.k", self.k, "must be >= 1")
-        _check(self.n_chains >= 0, "sampler.n_chains", self.n_chains, "must be >= 0 (0 = batch size)")
+        check(self.k >= 1, "sampler.k", self.k, "must be >= 1")
+        check(self.n_chains >= 0, "sampler.n_chains", self.n_chains, "must be >= 0 (0 = batch size)")
 
 
 @dataclass
@@ -100,11 +104,11 @@ class RBMTrainConfig:
     """Learning rate over epochs: constant, linear decay to 0, or cosine decay to 0."""
 
     def __post_init__(self):
-        _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
-        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
-        _check(self.lr > 0, "train.lr", self.lr, "must be > 0")
-        _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "must be in [0, 1)")
-        _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "must be >= 0")
+        check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
+        check(self.lr > 0, "train.lr", self.lr, "must be > 0")
+        check(0 <= self.momentum < 1, "train.momentum", self.momentum, "must be in [0, 1)")
+        check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "must be >= 0")
 
 
 @dataclass
@@ -135,15 +139,15 @@ class RBMEvalConfig:
     """Chains for ``eval/ess``."""
 
     def __post_init__(self):
-        _check(self.every >= 1, "eval.every", self.every, "must be >= 1")
-        _check(self.ess_steps >= 0, "eval.ess_steps", self.ess_steps, "must be >= 0 (0 = off)")
-        _check(self.ess_chains >= 1, "eval.ess_chains", self.ess_chains, "must be >= 1")
-        _check(self.ais_betas >= 10, "eval.ais_betas", self.ais_betas, "must be >= 10")
-        _check(self.ais_chains >= 2, "eval.ais_chains", self.ais_chains, "must be >= 2")
-        _check(self.final_ais_betas >= 10, "eval.final_ais_betas", self.final_ais_betas, "must be >= 10")
-        _check(self.final_ais_chains >= 2, "eval.final_ais_chains", self.final_ais_chains, "must be >= 2")
-        _check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
-        _check(self.sample_steps >= 1, "eval.sample_steps", self.sample_steps, "must be >= 1")
+        check(self.every >= 1, "eval.every", self.every, "must be >= 1")
+        check(self.ess_steps >= 0, "eval.ess_steps", self.ess_steps, "must be >= 0 (0 = off)")
+        check(self.ess_chains >= 1, "eval.ess_chains", self.ess_chains, "must be >= 1")
+        check(self.ais_betas >= 10, "eval.ais_betas", self.ais_betas, "must be >= 10")
+        check(self.ais_chains >= 2, "eval.ais_chains", self.ais_chains, "must be >= 2")
+        check(self.final_ais_betas >= 10, "eval.final_ais_betas", self.final_ais_betas, "must be >= 10")
+        check(self.final_ais_chains >= 2, "eval.final_ais_chains", self.final_ais_chains, "must be >= 2")
+        check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
+        check(self.sample_steps >= 1, "eval.sample_steps", self.sample_steps, "must be >= 1")
 
 
 @dataclass
@@ -178,7 +182,7 @@ class ConvModelConfig:
     """Spectral normalisation of every conv/linear layer (Miyato et al. 2018)."""
 
     def __post_init__(self):
-        _check(self.width >= 0, "model.width", self.width, "must be >= 0 (0 = default)")
+        check(self.width >= 0, "model.width", self.width, "must be >= 0 (0 = default)")
 
 
 @dataclass
@@ -199,12 +203,12 @@ class LangevinConfig:
     """Fraction of buffer draws restarted from uniform noise (Du & Mordatch 2019: 5%)."""
 
     def __post_init__(self):
-        _check(self.k >= 1, "sampler.k", self.k, "must be >= 1")
-        _check(self.step_size > 0, "sampler.step_size", self.step_size, "must be > 0")
-        _check(self.noise_std >= 0, "sampler.noise_std", self.noise_std, "must be >= 0")
-        _check(self.grad_clip >= 0, "sampler.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
-        _check(self.buffer_size >= 1, "sampler.buffer_size", self.buffer_size, "must be >= 1")
-        _check(0 <= self.reinit_prob <= 1, "sampler.reinit_prob", self.reinit_prob, "must be in [0, 1]")
+        check(self.k >= 1, "sampler.k", self.k, "must be >= 1")
+        check(self.step_size > 0, "sampler.step_size", self.step_size, "must be > 0")
+        check(self.noise_std >= 0, "sampler.noise_std", self.noise_std, "must be >= 0")
+        check(self.grad_clip >= 0, "sampler.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
+        check(self.buffer_size >= 1, "sampler.buffer_size", self.buffer_size, "must be >= 1")
+        check(0 <= self.reinit_prob <= 1, "sampler.reinit_prob", self.reinit_prob, "must be in [0, 1]")
 
 
 @dataclass
@@ -231,17 +235,17 @@ class ConvTrainConfig:
     """Divergence guard: |energy| above this (or any non-finite loss/energy) stops the run as diverged."""
 
     def __post_init__(self):
-        _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
-        _check(self.iterations_per_epoch >= 0, "train.iterations_per_epoch", self.iterations_per_epoch,
+        check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        check(self.iterations_per_epoch >= 0, "train.iterations_per_epoch", self.iterations_per_epoch,
                "must be >= 0 (0 = full pass)")
-        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
-        _check(self.lr > 0, "train.lr", self.lr, "must be > 0")
-        _check(all(0 <= b < 1 for b in self.betas), "train.betas", list(self.betas), "must be in [0, 1)")
-        _check(self.alpha >= 0, "train.alpha", self.alpha, "must be >= 0")
-        _check(self.grad_clip >= 0, "train.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
-        _check(self.accumulation_steps >= 1, "train.accumulation_steps", self.accumulation_steps, "must be >= 1")
-        _check(0 <= self.ema < 1, "train.ema", self.ema, "must be in [0, 1) (0 = off)")
-        _check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
+        check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be >= 1")
+        check(self.lr > 0, "train.lr", self.lr, "must be > 0")
+        check(all(0 <= b < 1 for b in self.betas), "train.betas", list(self.betas), "must be in [0, 1)")
+        check(self.alpha >= 0, "train.alpha", self.alpha, "must be >= 0")
+        check(self.grad_clip >= 0, "train.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
+        check(self.accumulation_steps >= 1, "train.accumulation_steps", self.accumulation_steps, "must be >= 1")
+        check(0 <= self.ema < 1, "train.ema", self.ema, "must be in [0, 1) (0 = off)")
+        check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
 
 
 CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception",
@@ -270,13 +274,13 @@ class EvalProtocolConfig:
     start from noise, so chains restarted a few steps ago (``reinit_prob``) are not scored as the model's samples."""
 
     def __post_init__(self):
-        _check(self.steps >= 0, "eval.protocol.steps", self.steps, "must be >= 0 (0 = sampler.k)")
-        _check(self.min_chain_steps >= 0, "eval.protocol.min_chain_steps", self.min_chain_steps, "must be >= 0")
-        _check(self.step_size is None or self.step_size > 0, "eval.protocol.step_size", self.step_size,
+        check(self.steps >= 0, "eval.protocol.steps", self.steps, "must be >= 0 (0 = sampler.k)")
+        check(self.min_chain_steps >= 0, "eval.protocol.min_chain_steps", self.min_chain_steps, "must be >= 0")
+        check(self.step_size is None or self.step_size > 0, "eval.protocol.step_size", self.step_size,
                "must be > 0 (or null = the arm's own)")
-        _check(self.noise_std is None or self.noise_std >= 0, "eval.protocol.noise_std", self.noise_std,
+        check(self.noise_std is None or self.noise_std >= 0, "eval.protocol.noise_std", self.noise_std,
                "must be >= 0 (or null = the arm's own)")
-        _check(self.grad_clip is None or self.grad_clip >= 0, "eval.protocol.grad_clip", self.grad_clip,
+        check(self.grad_clip is None or self.grad_clip >= 0, "eval.protocol.grad_clip", self.grad_clip,
                "must be >= 0 (or null = the arm's own)")
 
 
@@ -301,13 +305,13 @@ class ConvEvalConfig:
     """Folder caching the domain classifier and the metric floors/ceilings (empty = ~/.cache/ebm-cd-study)."""
 
     def __post_init__(self):
-        _check(self.every >= 1, "eval.every", self.every, "must be >= 1")
-        _check(self.n_samples >= 2, "eval.n_samples", self.n_samples, "must be >= 2")
-        _check(self.sample_steps >= 0, "eval.sample_steps", self.sample_steps, "must be >= 0 (0 = sampler.k)")
-        _check(self.baseline_resamples >= 0, "eval.baseline_resamples", self.baseline_resamples,
+        check(self.every >= 1, "eval.every", self.every, "must be >= 1")
+        check(self.n_samples >= 2, "eval.n_samples", self.n_samples, "must be >= 2")
+        check(self.sample_steps >= 0, "eval.sample_steps", self.sample_steps, "must be >= 0 (0 = sampler.k)")
+        check(self.baseline_resamples >= 0, "eval.baseline_resamples", self.baseline_resamples,
                "must be >= 0 (0 = off)")
         bad = [m for m in self.metrics if m not in CONV_METRICS]
-        _check(not bad, "eval.metrics", self.metrics, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
+        check(not bad, "eval.metrics", self.metrics, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
         if self.sample_init != "auto" and self.protocol.init == "as_trained":
             self.protocol.init = self.sample_init  # an older config's evaluation chains
         if self.sample_steps and not self.protocol.steps:
@@ -330,7 +334,7 @@ class ConvEBMConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# Loading, overrides, flattening
+# Loading
 
 KINDS: dict[str, type] = {"rbm": RBMConfig, "conv_ebm": ConvEBMConfig}
 
@@ -343,187 +347,21 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
     """Read a YAML config (or start from ``base``), apply ``key=value`` overrides, return the typed config."""
     raw = dict(base or {})
     if path is not None:
-        raw = _deep_merge(raw, read_yaml(path))
+        raw = deep_merge(raw, read_yaml(path))
     for item in overrides or []:
         key, value = parse_override(item)
         set_dotted(raw, key, value)
     return from_dict(raw, source=path or "config")
 
 
-def read_yaml(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}:{where} is not valid YAML ({problem}); fix the syntax") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(raw).__name__}")
-    return raw
-
-
-def parse_override(item: str) -> tuple[str, Any]:
-    """``train.lr=0.01`` -> ("train.lr", 0.01); the value is read as YAML (numbers, booleans, lists)."""
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {item!r} must look like key=value, e.g. train.lr=0.01")
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
-    return key.strip(), value
-
-
-def set_dotted(d: dict, key: str, value: Any) -> None:
-    parts = key.split(".")
-    for p in parts[:-1]:
-        nxt = d.setdefault(p, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"cannot set {key!r}: {p!r} is not a section")
-        d = nxt
-    d[parts[-1]] = value
-
-
 def from_dict(raw: dict, source: str = "config"):
+    """A nested mapping -> the typed config of its ``kind`` (default ``rbm``)."""
     kind = raw.get("kind", "rbm")
     if kind not in KINDS:
         raise ConfigError(f"{source}: unknown kind {kind!r}; choose one of {', '.join(sorted(KINDS))}")
-    return _build(KINDS[kind], raw, prefix="", source=source)
+    return build(KINDS[kind], raw, source)
 
 
 def to_dict(cfg) -> dict:
     """Plain nested dict of YAML-safe values (tuples become lists)."""
-    return dataclasses.asdict(cfg, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v
-                                                                for k, v in items})
-
-
-def flatten(d: dict, prefix: str = "") -> dict:
-    """{"train": {"lr": 0.1}} -> {"train.lr": 0.1} (the keys sweeps and ``--set`` use)."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def unflatten(flat: dict) -> dict:
-    out: dict = {}
-    for k, v in flat.items():
-        set_dotted(out, k, v)
-    return out
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Field name -> docstring, read from the class source (the docstring under each field)."""
-    import ast
-    import inspect
-    import textwrap
-
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body
-    docs = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)
-    return docs
-
-
-# --------------------------------------------------------------------------------------------------
-# Internals
-
-
-def _check(ok: bool, key: str, value: Any, what: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} {what}")
-
-
-def _deep_merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _build(cls: type, raw: Any, prefix: str, source: str):
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {prefix}{close[0]}?" if close else f"; valid keys: {', '.join(names)}"
-            raise ConfigError(f"{source}: unknown config key {prefix}{key!r}{hint}")
-        typ = hints[key]
-        if dataclasses.is_dataclass(typ):
-            kwargs[key] = _build(typ, value, f"{prefix}{key}.", source)
-        else:
-            kwargs[key] = _coerce(typ, value, f"{prefix}{key}", source)
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-
-
-def _coerce(typ: Any, value: Any, key: str, source: str):
-    origin = typing.get_origin(typ)
-    if origin is Literal:
-        choices = typing.get_args(typ)
-        if value not in choices:
-            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{source}: {key}={value!r} is not one of {', '.join(map(repr, choices))}{hint}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(typ)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, key, source)
-            except ConfigError as e:
-                errors.append(e)
-        raise errors[0]
-    if origin in (tuple, list):
-        args = [a for a in typing.get_args(typ) if a is not Ellipsis]
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{source}: {key}={value!r} must be a list, e.g. [{', '.join('…' for _ in args)}]")
-        if origin is tuple and Ellipsis not in typing.get_args(typ) and len(value) != len(args):
-            raise ConfigError(f"{source}: {key}={value!r} must have {len(args)} entries")
-        item_types = args if origin is tuple and len(args) == len(value) else [args[0]] * len(value)
-        return origin(_coerce(t, v, f"{key}[{i}]", source) for i, (t, v) in enumerate(zip(item_types, value,
-                                                                                          strict=True)))
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-    elif typ is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif typ is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif typ is str:
-        if isinstance(value, str):
-            return value
-    else:
-        raise TypeError(f"unsupported config field type {typ!r} for {key}")
-    raise ConfigError(f"{source}: {key}={value!r} must be of type {typ.__name__}")
+    return dataclasses.asdict(cfg, dict_factory=lambda items: {k: plain(v) for k, v in items})

@@ -25,19 +25,17 @@ elif REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import signal  # noqa: E402
 
-import yaml  # noqa: E402
+from ebm.strict import ConfigError  # noqa: E402
+from sweeps import records  # noqa: E402
+from sweeps.dry_run import dry_run, plan  # noqa: E402
+from sweeps.spec import PRESETS, describe_all, load_sweep, sweep_path  # noqa: E402
 
-from ebm.config import ConfigError  # noqa: E402
-from sweeps.spec import PRESETS, Sweep, SweepError, describe_all, load_sweep, sweep_path  # noqa: E402
-
-USER_ERRORS = (SweepError, ConfigError)  # sweeps.shared_data turns data errors into SweepError
+USER_ERRORS = (ConfigError,)  # run configs, sweep files and (sweeps.shared_data) missing data sets alike
 # Tune snapshots the experiment state whenever a trial has checkpointed num_to_keep times (so that resume
 # never points at a deleted checkpoint) and warns that this is frequent; with per-epoch checkpoints it is.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-RECORD_FILE = "sweep.yaml"  # beside Tune's own files: how the sweep was started, read back by --resume
 DASHBOARD_HOST = "127.0.0.1"
 STUDY_PRESETS = ("full", "paper")  # presets that refuse the embedded fallback data set unless --no-strict-data
 
@@ -49,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             return cmd_list()
         if not args.name:
-            raise SweepError("name a sweep to run (python sweeps/run.py NAME); --list shows them")
+            raise ConfigError("name a sweep to run (python sweeps/run.py NAME); --list shows them")
         return cmd_run(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
@@ -104,36 +102,36 @@ def cmd_list() -> int:
 
 def cmd_run(args) -> int:
     sweep_path(args.name)  # an unknown name fails here, before torch or Ray is imported
-    storage = _storage(args.storage)
+    storage = records.storage_path(args.storage)
     experiment = args.experiment or os.path.splitext(os.path.basename(args.name))[0]
-    path = _join(storage, experiment)
+    path = records.join(storage, experiment)
     if args.resume:
         if args.overrides or args.preset:
-            raise SweepError("--resume continues a sweep as it began; drop --set/--preset")
-        record = _read_record(path)
+            raise ConfigError("--resume continues a sweep as it began; drop --set/--preset")
+        record = records.read_record(path)
         sweep = load_sweep(record["sweep"], record["preset"], record["overrides"])
-        sweep.config["data.name"] = record["data"]
+        sweep.base_config.data.name = record["data"]
         from sweeps.tuner import can_restore
 
         if not can_restore(path):
-            raise SweepError(f"{path} has no Tune experiment state to resume; start it without --resume")
+            raise ConfigError(f"{path} has no Tune experiment state to resume; start it without --resume")
         print(f"resuming {path} (preset {sweep.preset}, data {record['data']})", flush=True)
     else:
         sweep = load_sweep(args.name, args.preset or _default_preset(), args.overrides)
-        if _holds_sweep(path) and not args.dry_run:
-            raise SweepError(f"{path} already holds a sweep; continue it with --resume, or write a new one "
-                             f"with --name {experiment}-2 (results on disk are never overwritten)")
+        if records.holds_sweep(path) and not args.dry_run:
+            raise ConfigError(f"{path} already holds a sweep; continue it with --resume, or write a new one "
+                              f"with --name {experiment}-2 (results on disk are never overwritten)")
         record = {"sweep": os.path.relpath(sweep.path, REPO_ROOT) if sweep.path.startswith(REPO_ROOT)
                   else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
     if args.dry_run:
-        return _dry_run(sweep, path, args)
+        return dry_run(sweep, path, args)
     from sweeps import tuner as tuners
 
     callbacks = tuners.tracking_callbacks(args.callbacks, experiment)  # a missing package: one line, before Ray
 
     from sweeps.shared_data import load_shared, warm_caches
 
-    requested = sweep.config["data.name"]
+    requested = sweep.base_config.data.name
     strict = args.strict_data if args.strict_data is not None else sweep.preset in STUDY_PRESETS
     data = load_shared(sweep, strict=strict, fallback=not args.resume)
     record["data"] = data["name"]
@@ -153,9 +151,10 @@ def cmd_run(args) -> int:
         if args.resume:
             tuner = tuners.restore_tuner(path, trainable)
         else:
-            _plan(sweep, cpus)
+            plan(sweep, cpus)
             tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus, callbacks)
-            _write_record(path, {**record, "settings": sweep.settings(), "provenance": provenance()})
+            records.write_record(path, {**record, "settings": sweep.settings(),
+                                         "provenance": records.provenance()})
         with stop:
             results = tuner.fit()
     finally:
@@ -258,183 +257,6 @@ def _start_ray(args) -> bool:
     print(f"dashboard: http://{url}  ({login}; from another machine: ssh -L {port}:{DASHBOARD_HOST}:{port} "
           f"THIS_HOST, then open http://localhost:{port})", flush=True)
     return True
-
-
-def _plan(sweep: Sweep, cpus: float) -> None:
-    from sweeps.tuner import max_concurrent
-
-    parallel = max_concurrent(sweep, cpus)
-    if sweep.resources.gpu:
-        import ray
-
-        gpus = ray.cluster_resources().get("GPU", 0)
-        parallel = min(parallel, int(gpus // sweep.resources.gpu)) if gpus else 0
-    print(f"sweep {sweep.name} (preset {sweep.preset}): {sweep.n_trials()} trials x {sweep.epochs} epochs, "
-          f"{sweep.resources.cpu:g} CPU / {sweep.resources.gpu:g} GPU each, up to {parallel} at once on "
-          f"{cpus:g} CPUs; metric {sweep.metric} ({sweep.mode})", flush=True)
-    if parallel == 0:
-        print(f"warning: no GPU in the cluster, but each trial asks for {sweep.resources.gpu:g}; trials will "
-              f"wait forever: use --preset cpu", file=sys.stderr, flush=True)
-
-
-def _dry_run(sweep: Sweep, path: str, args) -> int:
-    from sweeps.shared_data import describe
-
-    cpus = os.cpu_count() or 1
-    s, r = sweep, sweep.resources
-    print(f"sweep {s.name} (preset {s.preset}) from {os.path.relpath(s.path, REPO_ROOT)}: {s.description}")
-    print(f"  base: {s.base and os.path.relpath(s.base, REPO_ROOT)}  kind: {s.kind}  data: {describe(s)}")
-    print(f"  metric: {s.metric} ({s.mode})  scheduler: {_scheduler_text(s)}  search: {_search_text(s)}")
-    print(f"  results: {path}{'  (EXISTS: needs --resume or --name)' if _holds_sweep(path) else ''}")
-    sampled = {k: d for k, d in s.space.items() if d.kind != "grid"}
-    if s.search.type == "optuna":
-        domains = ", ".join(f"{k}~{d}" for k, d in sampled.items())
-        print(f"  {s.n_trials()} trials suggested by Optuna over {domains}, seed {s.seeds[0]}")
-    else:
-        points = s.grid()
-        extra = f", sampled per trial: {', '.join(f'{k}~{d}' for k, d in sampled.items())}" if sampled else ""
-        reps = f" x {s.num_samples} samples" if s.num_samples > 1 else ""
-        print(f"  {s.n_trials()} trials = {len(points)} configurations x {len(s.seeds)} seeds {s.seeds}{reps}"
-              f"{extra}:")
-        for i, point in enumerate(points):
-            print(f"    {i + 1:3d}. " + (", ".join(f"{k}={v}" for k, v in point.items()) or "(base config)"))
-    parallel = min(int(cpus // r.cpu) or 1, s.search.max_concurrent or math.inf)
-    if r.gpu:
-        import torch
-
-        parallel = min(parallel, int(torch.cuda.device_count() // r.gpu))
-    plan = (f"up to {parallel} trials at once, {math.ceil(s.n_trials() / parallel)} wave(s) of "
-            f"{s.epochs} epochs{' (ASHA stops many early)' if s.scheduler.type == 'asha' else ''}" if parallel
-            else "NO trial fits (it asks for a GPU): use --preset cpu, or --address a cluster with GPUs")
-    print(f"  resources: {r.cpu:g} CPU + {r.gpu:g} GPU per trial (torch threads = {max(1, int(r.cpu))}); "
-          f"this machine has {cpus} CPUs -> {plan}")
-    if args.project:
-        _projection(s, cpus)
-    print("dry run: nothing was started or written")
-    return 0
-
-
-def _projection(s: Sweep, cpus: int) -> None:
-    """Projected wall time from costs measured here (sweeps/projection.py), on the CPU and on a visible GPU."""
-    import torch
-
-    from sweeps.projection import project
-
-    threads = max(1, int(s.resources.cpu))
-    slots = min(int(cpus // s.resources.cpu) or 1, s.search.max_concurrent or math.inf)
-    for line in project(s, slots, "cpu", threads):
-        print(line, flush=True)
-    if torch.cuda.is_available():
-        gpu_slots = int(torch.cuda.device_count() // s.resources.gpu) if s.resources.gpu else slots
-        for line in project(s, min(gpu_slots, slots) if s.resources.gpu else slots, "cuda", threads):
-            print(line, flush=True)
-    else:
-        print("  projected wall time on a GPU: not measured (no CUDA device visible)", flush=True)
-
-
-def _scheduler_text(s: Sweep) -> str:
-    c = s.scheduler
-    if c.type != "asha":
-        return "FIFO (every trial runs to the end)"
-    return (f"ASHA on {c.time_attr}: grace {c.grace_period}, max_t {c.max_t}, "
-            f"reduction factor {c.reduction_factor:g}")
-
-
-def _search_text(s: Sweep) -> str:
-    if s.search.type == "optuna":
-        return f"Optuna TPE (seed {s.search.seed}), at most {s.search.max_concurrent or 'CPU-count'} at once"
-    return "grid" if s.search.type == "grid" else f"variant generator (seed {s.search.seed})"
-
-
-# --- storage: local folders and URIs alike (pyarrow.fs, as Tune uses) ----------------------------
-
-
-def _storage(storage: str) -> str:
-    return storage if "://" in storage else os.path.abspath(os.path.expanduser(storage))
-
-
-def _join(storage: str, name: str) -> str:
-    return f"{storage.rstrip('/')}/{name}" if "://" in storage else os.path.join(storage, name)
-
-
-def _fs(path: str):
-    import pyarrow.fs
-
-    return pyarrow.fs.FileSystem.from_uri(path)
-
-
-def _holds_sweep(path: str) -> bool:
-    """True when ``path`` has anything in it besides a sweep record left by a start that never ran."""
-    import pyarrow.fs
-
-    fs, p = _fs(path)
-    if fs.get_file_info(p).type == pyarrow.fs.FileType.NotFound:
-        return False
-    entries = fs.get_file_info(pyarrow.fs.FileSelector(p))
-    return any(os.path.basename(e.path) != RECORD_FILE for e in entries)
-
-
-def provenance() -> dict:
-    """What produced the results: the project's version and commit (dirty or not), the software and the machine."""
-    import platform
-    import subprocess
-    from importlib.metadata import PackageNotFoundError, version
-
-    import ray
-    import torch
-
-    def git(*cmd: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    try:
-        project = version("ebm-cd-study")
-    except PackageNotFoundError:
-        project = "not installed"
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "project": project, "git_commit": commit or "unknown (not a git checkout)",
-        "git_dirty": None if status is None else bool(status),
-        "python": platform.python_version(), "torch": str(torch.__version__), "ray": str(ray.__version__),
-        "cpu": _cpu_model(), "cpus": os.cpu_count(),
-        "gpu": ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none",
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-
-        return platform.processor() or platform.machine()
-
-
-def _write_record(path: str, record: dict) -> None:
-    fs, p = _fs(path)
-    fs.create_dir(p, recursive=True)
-    with fs.open_output_stream(f"{p}/{RECORD_FILE}") as f:
-        f.write(yaml.safe_dump(record, sort_keys=False).encode())
-
-
-def _read_record(path: str) -> dict:
-    import pyarrow.fs
-
-    fs, p = _fs(path)
-    try:
-        with fs.open_input_stream(f"{p}/{RECORD_FILE}") as f:
-            record = yaml.safe_load(f.read().decode())
-    except (FileNotFoundError, OSError, pyarrow.lib.ArrowException):
-        raise SweepError(f"nothing to resume: {path}/{RECORD_FILE} not found; start the sweep without "
-                         f"--resume (or point --storage/--name at the interrupted one)") from None
-    if not isinstance(record, dict) or not {"sweep", "preset", "overrides", "data"} <= set(record):
-        raise SweepError(f"{path}/{RECORD_FILE} is not a sweep record written by sweeps/run.py")
-    return record
 
 
 if __name__ == "__main__":

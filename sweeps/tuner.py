@@ -1,7 +1,8 @@
 """A validated :class:`~sweeps.spec.Sweep` -> ``tune.Tuner``: search space, scheduler, search algorithm.
 
 The one place a Tuner is built. Trials get the flat run config (dotted keys) as their Tune config, so
-``params.json``, ``progress.csv`` and ``config/...`` columns name the same keys as the YAML and ``--set``.
+``params.json``, ``progress.csv`` and ``config/...`` columns name the same keys as the YAML and ``--set``;
+:func:`param_space` is where the sweep's typed base config is flattened, once.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-from sweeps.spec import Domain, Sweep, SweepError
+from ebm.config import to_dict
+from ebm.strict import ConfigError, flatten
+from sweeps.spec import Domain, Sweep
 from trainables import TRAINABLES
 
 
 def param_space(sweep: Sweep) -> dict:
     """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid."""
-    space = dict(sweep.config)
+    space = flatten(to_dict(sweep.base_config))
     space.update({key: _tune_domain(d) for key, d in sweep.space.items()})
     space["seed"] = tune.grid_search(sweep.seeds) if len(sweep.seeds) > 1 else sweep.seeds[0]
     return space
@@ -55,7 +58,7 @@ CALLBACKS = ("mlflow", "wandb")
 
 def tracking_callbacks(names: list[str], experiment: str) -> list:
     """Tune's own logger callbacks for experiment trackers (``ray.tune.logger``), one per ``--callback`` name. A
-    missing package is a SweepError whose one line names the extra to install. MLflow logs to
+    missing package is a ConfigError whose one line names the extra to install. MLflow logs to
     $MLFLOW_TRACKING_URI (default ./mlruns); W&B to $WANDB_PROJECT, offline when WANDB_MODE=offline."""
     out = []
     for name in names:
@@ -72,9 +75,9 @@ def tracking_callbacks(names: list[str], experiment: str) -> list:
 
                 out.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT", experiment)))
             else:
-                raise SweepError(f"unknown --callback {name!r}; choose from {', '.join(CALLBACKS)}")
+                raise ConfigError(f"unknown --callback {name!r}; choose from {', '.join(CALLBACKS)}")
         except ImportError:
-            raise SweepError(f"--callback {name} needs the {name} package: pip install -e \".[{name}]\"") from None
+            raise ConfigError(f"--callback {name} needs the {name} package: pip install -e \".[{name}]\"") from None
     return out
 
 
