@@ -79,3 +79,57 @@ def test_every_field_has_a_docstring():
 
     for cls in [RBMConfig] + [t for t in typing.get_type_hints(RBMConfig).values() if dataclasses.is_dataclass(t)]:
         walk(cls)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shipped YAML holds only what differs (STYLE.md): a key that restates its default hides the default.
+
+
+def _restated(default, base, values: dict, where: str) -> list[str]:
+    """Dotted keys of ``values`` equal to the dataclass default that ``base`` already has (``kind`` names the
+    class, so it may always be stated)."""
+    from ebm.strict import get, replace
+
+    return [key for key, value in values.items() if key != "kind"
+            and get(replace(base, key, value, where), key) == get(default, key) == get(base, key)]
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))),
+                         ids=os.path.basename)
+def test_shipped_configs_restate_no_default(path):
+    from ebm.config import KINDS, from_dict
+    from ebm.strict import read_yaml
+
+    raw = read_yaml(path)
+    default = KINDS[from_dict(raw, path).kind]()
+    where = os.path.relpath(path, ROOT)
+    restated = _restated(default, default, flatten(raw), where)
+    assert not restated, f"{where}: {', '.join(restated)} restate(s) the default; drop them from the file"
+
+
+def _sweep_names():
+    from sweeps.spec import available
+
+    return available()
+
+
+@pytest.mark.parametrize("name", _sweep_names())
+def test_sweep_sets_restate_no_default(name):
+    """A sweep's ``set`` (and each preset's) may pin a value its base config changed, not restate a default."""
+    from ebm.config import KINDS, from_dict
+    from ebm.strict import read_yaml, replace
+    from sweeps.spec import SWEEPS_DIR, load_sweep
+
+    path = os.path.join(SWEEPS_DIR, f"{name}.yaml")
+    where = os.path.relpath(path, ROOT)
+    raw = read_yaml(path)
+    base = from_dict(read_yaml(load_sweep(name, "smoke").base))
+    default = KINDS[base.kind]()
+    sets = flatten(raw.get("set") or {})
+    restated = [f"set.{k}" for k in _restated(default, base, sets, where)]
+    for key, value in sets.items():
+        base = replace(base, key, value, where)
+    for preset, body in (raw.get("presets") or {}).items():
+        restated += [f"presets.{preset}.set.{k}" for k in _restated(default, base, flatten((body or {}).get("set")
+                                                                                          or {}), where)]
+    assert not restated, f"{where}: {', '.join(restated)} restate(s) the default; drop them from the file"
