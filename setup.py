@@ -31,6 +31,7 @@ setup(
         "mlxtend>=0.23",
         "scikit-learn>=1.4",
         "scipy>=1.11",
+        "numba>=0.60",  # the Bernoulli stream's fused SFC64 kernel (ebm/rng.py); numpy gives the same bits without it
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "mlflow-skinny>=2"],

@@ -19,6 +19,8 @@ import shutil
 import torch
 from torch import Tensor
 
+from ebm.rng import Rng, bernoulli_
+
 DATASETS = ("mnist", "mnist5k", "digits", "cifar10")
 EMBEDDED = ("mnist5k", "digits")
 SPLITS = ("train", "test")
@@ -57,10 +59,10 @@ def flatten(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0], -1)  # (N, C*H*W)
 
 
-def binarize(x: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
+def binarize(x: Tensor, mode: str, generator: Rng = None) -> Tensor:
     """``stochastic``: v ~ Bernoulli(x) (redrawn on every call); ``threshold``: v = [x > 0.5]; ``none``: x."""
     if mode == "stochastic":
-        return torch.empty_like(x).uniform_(generator=generator).lt_(x)  # u < x: torch.bernoulli at half the cost
+        return bernoulli_(x.clone(memory_format=torch.contiguous_format), generator)
     if mode == "threshold":
         return (x > 0.5).to(x.dtype)
     if mode == "none":

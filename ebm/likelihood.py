@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebm.rbm import RBM, gibbs, sample_bernoulli
+from ebm.rng import Rng, bernoulli_, torch_generator
 
 # Salakhutdinov & Murray 2008, Sec. 4.1: 500 betas in [0, 0.5), 4,000 in [0.5, 0.9), 10,000 in [0.9, 1].
 SCHEDULE_KNOTS = (0.0, 0.5, 0.9, 1.0)
@@ -138,7 +139,7 @@ def base_rate_bias(marginals: Tensor, eps: float = BASE_MARGINAL_EPS) -> Tensor:
 
 @torch.no_grad()
 def ais_log_z(rbm: RBM, base_visible_marginals: Tensor, n_chains: int = 100, betas: Tensor | None = None,
-              n_betas: int | None = None, generator: torch.Generator | None = None) -> AISResult:
+              n_betas: int | None = None, generator: Rng = None) -> AISResult:
     """Forward AIS estimate of log Z (Salakhutdinov & Murray 2008, Sec. 3-4): a stochastic lower bound.
 
     Chains start from exact samples of the base-rate model and take one Gibbs sweep at each
@@ -149,8 +150,7 @@ def ais_log_z(rbm: RBM, base_visible_marginals: Tensor, n_chains: int = 100, bet
         raise ValueError(f"ais_log_z needs n_chains >= 2 to state an interval, got {n_chains}")
     betas = _schedule(betas, n_betas)
     b_A = base_rate_bias(base_visible_marginals).to(rbm.W.device)  # (V,)
-    v0 = torch.empty(n_chains, rbm.n_visible, device=rbm.W.device)
-    v0.uniform_(generator=generator).lt_(torch.sigmoid(b_A))  # (M, V): exact samples of the base model
+    v0 = bernoulli_(torch.sigmoid(b_A).expand(n_chains, -1).contiguous(), generator)  # (M, V): base samples
     log_w, v = _anneal(rbm, b_A, betas, v0, generator)
     log_z_A = _base_log_z(b_A, rbm.n_hidden)
     log_mean, log_low, log_high = _log_mean_interval(log_w)
@@ -160,7 +160,7 @@ def ais_log_z(rbm: RBM, base_visible_marginals: Tensor, n_chains: int = 100, bet
 
 @torch.no_grad()
 def reverse_ais_log_z(rbm: RBM, base_visible_marginals: Tensor, v_init: Tensor, betas: Tensor | None = None,
-                      n_betas: int | None = None, generator: torch.Generator | None = None,
+                      n_betas: int | None = None, generator: Rng = None,
                       burn_in: int = 0, start: str = "given") -> AISResult:
     """Reverse AIS estimate of log Z (Grosse et al. 2015; Burda et al. 2015).
 
@@ -185,7 +185,7 @@ def reverse_ais_log_z(rbm: RBM, base_visible_marginals: Tensor, v_init: Tensor, 
 
 
 @torch.no_grad()
-def exact_samples(rbm: RBM, n: int, generator: torch.Generator | None = None,
+def exact_samples(rbm: RBM, n: int, generator: Rng = None,
                   max_units: int = EXACT_SAMPLES_MAX_UNITS) -> Tensor:
     """``n`` exact samples of p(v) (n, V) float32, by enumerating the smaller layer.
 
@@ -196,7 +196,8 @@ def exact_samples(rbm: RBM, n: int, generator: torch.Generator | None = None,
     if n_units > max_units:
         raise ValueError(f"exact_samples enumerates 2^{n_units} states, more than 2^{max_units}")
     neg_f = torch.cat([chunk.clone() for chunk in _negative_free_energies(rbm)])  # (2^n,) float64
-    idx = torch.multinomial(torch.softmax(neg_f, 0), n, replacement=True, generator=generator)  # (n,)
+    idx = torch.multinomial(torch.softmax(neg_f, 0), n, replacement=True,
+                            generator=torch_generator(generator))  # (n,)
     bits = torch.arange(n_units, device=idx.device)
     states = ((idx[:, None] >> bits) & 1).to(rbm.W.dtype)  # (n, n_units)
     if rbm.n_hidden <= rbm.n_visible:
@@ -205,8 +206,8 @@ def exact_samples(rbm: RBM, n: int, generator: torch.Generator | None = None,
 
 
 def _anneal(rbm: RBM, b_A: Tensor, betas: Tensor, v: Tensor,
-            generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """Run AIS along ``betas`` (either direction) from states ``v`` (M, V), updated in place.
+            generator: Rng) -> tuple[Tensor, Tensor]:
+    """Run AIS along ``betas`` (either direction) from states ``v`` (M, V), whose buffer it reuses.
 
     Returns (log w (M,) float64, final v). At step k the weight gains log p*_k(v) - log p*_{k-1}(v),
     then v moves by one Gibbs sweep that leaves p*_k invariant (none after the last beta).
@@ -217,7 +218,7 @@ def _anneal(rbm: RBM, b_A: Tensor, betas: Tensor, v: Tensor,
     b_delta = rbm.visible_bias.detach().float() - b_A  # (V,): p*_beta's visible bias is b_A + beta (b - b_A)
     x_bound = _hidden_input_bound(W, c)
     M, H = v.shape[0], W.shape[1]
-    x, p, t, h = (torch.empty(M, H, device=v.device) for _ in range(4))
+    x, p, t = (torch.empty(M, H, device=v.device) for _ in range(3))
     pv = torch.empty_like(v)
     log_w = torch.zeros(M, dtype=torch.float64, device=v.device)
     beta_list = betas.tolist()
@@ -238,10 +239,10 @@ def _anneal(rbm: RBM, b_A: Tensor, betas: Tensor, v: Tensor,
             log_w.add_(inc).add_((F.softplus(beta * x64) - F.softplus(beta_prev * x64)).sum(1))
         if k == len(beta_list) - 1:
             break
-        h.uniform_(generator=generator).lt_(p)  # (M, H): h ~ Bernoulli(p), written as 0./1. floats
+        h = bernoulli_(p, generator)  # (M, H): h ~ Bernoulli(p), drawn in place (p is recomputed next step)
         vis_bias = torch.add(b_A, b_delta, alpha=beta)  # (V,)
         torch.addmm(vis_bias, h, Wt, alpha=beta, out=pv).sigmoid_()  # (M, V): p(v_i = 1 | h) at beta_k
-        v.uniform_(generator=generator).lt_(pv)
+        v, pv = bernoulli_(pv, generator), v  # (M, V): the draw lands in pv's buffer; the buffers swap
     return log_w, v
 
 
@@ -312,7 +313,7 @@ def log_likelihood(rbm: RBM, v: Tensor, log_z: float) -> float:
 @torch.no_grad()
 def estimate_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, method: str = "auto",
                             n_chains: int = 100, n_betas: int | None = None, betas: Tensor | None = None,
-                            reverse: bool = True, generator: torch.Generator | None = None) -> dict:
+                            reverse: bool = True, generator: Rng = None) -> dict:
     """Mean test log-likelihood with its log Z, keyed ``exact/...`` or ``ais/...`` + ``reverse_ais/...``.
 
     ``method="auto"`` enumerates when min(V, H) <= 20, else runs AIS. Because LL = -F - log Z, the high
@@ -345,7 +346,8 @@ def estimate_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, me
         if min(rbm.n_visible, rbm.n_hidden) <= EXACT_SAMPLES_MAX_UNITS:
             v0, start = exact_samples(rbm, n_chains, generator), "exact_samples"
         else:
-            rows = torch.randperm(len(v_test), generator=generator, device=v_test.device)[:n_chains]
+            rows = torch.randperm(len(v_test), generator=torch_generator(generator), device=v_test.device)
+            rows = rows[:n_chains]
             v0, start = v_test[rows], "heldout_data"
         rev = reverse_ais_log_z(rbm, base_marginals, v0, betas=betas, n_betas=n_betas, generator=generator,
                                 start=start)

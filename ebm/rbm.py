@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ebm.rng import Rng, bernoulli_
+
 
 class RBM(nn.Module):
     """Bernoulli-Bernoulli RBM whose state dict holds exactly ``W``, ``visible_bias``, ``hidden_bias``."""
@@ -59,27 +61,25 @@ class RBM(nn.Module):
         self.visible_bias.copy_(torch.log(p) - torch.log1p(-p))
 
 
-def sample_bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """0./1. samples of Bernoulli(p) as floats, drawn as u < p with u ~ U[0, 1): the same distribution as
-    ``torch.bernoulli`` at half its cost on CPU (it is most of a Gibbs sweep's time beside the matmuls)."""
-    return torch.empty_like(p).uniform_(generator=generator).lt_(p)
+def sample_bernoulli(p: Tensor, rng: Rng = None) -> Tensor:
+    """0./1. samples of Bernoulli(p) as floats, a new tensor (``p`` is left as it was); see ``ebm.rng``."""
+    return bernoulli_(p.clone(memory_format=torch.contiguous_format), rng)
 
 
 @torch.no_grad()
-def gibbs(rbm: RBM, v: Tensor, k: int, generator: torch.Generator | None = None,
-          ph: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def gibbs(rbm: RBM, v: Tensor, k: int, rng: Rng = None, ph: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Run k full Gibbs sweeps v -> h -> v from ``v``; returns (v_k, p(h | v_k)).
 
-    ``ph`` may pass p(h | v) when the caller already has it (CD's positive phase), saving a matmul.
-    The returned hidden probabilities let the caller form the Rao-Blackwellised negative statistics
-    without another matmul.
+    ``ph`` may pass p(h | v) when the caller already has it (CD's positive phase), saving a matmul; it is
+    not modified. The returned hidden probabilities let the caller form the Rao-Blackwellised negative
+    statistics without another matmul. ``rng`` is a ``BernoulliStream`` (fast on CPU) or a torch generator.
     """
     if k < 1:
         raise ValueError(f"gibbs needs k >= 1, got {k}")
     for step in range(k):
         if step > 0 or ph is None:
-            ph = torch.sigmoid_(rbm.hidden_logits(v))  # (B, H)
-        h = sample_bernoulli(ph, generator)
-        pv = torch.sigmoid_(rbm.visible_logits(h))  # (B, V)
-        v = sample_bernoulli(pv, generator)
+            h = bernoulli_(torch.sigmoid_(rbm.hidden_logits(v)), rng)  # (B, H): p(h | v), drawn in place
+        else:
+            h = sample_bernoulli(ph, rng)
+        v = bernoulli_(torch.sigmoid_(rbm.visible_logits(h)), rng)  # (B, V)
     return v, torch.sigmoid_(rbm.hidden_logits(v))

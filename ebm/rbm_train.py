@@ -17,6 +17,7 @@ from ebm.config import ConfigError, RBMConfig, to_dict
 from ebm.data import binarize, flatten, image_shape, load_images
 from ebm.devices import resolve_device
 from ebm.rbm import RBM, gibbs, sample_bernoulli
+from ebm.rng import BernoulliStream, Rng, torch_generator
 
 _HEALTH_ROWS = 1000  # rows of train/test data used for the per-epoch health metrics
 _TEST_BINARIZE_SEED = 1234  # stochastic binarization of the held-out set is drawn once, with this seed
@@ -48,7 +49,10 @@ class RBMRun:
         test_gen = torch.Generator().manual_seed(_TEST_BINARIZE_SEED)
         self.test_v = binarize(flatten(test_images), d.binarize, test_gen).to(self.device)  # (M, V), fixed
 
-        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        # One stream for the run: SFC64 bits for every Bernoulli draw, its torch generator for the rest
+        # (permutations, row picks). Evaluations draw from streams of their own, seeded from cfg.seed.
+        self.stream = BernoulliStream(cfg.seed, self.device)
+        self.gen = self.stream.generator
         torch.manual_seed(cfg.seed)
         init_gen = torch.Generator().manual_seed(cfg.seed)
         self.rbm = RBM(m.n_visible, m.n_hidden, m.init_std, generator=init_gen).to(self.device)
@@ -68,7 +72,7 @@ class RBMRun:
         if cfg.sampler.init == "persistent":
             n = cfg.sampler.n_chains or t.batch_size
             rows = torch.randint(len(self.train_x), (n,), generator=self.gen, device=self.device)
-            self.chains = binarize(self.train_x[rows], "stochastic", self.gen)
+            self.chains = binarize(self.train_x[rows], "stochastic", self.stream)
         self.epoch = 0
 
     # --- schedule ------------------------------------------------------------------------------
@@ -82,7 +86,7 @@ class RBMRun:
         """One pass over the training set; returns this epoch's metrics."""
         cfg = self.cfg
         t0 = time.perf_counter()
-        data = binarize(self.train_x, cfg.data.binarize, self.gen)  # (N, V) redrawn every epoch
+        data = binarize(self.train_x, cfg.data.binarize, self.stream)  # (N, V) redrawn every epoch
         order = torch.randperm(len(data), generator=self.gen, device=self.device)
         B = cfg.train.batch_size
         for start in range(0, len(data), B):
@@ -97,8 +101,8 @@ class RBMRun:
         if cfg.eval.log_likelihood != "none" and evaluating:
             metrics.update(self.heldout_log_likelihood())
         if cfg.eval.ess_steps and evaluating:
-            # a generator of its own, so switching diagnostics on leaves the training trajectory as it was
-            gen = torch.Generator(self.device).manual_seed(cfg.seed * 1_000_003 + self.epoch)
+            # a stream of its own, so switching diagnostics on leaves the training trajectory as it was
+            gen = BernoulliStream(cfg.seed * 1_000_003 + self.epoch, self.device)
             d = self.chain_diagnostics(cfg.eval.ess_chains, cfg.eval.ess_steps, gen)
             metrics.update({"eval/ess": d["ess/free_energy"], "eval/tau": d["ess/tau"]})
         if self.epoch == cfg.train.epochs and cfg.eval.final != "none":
@@ -111,9 +115,9 @@ class RBMRun:
         rbm, s = self.rbm, self.cfg.sampler
         ph0 = torch.sigmoid(rbm.hidden_logits(v0))  # (B, H) positive phase, Rao-Blackwellised
         if self.chains is None:
-            vk, phk = gibbs(rbm, v0, s.k, self.gen, ph=ph0)  # CD-k: chains start at the data
+            vk, phk = gibbs(rbm, v0, s.k, self.stream, ph=ph0)  # CD-k: chains start at the data
         else:
-            vk, phk = gibbs(rbm, self.chains, s.k, self.gen)  # PCD-k: chains persist across updates
+            vk, phk = gibbs(rbm, self.chains, s.k, self.stream)  # PCD-k: chains persist across updates
             self.chains = vk
         if self.cfg.model.centering:
             mu, lam = self.marginals, self.hidden_offset
@@ -136,10 +140,10 @@ class RBMRun:
     def health(self) -> dict:
         """Cheap per-epoch signals (Hinton 2010, practical guide 5-6)."""
         rbm = self.rbm
-        train_v = binarize(self.train_x[:_HEALTH_ROWS], self.cfg.data.binarize, self.gen)
+        train_v = binarize(self.train_x[:_HEALTH_ROWS], self.cfg.data.binarize, self.stream)
         test_v = self.test_v[:_HEALTH_ROWS]
         ph = torch.sigmoid(rbm.hidden_logits(test_v))
-        recon = torch.sigmoid(rbm.visible_logits(sample_bernoulli(ph, self.gen)))
+        recon = torch.sigmoid(rbm.visible_logits(sample_bernoulli(ph, self.stream)))
         return {
             "train/recon_error": float(((recon - test_v) ** 2).sum(1).mean()),
             "train/pseudo_log_likelihood": likelihood.pseudo_log_likelihood(rbm, test_v, generator=self.gen),
@@ -154,7 +158,7 @@ class RBMRun:
         method = method or e.log_likelihood
         res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method=method,
                                                  n_betas=e.ais_betas, n_chains=e.ais_chains, reverse=False,
-                                                 generator=self.gen)  # the curve reports no reverse estimate
+                                                 generator=self.stream)  # the curve reports no reverse estimate
         if "exact/log_likelihood" in res:
             return {"eval/log_likelihood": res["exact/log_likelihood"], "eval/log_z": res["exact/log_z"],
                     "eval/log_likelihood_method": "exact"}
@@ -166,11 +170,11 @@ class RBMRun:
     def final_evaluation(self) -> dict:
         """The last model's held-out log-likelihood as a paper would quote it, keyed ``final/...``: exact
         when min(V, H) <= 25, else forward AIS with the full schedule (``eval.final_ais_betas``) and its
-        interval, plus reverse AIS labelled by where it started. Draws come from a generator of its own,
+        interval, plus reverse AIS labelled by where it started. Draws come from a stream of its own,
         so the evaluation never changes the training stream."""
         e, n_units = self.cfg.eval, min(self.rbm.n_visible, self.rbm.n_hidden)
         method = e.final if e.final != "auto" else ("exact" if n_units <= EXACT_MAX_UNITS else "ais")
-        gen = torch.Generator(self.device).manual_seed(self.cfg.seed * 1_000_003 + 7)
+        gen = BernoulliStream(self.cfg.seed * 1_000_003 + 7, self.device)
         t0 = time.perf_counter()
         res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method=method,
                                                  n_betas=e.final_ais_betas, n_chains=e.final_ais_chains,
@@ -198,7 +202,7 @@ class RBMRun:
                             f"enumeration needs 2^{min(self.rbm.n_visible, self.rbm.n_hidden)} states; use ais"})
         if "ais" in names:
             out.update(likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method="ais",
-                                                          generator=self.gen))
+                                                          generator=self.stream))
         health = self.health()
         if "recon" in names:
             out["recon_error"] = health["train/recon_error"]
@@ -211,10 +215,10 @@ class RBMRun:
         return out
 
     @torch.no_grad()
-    def chain_diagnostics(self, n_chains: int, steps: int, generator: torch.Generator | None = None) -> dict:
+    def chain_diagnostics(self, n_chains: int, steps: int, generator: Rng = None) -> dict:
         """ESS and integrated autocorrelation time of F(v) along Gibbs chains started from the data."""
-        gen = generator or self.gen
-        rows = torch.randint(len(self.train_x), (n_chains,), generator=gen, device=self.device)
+        gen = generator or self.stream
+        rows = torch.randint(len(self.train_x), (n_chains,), generator=torch_generator(gen), device=self.device)
         v = binarize(self.train_x[rows], "stochastic", gen)
         trace = torch.empty(steps, n_chains)  # (T, C)
         for t in range(steps):
@@ -228,9 +232,9 @@ class RBMRun:
     def sample(self, n: int, steps: int | None = None) -> Tensor:
         """``n`` images (n, C, H, W): p(v | h) after ``steps`` Gibbs sweeps from data-marginal noise."""
         steps = steps or self.cfg.eval.sample_steps
-        v0 = sample_bernoulli(self.marginals.expand(n, -1), self.gen)
-        _, ph = gibbs(self.rbm, v0, steps, self.gen)
-        h = sample_bernoulli(ph, self.gen)
+        v0 = sample_bernoulli(self.marginals.expand(n, -1), self.stream)
+        _, ph = gibbs(self.rbm, v0, steps, self.stream)
+        h = sample_bernoulli(ph, self.stream)
         return torch.sigmoid(self.rbm.visible_logits(h)).reshape(n, *self.image_shape).cpu()
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -244,7 +248,7 @@ class RBMRun:
             "chains": self.chains,
             "marginals": self.marginals,
             "hidden_offset": self.hidden_offset,
-            "generator": self.gen.get_state(),
+            "rng": self.stream.state_dict(),
         }
 
     @staticmethod
@@ -255,7 +259,7 @@ class RBMRun:
         V, H = m["W"].shape
         rbm = RBM(V, H)
         rbm.load_state_dict(m)
-        gen = torch.Generator().manual_seed(seed)
+        gen = BernoulliStream(seed)
         v0 = sample_bernoulli(state["marginals"].cpu().expand(n, -1), gen)
         _, ph = gibbs(rbm, v0, steps, gen)
         v = torch.sigmoid(rbm.visible_logits(sample_bernoulli(ph, gen)))
@@ -267,7 +271,7 @@ class RBMRun:
         self.scheduler.load_state_dict(state["scheduler"])
         self.chains = None if state["chains"] is None else state["chains"].to(self.device)
         self.hidden_offset = state["hidden_offset"].to(self.device)
-        self.gen.set_state(state["generator"])
+        self.stream.load_state_dict(state["rng"])
         self.epoch = int(state["epoch"])
 
 

@@ -119,7 +119,7 @@ def _eval_seconds(run) -> tuple[float, float]:
     ais_step = None
     if exact_units > likelihood.AUTO_EXACT_MAX_UNITS or "ais" in (e.log_likelihood, e.final):
         t0 = time.perf_counter()
-        likelihood.ais_log_z(rbm, run.marginals, e.ais_chains, n_betas=TIMED_AIS_STEPS + 1, generator=run.gen)
+        likelihood.ais_log_z(rbm, run.marginals, e.ais_chains, n_betas=TIMED_AIS_STEPS + 1, generator=run.stream)
         ais_step = (time.perf_counter() - t0) / TIMED_AIS_STEPS
     auto_exact = exact_units <= likelihood.AUTO_EXACT_MAX_UNITS
     per_eval = exact_s if (e.log_likelihood == "exact" or (e.log_likelihood == "auto" and auto_exact)) \

