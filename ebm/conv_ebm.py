@@ -21,6 +21,8 @@ the energy Lipschitz so that Langevin steps stay stable.
 from __future__ import annotations
 
 import functools
+import warnings
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +117,58 @@ class FlatConvEBM(nn.Module):
         h = self.features(x)  # (B, 2w, s, s)
         return self.head(h.flatten(1)).squeeze(1)  # (B,)
 
+    def input_gradient(self) -> Callable[[Tensor], tuple[Tensor, Tensor]] | None:
+        """``f(x) -> (E(x), dE/dx)`` for the current weights, the backward written out by hand; None with
+        spectral norm (its weights are recomputed at every forward in train mode, so autograd's path stays).
+
+        For Langevin sampling (``ebm.langevin.langevin`` uses it when present): the same derivative as
+        ``autograd.grad(E(x).sum(), x)``, up to float rounding, without recording a graph, and cheaper on CPU,
+        where an update of the conv cpu presets spent ~45% of its time in the input-gradient of the first
+        convolution: oneDNN's backward-data for one input channel at stride 2 ran at a tenth of its forward's
+        rate. Here that convolution's input-gradient is one product with a sparse matrix built from its
+        weights (each input pixel's taps; ~3% dense), and the others go to oneDNN's backward-data directly
+        (benchmarks/bench_conv_train.py). The weights are read once, when ``f`` is made: make a new one after
+        they change.
+        """
+        if any(nn.utils.parametrize.is_parametrized(m) for m in self.modules()):
+            return None
+        convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
+        acts = [m for m in self.features if not isinstance(m, nn.Conv2d)] + [self.head[1]]
+        lin1, lin2 = self.head[0], self.head[2]
+        w = [(c.weight.detach(), c.bias.detach(), list(c.stride), list(c.padding)) for c in convs]
+        w0, _, stride0, pad0 = w[0]
+        first_grad = None
+        if w0.device.type == "cpu":
+            rows, cols, taps, size = _first_conv_taps(tuple(w0.shape), self.in_shape[1:], stride0[0], pad0[0])
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": used here for one plain product
+                warnings.simplefilter("ignore", UserWarning)
+                first_grad = torch.sparse_csr_tensor(rows, cols, w0.reshape(-1)[taps], size)  # (H*W*C, h*w*c)
+        c_in, h_in, w_in = self.in_shape
+
+        @torch.no_grad()
+        def energy_and_grad(x: Tensor) -> tuple[Tensor, Tensor]:
+            hs, zs = [x], []
+            for (wt, b, stride, pad), act in zip(w, acts[:-1], strict=True):
+                zs.append(F.conv2d(hs[-1], wt, b, stride, pad))  # (B, c, h, w) pre-activation
+                hs.append(act(zs[-1]))
+            a = F.linear(hs[-1].flatten(1), lin1.weight, lin1.bias)  # (B, 2w)
+            e = F.linear(acts[-1](a), lin2.weight, lin2.bias).squeeze(1)  # (B,)
+            g = _act_backward(acts[-1], lin2.weight.expand(len(x), -1), a)  # dE/da (B, 2w)
+            g = (g @ lin1.weight).view(hs[-1].shape)  # dE/dh (B, 2w, s, s), NCHW order as flattened
+            for i in range(len(w) - 1, -1, -1):
+                g = _act_backward(acts[i], _as_layout(g, zs[i]), zs[i])  # dE/dz_i
+                wt, _, stride, pad = w[i]
+                if i == 0 and first_grad is not None:
+                    go = g.permute(0, 2, 3, 1).reshape(len(x), -1)  # (B, h*w*c) in NHWC order
+                    g = (first_grad @ go.t()).t()  # (B, H*W*C)
+                    g = g.reshape(len(x), h_in, w_in, c_in).permute(0, 3, 1, 2)  # (B, C, H, W)
+                else:
+                    g = torch.ops.aten.convolution_backward(g, hs[i], wt, None, stride, pad, [1, 1], False, [0, 0],
+                                                            1, [True, False, False])[0]
+            return e, g
+
+        return energy_and_grad
+
 
 class ResBlock(nn.Module):
     """IGEBM residual block: act(skip(x) + conv(act(conv(x)))), then 2x2 average pool if ``down``."""
@@ -164,6 +218,47 @@ class ResNetEBM(nn.Module):
         h = self.blocks(self.stem(x))  # (B, 4w, H/8, W/8)
         h = h.mean(dim=(2, 3))  # (B, 4w)
         return self.head(h).squeeze(1)  # (B,)
+
+
+def _first_conv_taps(weight_shape: tuple[int, ...], in_hw: tuple[int, int], stride: int, padding: int):
+    """The CSR structure of the first convolution's input-gradient as a matrix T (H*W*C, h*w*c), NHWC order on
+    both sides: dE/dx = T @ dE/dz. Returns row pointers, column indices, and which weight (index into the
+    flattened (c, C, k, k) weight) each stored entry holds. Cached per shape: it depends on shapes only."""
+    return _taps_cached(weight_shape, tuple(in_hw), stride, padding)
+
+
+@functools.lru_cache(maxsize=8)
+def _taps_cached(weight_shape, in_hw, stride, padding):
+    c_out, c_in, kh, kw = weight_shape
+    (H, W), (h, w) = in_hw, (_conv_side(in_hw[0], kh, stride, padding), _conv_side(in_hw[1], kw, stride, padding))
+    p, q, ky, kx, co, ci = torch.meshgrid(torch.arange(h), torch.arange(w), torch.arange(kh), torch.arange(kw),
+                                          torch.arange(c_out), torch.arange(c_in), indexing="ij")
+    y, x = stride * p + ky - padding, stride * q + kx - padding  # the input pixel each tap reads
+    inside = (y >= 0) & (y < H) & (x >= 0) & (x < W)  # taps on the zero padding contribute nothing
+    row = ((y * W + x) * c_in + ci)[inside]
+    col = ((p * w + q) * c_out + co)[inside]
+    tap = (((co * c_in + ci) * kh + ky) * kw + kx)[inside]
+    order = torch.argsort(row * (h * w * c_out) + col)
+    row, col, tap = row[order], col[order], tap[order]
+    crow = torch.zeros(H * W * c_in + 1, dtype=torch.int64)
+    crow[1:] = torch.bincount(row, minlength=H * W * c_in).cumsum(0)
+    # int32 indices: what MKL's sparse product takes, so the product does not convert them at every call
+    return crow.int(), col.int(), tap, (H * W * c_in, h * w * c_out)
+
+
+def _act_backward(act: nn.Module, grad: Tensor, z: Tensor) -> Tensor:
+    """dE/dz from dE/d act(z), for the two activations of :func:`make_activation`."""
+    if isinstance(act, nn.SiLU):
+        return torch.ops.aten.silu_backward(grad, z)
+    return torch.ops.aten.leaky_relu_backward(grad, z, act.negative_slope, False)
+
+
+def _as_layout(t: Tensor, like: Tensor) -> Tensor:
+    """``t`` in ``like``'s memory format: an elementwise op on two layouts falls off its vectorised path
+    (silu_backward on NCHW and NHWC tensors of the first layer's size ran 6x slower than on one layout)."""
+    if like.dim() == 4 and like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
+        return t.contiguous(memory_format=torch.channels_last)
+    return t.contiguous()
 
 
 ENERGY_NETS = {"small": SmallConvEBM, "flat": FlatConvEBM, "resnet": ResNetEBM}

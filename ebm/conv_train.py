@@ -116,7 +116,8 @@ class ConvEBMRun:
             if self.buffer is not None:
                 self._count_chain_steps(x0, idx, s.k)
                 self.buffer.push(x_neg, idx)
-            e_pos, e_neg = net(x_pos), net(x_neg)  # (B,), (B,)
+            # one forward and backward for both phases: per-sample energies are independent of the batch
+            e_pos, e_neg = net(torch.cat([x_pos, x_neg])).split(len(x_pos))  # (B,), (B,)
             loss = e_pos.mean() - e_neg.mean() + t.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
             worst = torch.maximum(e_pos.abs().max(), e_neg.abs().max())
             if not (torch.isfinite(loss) and worst <= t.energy_bound):

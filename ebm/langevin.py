@@ -46,6 +46,26 @@ def frozen_parameters(module: Callable[[Tensor], Tensor]) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def input_gradient(energy: Callable[[Tensor], Tensor]) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """``f(x) -> (E(x), grad_x E(x))`` for the energy's current parameters: the network's own hand-written
+    backward where it has one (``energy.input_gradient()``, e.g. ``FlatConvEBM``: no graph recorded, cheaper
+    on CPU), else autograd. Samples are independent, so the gradient of ``E.sum()`` is each sample's own.
+    """
+    own = getattr(energy, "input_gradient", None)
+    f = own() if callable(own) else None
+    if f is not None:
+        return f
+
+    def autograd_energy_and_grad(x: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)  # shares storage: the caller's in-place update follows the graph's
+            e = energy(x)  # (B,)
+            (g,) = torch.autograd.grad(e.sum(), x)  # (B, ...); the graph is freed here
+        return e.detach(), g
+
+    return autograd_energy_and_grad
+
+
 def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_size: float, noise_std: float,
              grad_clip: float | None = None, clamp: tuple[float, float] | None = (0.0, 1.0),
              record_energy: bool = False, generator: torch.Generator | None = None
@@ -57,8 +77,9 @@ def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_si
     unbounded. With ``record_energy`` also returns E(x_t) for t = 0 .. steps-1, shape (steps, B): the
     energies the gradients were taken at, so recording costs nothing extra.
 
-    Parameters of ``energy`` never receive gradients: grads are taken w.r.t. x only, with the
-    parameters' ``requires_grad`` switched off meanwhile and restored afterwards.
+    Parameters of ``energy`` never receive gradients: grads are taken w.r.t. x only (``input_gradient``:
+    the network's hand-written backward where it has one, else autograd), with the parameters'
+    ``requires_grad`` switched off meanwhile and restored afterwards.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -71,23 +92,20 @@ def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_si
         x.clamp_(*clamp)
     noise = torch.empty_like(x)  # reused every step: one allocation per call, not per step
     energies = x.new_empty(steps, x.shape[0]) if record_energy else None  # (steps, B)
-    with frozen_parameters(energy), torch.enable_grad():
-        x.requires_grad_(True)
+    energy_and_grad = input_gradient(energy)
+    with frozen_parameters(energy), torch.no_grad():
         for t in range(steps):
-            e = energy(x)  # (B,)
-            (g,) = torch.autograd.grad(e.sum(), x)  # (B, ...); samples are independent, so sum is exact
-            with torch.no_grad():
-                if energies is not None:
-                    energies[t] = e
-                if grad_clip is not None:
-                    norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)  # (B,)
-                    g.mul_((grad_clip / norm).clamp_max(1.0).view(-1, *([1] * (g.dim() - 1))))
-                # the graph of E(x_t) is freed above, so x can be updated in place
-                x.add_(g, alpha=-step_size)
-                if noise_std:
-                    x.add_(noise.normal_(generator=generator), alpha=noise_std)
-                if clamp is not None:
-                    x.clamp_(*clamp)
+            e, g = energy_and_grad(x)  # (B,), (B, ...)
+            if energies is not None:
+                energies[t] = e
+            if grad_clip is not None:
+                norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)  # (B,)
+                g = g * (grad_clip / norm).clamp_max(1.0).view(-1, *([1] * (g.dim() - 1)))
+            x.add_(g, alpha=-step_size)
+            if noise_std:
+                x.add_(noise.normal_(generator=generator), alpha=noise_std)
+            if clamp is not None:
+                x.clamp_(*clamp)
     x = x.detach()
     if x0.is_contiguous():
         x = x.contiguous()  # hand back the caller's layout (free for one channel: both layouts coincide)

@@ -81,3 +81,24 @@ def test_bad_arguments_say_what_is_wrong(kwargs, match):
     args = dict(name="small", in_shape=(1, 28, 28)) | kwargs
     with pytest.raises(ValueError, match=match):
         build_energy_net(**args)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (2, 9, 13)])
+@pytest.mark.parametrize("activation", ["swish", "leaky_relu"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_flat_input_gradient_is_autograds(shape, activation, channels_last):
+    # the hand-written backward Langevin uses: the same E and dE/dx as autograd, up to float rounding
+    torch.manual_seed(0)
+    net = build_energy_net("flat", shape, width=8, activation=activation, channels_last=channels_last)
+    x = torch.rand(5, *shape)
+    xr = x.clone().requires_grad_(True)
+    e_ref = net(xr)
+    (g_ref,) = torch.autograd.grad(e_ref.sum(), xr)
+    e, g = net.input_gradient()(x)
+    assert torch.allclose(e, e_ref, atol=1e-6, rtol=1e-5)
+    assert g.shape == x.shape and torch.allclose(g, g_ref, atol=1e-6 * g_ref.abs().max().item(), rtol=1e-4)
+    assert all(p.grad is None for p in net.parameters()) and not e.requires_grad and not g.requires_grad
+
+
+def test_flat_input_gradient_leaves_spectral_norm_to_autograd():
+    assert build_energy_net("flat", (1, 28, 28), width=8, spectral_norm=True).input_gradient() is None

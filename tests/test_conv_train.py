@@ -72,3 +72,43 @@ def test_short_run_lowers_domain_fid_against_its_initial_samples():
     after = run.train_epoch()
     assert before["fid_domain/network"].startswith("domain CNN")
     assert after["eval/fid_domain"] < 0.8 * before["fid_domain"], (before["fid_domain"], after["eval/fid_domain"])
+
+
+def test_same_seed_same_run():
+    # the hand-written Langevin gradient and the joint positive/negative forward keep a run a function of its seed
+    a, b = (ConvEBMRun(_cfg("sampler.init=buffer"), TRAIN, TEST) for _ in range(2))
+    ma, mb = a.train_epoch(), b.train_epoch()
+    assert all(ma[k] == mb[k] for k in ma if k.startswith(("train/loss", "train/energy", "sampler/")))
+    assert torch.equal(a.buffer.samples, b.buffer.samples)
+    assert all(torch.equal(p, q) for p, q in zip(a.net.parameters(), b.net.parameters(), strict=True))
+
+
+def _bench_conv_train():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_conv_train.py"
+    spec = importlib.util.spec_from_file_location("bench_conv_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_conv_train_smoke_test_runs(capsys):
+    _bench_conv_train().main(["--smoke-test"])
+    out = capsys.readouterr().out
+    assert "now / baseline at 1 thread" in out and "langevin / eager at 2 threads" in out
+
+
+def test_bench_conv_train_times_the_ablation_langevin_cpu_trial():
+    import yaml
+
+    bench = _bench_conv_train()
+    sweep = yaml.safe_load(open("configs/sweeps/ablation_langevin.yaml"))
+    assert sweep["base"] == bench.BASE
+    trial = dict(o.split("=", 1) for o in bench.TRIAL)
+    for key, value in sweep["presets"]["cpu"]["set"].items():
+        if key == "train.batch_size" or key.startswith("sampler."):  # what an update's cost depends on
+            assert float(trial[key]) == float(value), key
+    assert float(trial["sampler.step_size"]) in sweep["space"]["sampler.step_size"]["grid"]
+    assert float(trial["sampler.noise_std"]) in sweep["space"]["sampler.noise_std"]["grid"]
