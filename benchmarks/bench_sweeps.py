@@ -102,7 +102,7 @@ def bench_cpu(storage: str) -> None:
 
     sweep = load_sweep("rbm_cd_k", "cpu", ["train.epochs=100", "eval.every=100", "eval.sample_steps=100"])
     sweep.space, sweep.seeds = {}, [0, 1, 2, 3, 4, 5]  # six equal trials of one to two minutes each: PCD-5
-    sweep.config.update({"sampler.init": "persistent", "sampler.k": 5})
+    sweep.base_config = sweep.point_config({"sampler.init": "persistent", "sampler.k": 5})
     seen: dict = {}
     start, driver_start, machine_start = _tree_cpu_seconds(seen), time.process_time(), _machine_cpu()
     done = threading.Event()

@@ -119,7 +119,7 @@ def build(cls: type, raw: Any, source: str, prefix: str = "", what: str = "confi
         if key not in names and isinstance(value, dict):  # name the leaf a typo'd section was meant to hold
             leaves = [f"{prefix}{key}.{k}" for k in flatten(value)]
             known(leaves[0] if leaves else f"{prefix}{key}", keys(cls, prefix), source, what)
-        known(f"{prefix}{key}", [f"{prefix}{n}" for n in names], source, what)
+        known(key, names, source, what, prefix)
         typ = hints[key]
         if dataclasses.is_dataclass(typ):
             kwargs[key] = build(typ, value, source, f"{prefix}{key}.", what)
@@ -171,10 +171,11 @@ def check(ok: bool, key: str, value: Any, what: str) -> None:
         raise ConfigError(f"{key}={value!r} {what}")
 
 
-def known(name: Any, names: list | tuple, where: str, what: str = "key") -> None:
-    """Fail unless ``name`` is one of ``names``, offering the closest one (else the list) as the fix."""
+def known(name: Any, names: list | tuple, where: str, what: str = "key", prefix: str = "") -> None:
+    """Fail unless ``name`` is one of ``names``, offering the closest one (else the list) as the fix; ``prefix``
+    (a section's dotted path) is shown before the names, not matched."""
     if name not in names:
-        raise ConfigError(f"{where}: unknown {what} {str(name)!r}; {_hint(name, names)}")
+        raise ConfigError(f"{where}: unknown {what} '{prefix}{name}'; {_hint(name, names, prefix=prefix)}")
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -196,11 +197,11 @@ def field_docs(cls: type) -> dict[str, str]:
 # Internals
 
 
-def _hint(name: Any, names: list | tuple, quote: bool = False) -> str:
+def _hint(name: Any, names: list | tuple, quote: bool = False, prefix: str = "") -> str:
     show = repr if quote else str
     close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
     if close:
-        return f"did you mean {show(close[0])}?"
+        return f"did you mean {prefix}{show(close[0])}?"
     return f"choose from {', '.join(show(n) for n in names)}"
 
 
