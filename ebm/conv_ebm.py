@@ -123,12 +123,14 @@ class FlatConvEBM(nn.Module):
 
         For Langevin sampling (``ebm.langevin.langevin`` uses it when present): the same derivative as
         ``autograd.grad(E(x).sum(), x)``, up to float rounding, without recording a graph, and cheaper on CPU,
-        where an update of the conv cpu presets spent ~45% of its time in the input-gradient of the first
-        convolution: oneDNN's backward-data for one input channel at stride 2 ran at a tenth of its forward's
-        rate. Here that convolution's input-gradient is one product with a sparse matrix built from its
-        weights (each input pixel's taps; ~3% dense), and the others go to oneDNN's backward-data directly
-        (benchmarks/bench_conv_train.py). The weights are read once, when ``f`` is made: make a new one after
-        they change.
+        where an update of the ablation_langevin cpu trial spent ~25% of its time in the input-gradient of the
+        first convolution: oneDNN's backward-data for one input channel at stride 2 ran at a seventh to a tenth
+        of its forward's rate. Here that convolution's input-gradient is one product with a sparse matrix built
+        from its weights (each input pixel's taps; ~3% dense; ~0.26 ms against ~1 ms at batch 32, one thread),
+        and the others go to oneDNN's backward-data directly. The whole sampler gained 1.2-1.4x at batch 32
+        (benchmarks/bench_conv_train.py): the remaining time is oneDNN's convolutions, whose forward already
+        runs near the core's peak. The weights are read once, when ``f`` is made: make a new one after they
+        change.
         """
         if any(nn.utils.parametrize.is_parametrized(m) for m in self.modules()):
             return None
