@@ -24,8 +24,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from analysis import stats  # noqa: E402
-from ebm.config import from_dict, unflatten  # noqa: E402
 from ebm.runs import run_class  # noqa: E402
+from ebm.strict import replace  # noqa: E402
 from sweeps.projection import _duration, _makespan  # noqa: E402
 from sweeps.spec import available, load_sweep  # noqa: E402
 
@@ -39,9 +39,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_updates(flat: dict, device: str, updates: int) -> tuple[float, float]:
-    """(updates per second, peak GPU memory in MiB or NaN on a CPU) for the flat config ``flat``."""
-    cfg = from_dict(unflatten({**flat, "device": device}), source="gpu_check")
+def time_updates(cfg, device: str, updates: int) -> tuple[float, float]:
+    """(updates per second, peak GPU memory in MiB or NaN on a CPU) for the typed run config ``cfg``."""
+    cfg = replace(cfg, "device", device, "gpu_check")
     g = torch.Generator().manual_seed(0)
     shape = SHAPES.get(cfg.data.name, (1, 28, 28))
     train = torch.rand(TIMING_IMAGES, *shape, generator=g)  # (N, C, H, W) in [0, 1]
@@ -69,11 +69,11 @@ def time_updates(flat: dict, device: str, updates: int) -> tuple[float, float]:
     return rate, peak
 
 
-def updates_per_epoch(flat: dict) -> int:
-    n = flat.get("data.limit") or TRAIN_SIZES.get(flat["data.name"], TIMING_IMAGES)
-    if flat.get("kind") != "rbm" and flat.get("train.iterations_per_epoch"):
-        return int(flat["train.iterations_per_epoch"])
-    return math.ceil(n / flat["train.batch_size"])
+def updates_per_epoch(cfg) -> int:
+    n = cfg.data.limit or TRAIN_SIZES.get(cfg.data.name, TIMING_IMAGES)
+    if cfg.kind != "rbm" and cfg.train.iterations_per_epoch:
+        return cfg.train.iterations_per_epoch
+    return math.ceil(n / cfg.train.batch_size)
 
 
 def check(name: str, preset: str, device: str, updates: int) -> list[str]:
@@ -82,9 +82,9 @@ def check(name: str, preset: str, device: str, updates: int) -> list[str]:
     points = [{}] if sweep.search.type == "optuna" else (sweep.grid() or [{}])
     seconds, peaks, lines = [], [], []
     for point in points:
-        flat = {**sweep.config, **point}
-        rate, peak = time_updates(flat, device, updates)
-        trial_s = sweep.epochs * updates_per_epoch(flat) / rate
+        cfg = sweep.point_config(point)
+        rate, peak = time_updates(cfg, device, updates)
+        trial_s = sweep.epochs * updates_per_epoch(cfg) / rate
         seconds.append(trial_s)
         peaks.append(peak)
         label = stats.label(point) or "(base config)"

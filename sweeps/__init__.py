@@ -1,5 +1,7 @@
 """Named Ray Tune sweeps: ``configs/sweeps/NAME.yaml`` -> validated spec -> Tuner (built only here).
 
 ``sweeps.spec`` reads and checks sweep files without importing Ray (so ``--list``, ``--dry-run`` and every
-typo fail fast); ``sweeps.tuner`` turns a spec into a Tuner; ``sweeps.run`` is the command line.
+typo fail fast), into a typed ``sweeps.sweep.Sweep`` whose space ``sweeps.space`` builds; ``sweeps.tuner``
+turns a Sweep into a Tuner; ``sweeps.run`` is the command line, with ``sweeps.dry_run`` (what a sweep will
+do) and ``sweeps.records`` (where results go and what is recorded beside them).
 """

