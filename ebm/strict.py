@@ -3,8 +3,8 @@
 Run configs (:mod:`ebm.config`) and sweep files (:mod:`sweeps.spec`) are both dataclasses whose fields carry
 their default and docstring (cleanrl's ``Args``); :func:`build` reads a mapping into one. A field's type says
 how its value is read: ``bool``, ``int``, ``float`` (also YAML 1.1's ``1e-3`` string), ``str``,
-``Literal[...]``, ``X | None``, ``list[X]``, ``tuple[X, Y]``, ``dict`` (any mapping) or a nested dataclass
-(a section, whose keys are dotted: ``sampler.k``). Range checks live in each class's ``__post_init__``
+``Literal[...]``, ``X | None``, ``list[X]``, ``tuple[X, Y]`` or a nested dataclass (a section, whose keys
+are dotted: ``sampler.k``). Range checks live in each class's ``__post_init__``
 (:func:`check`). Unknown keys, wrong types and bad values raise :class:`ConfigError`, whose message is one
 line naming the file, the key, the value and what to do instead, with a close match when there is one
 (nanoGPT's ``configurator.py``, made strict).
@@ -234,10 +234,6 @@ def _coerce(typ: Any, value: Any, key: str, source: str):
         item_types = args if origin is tuple and len(args) == len(value) else [args[0]] * len(value)
         return origin(_coerce(t, v, f"{key}[{i}]", source) for i, (t, v) in enumerate(zip(item_types, value,
                                                                                           strict=True)))
-    if typ is dict or origin is dict:
-        if isinstance(value, dict):
-            return value
-        raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
     if typ is bool:
         if isinstance(value, bool):
             return value
