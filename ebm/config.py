@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ebm.strict import (  # noqa: F401  (field_docs, flatten, unflatten: importable from here as before)
     ConfigError,
@@ -152,6 +152,7 @@ class RBMEvalConfig:
 
 @dataclass
 class RBMConfig:
+    RUN: ClassVar[str] = "ebm.rbm_train:RBMRun"  # the run class that trains this kind (ebm.runs.run_class)
     kind: Literal["rbm"] = "rbm"
     """Model kind; selects this config class."""
     seed: int = 0
@@ -320,6 +321,7 @@ class ConvEvalConfig:
 
 @dataclass
 class ConvEBMConfig:
+    RUN: ClassVar[str] = "ebm.conv_train:ConvEBMRun"
     kind: Literal["conv_ebm"] = "conv_ebm"
     """Model kind; selects this config class."""
     seed: int = 0
@@ -336,11 +338,7 @@ class ConvEBMConfig:
 # --------------------------------------------------------------------------------------------------
 # Loading
 
-KINDS: dict[str, type] = {"rbm": RBMConfig, "conv_ebm": ConvEBMConfig}
-
-
-def register_kind(name: str, cls: type) -> None:
-    KINDS[name] = cls
+KINDS: dict[str, type] = {"rbm": RBMConfig, "conv_ebm": ConvEBMConfig}  # the one registry of model kinds
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None, base: dict | None = None):

@@ -21,6 +21,7 @@ from ebm.data import load_images
 from ebm.devices import resolve_device
 from ebm.langevin import ReplayBuffer, init_chains, langevin
 from ebm.metrics.result import MetricUnavailable
+from ebm.runs import finite_parameters, finite_signals
 
 EVAL_SEED = 104729  # evaluation chains' generator: seed and epoch are added to it
 
@@ -75,7 +76,8 @@ class ConvEBMRun:
         return self.ema_net if self.ema_net is not None else self.net
 
     def train_epoch(self) -> dict:
-        """One block of updates; a non-finite or exploding energy ends the run as ``diverged``."""
+        """One block of updates; a non-finite or exploding energy, or a training signal or weight that is not
+        finite, ends the run as ``diverged`` (``ebm.runs.Run``)."""
         cfg, t = self.cfg, self.cfg.train
         if self.status != "ok":
             raise RuntimeError("the run has diverged; restore a checkpoint to go on")
@@ -97,6 +99,8 @@ class ConvEBMRun:
         metrics.update({"epoch": self.epoch, "iteration": self.iteration, "status": self.status,
                         "train/epoch_seconds": time.perf_counter() - t0})
         metrics["train/images_per_second"] = done * t.batch_size / metrics["train/epoch_seconds"]
+        if self.status == "ok" and not (self.is_finite() and finite_signals(metrics)):
+            self.status = metrics["status"] = "diverged"
         if self.status == "ok" and cfg.eval.metrics and (self.epoch % cfg.eval.every == 0 or self.epoch == t.epochs):
             metrics.update({f"eval/{k}": v for k, v in self.evaluate(cfg.eval.metrics).items()
                             if k not in ("data", "epoch")})
@@ -245,6 +249,9 @@ class ConvEBMRun:
         from ebm.conv_eval import evaluate_conv
 
         return evaluate_conv(self, names or list(self.cfg.eval.metrics))
+
+    def is_finite(self) -> bool:
+        return finite_parameters(self.net)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def _snapshot(self) -> dict:

@@ -18,6 +18,7 @@ from ebm.data import binarize, flatten, image_shape, load_images
 from ebm.devices import resolve_device
 from ebm.rbm import RBM, gibbs, sample_bernoulli
 from ebm.rng import BernoulliStream, Rng, torch_generator
+from ebm.runs import finite_parameters, finite_signals
 
 _HEALTH_ROWS = 1000  # rows of train/test data used for the per-epoch health metrics
 _TEST_BINARIZE_SEED = 1234  # stochastic binarization of the held-out set is drawn once, with this seed
@@ -74,6 +75,7 @@ class RBMRun:
             rows = torch.randint(len(self.train_x), (n,), generator=self.gen, device=self.device)
             self.chains = binarize(self.train_x[rows], "stochastic", self.stream)
         self.epoch = 0
+        self.status = "ok"
 
     # --- schedule ------------------------------------------------------------------------------
     def _lr_factor(self, epoch: int) -> float:
@@ -83,7 +85,24 @@ class RBMRun:
 
     # --- training ------------------------------------------------------------------------------
     def train_epoch(self) -> dict:
-        """One pass over the training set; returns this epoch's metrics."""
+        """One pass over the training set; returns this epoch's metrics and ``status`` (``ebm.runs.Run``)."""
+        if self.status != "ok":
+            raise RuntimeError("the run has diverged; restore a checkpoint to go on")
+        start = self.epoch
+        try:
+            metrics = self._train_epoch()
+        except (RuntimeError, ValueError, FloatingPointError):  # e.g. exact log Z of NaN weights
+            if self.is_finite():
+                raise  # a bug, not a divergence
+            self.epoch, metrics = start + 1, {"epoch": start + 1}
+        if not (self.is_finite() and finite_signals(metrics)):
+            self.status = "diverged"
+        return {**metrics, "status": self.status}
+
+    def is_finite(self) -> bool:
+        return finite_parameters(self.rbm)
+
+    def _train_epoch(self) -> dict:
         cfg = self.cfg
         t0 = time.perf_counter()
         data = binarize(self.train_x, cfg.data.binarize, self.stream)  # (N, V) redrawn every epoch
@@ -249,6 +268,7 @@ class RBMRun:
             "marginals": self.marginals,
             "hidden_offset": self.hidden_offset,
             "rng": self.stream.state_dict(),
+            "status": self.status,
         }
 
     @staticmethod
@@ -272,6 +292,7 @@ class RBMRun:
         self.chains = None if state["chains"] is None else state["chains"].to(self.device)
         self.hidden_offset = state["hidden_offset"].to(self.device)
         self.stream.load_state_dict(state["rng"])
+        self.status = state.get("status", "ok")
         self.epoch = int(state["epoch"])
 
 

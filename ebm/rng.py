@@ -40,17 +40,19 @@ def _sfc64_bernoulli_(p: np.ndarray, state: np.ndarray) -> None:
     (numpy's SFC64 state words a, b, c, counter) by ceil(len(p) / 2) outputs."""
     u = np.uint64
     a, b, c, w = state[0], state[1], state[2], state[3]
-    scale, one, zero = np.float32(_SCALE), np.float32(1.0), np.float32(0.0)
     n = p.size
-    for i in range(0, n, 2):
+    s = np.empty(n + 1, np.float32)  # the draws' integers, exact in float32; compared below in one loop
+    for j in range((n + 1) // 2):
         out = a + b + w  # SFC64 (numpy/random/src/sfc64/sfc64.h): the output, then the state update
         w += u(1)
         a = b ^ (b >> u(11))
         b = c + (c << u(3))
         c = ((c << u(24)) | (c >> u(40))) + out
-        p[i] = one if np.float32((out & u(0xFFFFFFFF)) >> u(32 - _BITS)) < p[i] * scale else zero
-        if i + 1 < n:
-            p[i + 1] = one if np.float32(out >> u(64 - _BITS)) < p[i + 1] * scale else zero
+        s[2 * j] = np.float32((out & u(0xFFFFFFFF)) >> u(32 - _BITS))
+        s[2 * j + 1] = np.float32(out >> u(64 - _BITS))
+    scale = np.float32(_SCALE)
+    for i in range(n):  # no dependence between iterations: the compiler vectorizes it
+        p[i] = np.float32(s[i] < p[i] * scale)
     state[0], state[1], state[2], state[3] = a, b, c, w
 
 

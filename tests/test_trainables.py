@@ -11,14 +11,50 @@ import torch
 from test_sweeps_helpers import ROOT
 
 from ebm.config import load_config
-from trainables.train import _finite_parameters, _shared_images, _status
+from ebm.rbm_train import RBMRun
+from ebm.runs import finite_parameters, finite_signals
+from trainables.train import _shared_images
 
 
-def test_status_is_the_run_s_own_else_diverged_on_a_non_finite_training_signal():
-    assert _status({"status": "diverged", "train/loss": 1.0}) == "diverged"
-    assert _status({"train/recon_error": 3.0, "eval/log_likelihood": -math.inf}) == "ok"
-    assert _status({"train/recon_error": math.nan}) == "diverged"
-    assert _status({"train/weight_norm": math.inf}) == "diverged"
+def test_a_non_finite_training_signal_is_a_divergence():
+    assert finite_signals({"train/recon_error": 3.0, "eval/log_likelihood": -math.inf, "status": "ok"})
+    assert not finite_signals({"train/recon_error": math.nan})
+    assert not finite_signals({"train/weight_norm": math.inf})
+
+
+def test_an_rbm_run_decides_its_own_divergence_and_stops():
+    cfg = load_config(None, ["data.name=digits", "model.n_visible=64", "model.n_hidden=8", "train.epochs=3",
+                             "data.binarize=threshold"])
+    run = RBMRun(cfg)
+    assert run.train_epoch()["status"] == "ok" and run.status == "ok" and run.is_finite()
+    with torch.no_grad():
+        run.rbm.W[0, 0] = math.nan
+    assert not run.is_finite()
+    metrics = run.train_epoch()
+    assert metrics["status"] == "diverged" == run.status and metrics["epoch"] == 2
+    with pytest.raises(RuntimeError, match="diverged"):
+        run.train_epoch()
+
+
+def test_every_model_kind_has_one_run_class_and_one_trainable():
+    from ebm.config import KINDS
+    from ebm.runs import Run, run_class
+    from trainables import TRAINABLES
+
+    assert set(TRAINABLES) == set(KINDS)
+    methods = [m for m in vars(Run) if not m.startswith("_")]
+    assert {"train_epoch", "state_dict", "load_state_dict", "sample", "is_finite"} <= set(methods)
+    for kind in KINDS:
+        assert all(callable(getattr(run_class(kind), m, None)) for m in methods), kind
+
+
+def test_finite_parameters_reads_the_weights_not_the_buffers():
+    net = torch.nn.Linear(2, 2)
+    net.register_buffer("replay", torch.full((3,), math.nan))  # buffers are not checked (nor copied)
+    assert finite_parameters(net)
+    with torch.no_grad():
+        net.weight[0, 0] = math.inf
+    assert not finite_parameters(net)
 
 
 def test_shared_images_are_the_driver_s_arrays_not_copies():
@@ -30,18 +66,6 @@ def test_shared_images_are_the_driver_s_arrays_not_copies():
     assert np.shares_memory(x.numpy(), train) and np.shares_memory(y.numpy(), test)
     assert _shared_images(cfg, {"name": "digits", "train": train, "test": test}) == (None, None)
     assert _shared_images(cfg, None) == (None, None)
-
-
-def test_finite_parameters_reads_the_run_s_model_state():
-    class Run:
-        def __init__(self, w):
-            self.w = w
-
-        def state_dict(self):
-            return {"model": {"W": self.w, "steps": torch.tensor(3)}}
-
-    assert _finite_parameters(Run(torch.ones(2, 2)))
-    assert not _finite_parameters(Run(torch.tensor([[1.0, math.nan]])))
 
 
 def _read(path: str) -> str:

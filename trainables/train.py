@@ -3,8 +3,8 @@
 Each reads top to bottom (Ray's ``mnist_pytorch.py``): build the run from the flat trial config (the dotted
 keys of the YAML and ``--set``), restore it from ``tune.get_checkpoint()`` when Tune retries or resumes the
 trial (weights, optimiser, PCD chains or replay buffer, RNG state), then train epoch by epoch with
-``tune.report(metrics, checkpoint=...)``. ``status`` is ``ok`` or ``diverged``: a diverged run reports once
-more and ends, and the sweep goes on.
+``tune.report(metrics, checkpoint=...)``. The run (``ebm.runs.Run``) decides its ``status``, ``ok`` or
+``diverged``: a diverged run reports once more and ends, and the sweep goes on.
 
 ``data`` is the data set the sweep driver loaded once and put in Ray's object store
 (``tune.with_parameters``); every trial on a node maps the same read-only memory, so runs must not write
@@ -52,49 +52,64 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
         raise ValueError(f"train_{kind} got a {cfg.kind!r} config; use train_{cfg.kind}")
     torch.set_num_threads(_trial_cpus())
     run = run_class(cfg.kind)(cfg, *_shared_images(cfg, data))
+    sweep_metric = SweepMetric(metric, cfg.kind, cfg.train.epochs)
 
-    # The sweep metric is in every report (Tune requires it); between evaluations it holds the last value.
-    last_eval = {metric: math.nan, "eval/epoch": 0}
-    checkpoint = tune.get_checkpoint()
-    if checkpoint:
+    if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
             state = load_checkpoint(os.path.join(folder, CHECKPOINT_FILE))
         run.load_state_dict(state)
-        last_eval = state.get("last_eval", last_eval)
+        sweep_metric.last = state.get("last_eval", sweep_metric.last)
 
     trial_dir = tune.get_context().get_trial_dir()  # local working folder; synced to storage on reports
     node_id = ray.get_runtime_context().get_node_id()
-    status = getattr(run, "status", "ok")
-    while status == "ok" and run.epoch < cfg.train.epochs:
-        try:
-            metrics = run.train_epoch()
-        except (RuntimeError, ValueError, FloatingPointError):
-            if _finite_parameters(run):
-                raise  # a bug, not a divergence
-            metrics = {"epoch": run.epoch + 1, "status": "diverged"}  # e.g. Gibbs probabilities became NaN
-        finite = _finite_parameters(run)
-        status = _status(metrics) if finite else "diverged"
-        if status == "diverged":  # a diverged run ranks last, whatever it reached before
-            last_eval = {metric: math.nan, "eval/epoch": run.epoch}
-        elif metric in metrics:  # None: the metric could not be computed this time (its reason is beside it)
-            last_eval = {metric: math.nan if metrics[metric] is None else metrics[metric], "eval/epoch": run.epoch}
-        elif status == "ok" and _evaluated(metrics, metric, run.epoch == cfg.train.epochs):
-            raise ValueError(f"sweep metric {metric!r} is not reported by {cfg.kind} runs; reported: "
-                             f"{', '.join(sorted(k for k in metrics if '/' in k))}")
-        # Sample grids go into the trial's working folder before the report, whose checkpoint makes Tune
-        # copy the folder's files to the trial's storage folder (SyncConfig(sync_artifacts=True)).
-        if status == "ok" and run.epoch == cfg.train.epochs:
-            _write_samples(run, os.path.join(trial_dir, SAMPLES_FILE), trial_dir)
-        elif status == "ok" and sample_every and run.epoch % sample_every == 0:
-            _write_samples(run, os.path.join(trial_dir, f"samples_epoch{run.epoch:04d}.png"), trial_dir)
-        report = _loggable({**metrics, **last_eval, "status": status, "node_id": node_id})
-        if not finite:  # nothing worth resuming from
+    while run.status == "ok" and run.epoch < cfg.train.epochs:
+        metrics = run.train_epoch()  # the run decides divergence: metrics["status"]
+        report = _loggable({**metrics, **sweep_metric.update(metrics, run), "node_id": node_id})
+        _write_due_samples(run, trial_dir, sample_every)
+        if not run.is_finite():  # nothing worth resuming from
             tune.report(report)
             break
         with tempfile.TemporaryDirectory() as folder:
-            state = {**run.state_dict(), "last_eval": last_eval}
-            save_checkpoint(state, os.path.join(folder, CHECKPOINT_FILE))
+            save_checkpoint({**run.state_dict(), "last_eval": sweep_metric.last}, os.path.join(folder, CHECKPOINT_FILE))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+class SweepMetric:
+    """The sweep metric, which Tune needs in every report: between evaluations it holds the last value, and
+    from a divergence on it is NaN, so a diverged run ranks last whatever it reached before."""
+
+    def __init__(self, name: str, kind: str, epochs: int):
+        self.name, self.kind, self.epochs = name, kind, epochs
+        self.last = {name: math.nan, "eval/epoch": 0}
+
+    def update(self, metrics: dict, run) -> dict:
+        if run.status != "ok":
+            self.last = {self.name: math.nan, "eval/epoch": run.epoch}
+        elif self.name in metrics:  # None: it could not be computed this time (its reason is beside it)
+            value = metrics[self.name]
+            self.last = {self.name: math.nan if value is None else value, "eval/epoch": run.epoch}
+        elif self._due(metrics, run.epoch == self.epochs):
+            raise ValueError(f"sweep metric {self.name!r} is not reported by {self.kind} runs; reported: "
+                             f"{', '.join(sorted(k for k in metrics if '/' in k))}")
+        return {**self.last, "status": run.status}
+
+    def _due(self, metrics: dict, last_epoch: bool) -> bool:
+        """Whether this epoch's metrics should have held the metric (eval/ metrics come every eval.every,
+        final/ metrics after the last epoch)."""
+        if self.name.startswith("final/"):
+            return last_epoch
+        return not self.name.startswith("eval/") or any(k.startswith("eval/") for k in metrics)
+
+
+def _write_due_samples(run, trial_dir: str, sample_every: int) -> None:
+    """Sample grids go into the trial's working folder before the report, whose checkpoint makes Tune copy
+    the folder's files to the trial's storage folder (SyncConfig(sync_artifacts=True))."""
+    if run.status != "ok":
+        return
+    if run.epoch == run.cfg.train.epochs:
+        _write_samples(run, os.path.join(trial_dir, SAMPLES_FILE), trial_dir)
+    elif sample_every and run.epoch % sample_every == 0:
+        _write_samples(run, os.path.join(trial_dir, f"samples_epoch{run.epoch:04d}.png"), trial_dir)
 
 
 def _trial_cpus() -> int:
@@ -109,28 +124,6 @@ def _shared_images(cfg, data: dict | None) -> tuple[torch.Tensor | None, torch.T
     with warnings.catch_warnings():  # the object store's arrays are read-only; runs only read them
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(data["train"]), torch.from_numpy(data["test"])
-
-
-def _status(metrics: dict) -> str:
-    """The run's own ``status`` when it reports one, else ``diverged`` once a training signal isn't finite."""
-    if "status" in metrics:
-        return str(metrics["status"])
-    finite = all(math.isfinite(v) for k, v in metrics.items()
-                 if k.startswith("train/") and isinstance(v, int | float))
-    return "ok" if finite else "diverged"
-
-
-def _evaluated(metrics: dict, metric: str, last_epoch: bool) -> bool:
-    """Whether this epoch's metrics should have held ``metric`` (eval/ metrics come every eval.every,
-    final/ metrics after the last epoch)."""
-    if metric.startswith("final/"):
-        return last_epoch
-    return not metric.startswith("eval/") or any(k.startswith("eval/") for k in metrics)
-
-
-def _finite_parameters(run) -> bool:
-    model = run.state_dict()["model"]
-    return all(bool(torch.isfinite(t).all()) for t in model.values() if t.is_floating_point())
 
 
 def _loggable(metrics: dict) -> dict:
