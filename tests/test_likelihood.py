@@ -7,8 +7,7 @@ import pathlib
 import pytest
 import torch
 
-from ebm.data import binarize, flatten, load_images
-from ebm.likelihood import (
+from ebm.ais import (
     MIN_WEIGHT_ESS,
     N_BETAS_DEFAULT,
     _anneal,
@@ -17,13 +16,16 @@ from ebm.likelihood import (
     ais_log_z,
     ais_schedule,
     base_rate_bias,
+    reverse_ais_log_z,
+    weight_ess,
+)
+from ebm.data import binarize, flatten, load_images
+from ebm.likelihood import (
     estimate_log_likelihood,
     exact_log_z,
     exact_samples,
     log_likelihood,
     pseudo_log_likelihood,
-    reverse_ais_log_z,
-    weight_ess,
 )
 from ebm.rbm import RBM, gibbs
 
@@ -337,7 +339,7 @@ def test_cd_k_gradient_approaches_exact_gradient_as_k_grows():
 def test_ais_increment_series_matches_the_closed_form(scale):
     """The cumulant series AIS uses for small steps is as close to the float64 closed form
     sum_j log1p(p_j expm1(y_j)) as float32 expm1/log1p are, at every number of terms it uses."""
-    from ebm.likelihood import SERIES_STEPS, _bernoulli_cgf_sum
+    from ebm.ais import SERIES_STEPS, _bernoulli_cgf_sum
 
     x = torch.randn(100, 500, generator=torch.Generator().manual_seed(0)) * scale  # (M, H) hidden inputs
     p = torch.sigmoid(0.7 * x)

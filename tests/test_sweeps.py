@@ -146,7 +146,7 @@ def test_dry_run_prints_trials_and_resource_plan_and_writes_nothing(tmp_path):
     proc = run_cli("rbm_cd_k", "--preset", "cpu", "--dry-run", "--storage", str(storage))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "24 trials = 6 configurations x 4 seeds" in out
+    assert "48 trials = 6 configurations x 8 seeds" in out
     assert "sampler.init=persistent, sampler.k=20" in out
     assert "1 CPU + 0 GPU per trial" in out and "at once" in out
     assert "metric: final/log_likelihood (max)" in out
