@@ -11,7 +11,8 @@ the path before it.
 
 The RBM is trained for a few epochs of CD-1 on mnist5k (not left at random weights): AIS cost does not
 depend on the weights, but its log Z interval does, and a random-weight model would make the interval
-look better than it is on a model anyone cares about. Threads are left at torch's default.
+look better than it is on a model anyone cares about. Threads are left at torch's default unless
+``--threads`` says otherwise (a sweep's trials run at one thread per CPU they hold).
 
 Reverse AIS starts at held-out rows (PyDeep's estimator), as ``estimate_log_likelihood`` does for a model too
 wide to draw exact samples from: it is an estimate, not a bound in either direction.
@@ -86,9 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chains", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=2, help="forward runs timed (the best is kept)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's; a sweep's trials run at 1 per CPU they hold)")
     p.add_argument("--compare", action="store_true", help="also time forward AIS with torch's generator")
     p.add_argument("--smoke-test", action="store_true", help="digits, 1 epoch, 100 betas")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.smoke_test:
         args.data, args.epochs, args.n_betas, args.repeats = "digits", 1, 100, 1
 
