@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ebm.rbm import RBM, gibbs
-from ebm.rng import Rng, bernoulli_
+from ebm.rng import SCALE, BernoulliStream, Rng, bernoulli_, jit, sfc64_fill_
 
 SCHEDULE_KNOTS = (0.0, 0.5, 0.9, 1.0)
 SCHEDULE_COUNTS = (500, 4_000, 10_000)
@@ -137,41 +138,112 @@ def _anneal(rbm: RBM, b_A: Tensor, betas: Tensor, v: Tensor,
 
     Returns (log w (M,) float64, final v). At step k the weight gains log p*_k(v) - log p*_{k-1}(v),
     then v moves by one Gibbs sweep that leaves p*_k invariant (none after the last beta).
+
+    Beside the two matmuls a step does only elementwise work and row sums. With a CPU ``BernoulliStream``
+    that work is two numba passes (``_series_draw_``, ``_draw_dot_``) instead of some fifteen torch ops,
+    each of which pays the thread pool's fork and join; the draws are the same bits either way.
     """
     W = rbm.W.detach().float().contiguous()  # (V, H)
     Wt = W.t().contiguous()  # (H, V): a contiguous copy keeps the second matmul a plain gemm
     c = rbm.hidden_bias.detach().float()  # (H,)
     b_delta = rbm.visible_bias.detach().float() - b_A  # (V,): p*_beta's visible bias is b_A + beta (b - b_A)
     x_bound = _hidden_input_bound(W, c)
+    v = v.contiguous()
     M, H = v.shape[0], W.shape[1]
     x, p, t = (torch.empty(M, H, device=v.device) for _ in range(3))
     pv = torch.empty_like(v)
     log_w = torch.zeros(M, dtype=torch.float64, device=v.device)
+    vis_dot = torch.mv(v, b_delta)  # (M,): b_delta^T v, the visible part of d log p*_beta(v) / d beta
+    state = generator.kernel_state(v) if isinstance(generator, BernoulliStream) else None
     beta_list = betas.tolist()
     for k in range(1, len(beta_list)):
         beta, beta_prev = beta_list[k], beta_list[k - 1]
-        delta = beta - beta_prev
+        delta, last = beta - beta_prev, k == len(beta_list) - 1
+        y_bound = abs(delta) * x_bound  # >= |delta x_j| for every chain and hidden unit
         torch.addmm(c, v, W, out=x)  # (M, H): x_j = c_j + v^T W_:j, shared by both betas and p(h | v)
         torch.mul(x, beta, out=p).sigmoid_()  # (M, H): p(h_j = 1 | v) at beta_k
-        inc = torch.mv(v, b_delta).mul_(delta)  # (M,): the visible-bias part of the increment
-        if abs(delta) * x_bound <= SERIES_STEPS[-1]:
-            log_w.add_(inc).sub_(_bernoulli_cgf_sum(x, p, -delta, abs(delta) * x_bound))
-        elif abs(delta) * x_bound <= 1.0:
-            # softplus(beta x) - softplus(beta_prev x) = -log1p(sigmoid(beta x) expm1(-delta x)): exact, and
-            # with |delta x| <= 1 the log1p argument stays above e^-1 - 1, so float32 keeps full relative
-            # precision where the difference of two float32 softplus values would cancel.
-            torch.mul(x, -delta, out=t).expm1_().mul_(p).log1p_()
-            log_w.add_(inc).sub_(t.sum(1))
-        else:  # coarse schedules or huge weights: the direct difference, in float64 against cancellation
-            x64 = x.double()
-            log_w.add_(inc).add_((F.softplus(beta * x64) - F.softplus(beta_prev * x64)).sum(1))
-        if k == len(beta_list) - 1:
-            break
-        h = bernoulli_(p, generator)  # (M, H): h ~ Bernoulli(p), drawn in place (p is recomputed next step)
+        log_w.add_(vis_dot, alpha=delta)
+        if state is not None and y_bound <= SERIES_STEPS[-1] and not last:
+            _series_draw_(x.numpy(), p.numpy(), log_w.numpy(), *_series_coefficients(-delta, y_bound), state)
+        else:
+            log_w.add_(_hidden_increment(x, p, t, beta, beta_prev, y_bound))
+            if last:
+                break
+            bernoulli_(p, generator)  # (M, H): h ~ Bernoulli(p), drawn in place (p is recomputed next step)
         vis_bias = torch.add(b_A, b_delta, alpha=beta)  # (V,)
-        torch.addmm(vis_bias, h, Wt, alpha=beta, out=pv).sigmoid_()  # (M, V): p(v_i = 1 | h) at beta_k
-        v, pv = bernoulli_(pv, generator), v  # (M, V): the draw lands in pv's buffer; the buffers swap
+        torch.addmm(vis_bias, p, Wt, alpha=beta, out=pv).sigmoid_()  # (M, V): p(v_i = 1 | h) at beta_k
+        if state is not None:
+            _draw_dot_(pv.numpy(), b_delta.numpy(), vis_dot.numpy(), state)
+        else:
+            torch.mv(bernoulli_(pv, generator), b_delta, out=vis_dot)
+        v, pv = pv, v  # the draw is the new v; the old buffer takes the next probabilities
     return log_w, v
+
+
+def _hidden_increment(x: Tensor, p: Tensor, t: Tensor, beta: float, beta_prev: float, y_bound: float) -> Tensor:
+    """sum_j softplus(beta x_j) - softplus(beta_prev x_j) per chain (M,), by the formula that is exact enough
+    for the step: the cumulant series for small steps, the log1p form up to |delta x| = 1, else float64."""
+    delta = beta - beta_prev
+    if y_bound <= SERIES_STEPS[-1]:
+        return _bernoulli_cgf_sum(x, p, -delta, y_bound).neg_()
+    if y_bound <= 1.0:
+        # softplus(beta x) - softplus(beta_prev x) = -log1p(sigmoid(beta x) expm1(-delta x)): exact, and
+        # with |delta x| <= 1 the log1p argument stays above e^-1 - 1, so float32 keeps full relative
+        # precision where the difference of two float32 softplus values would cancel.
+        return torch.mul(x, -delta, out=t).expm1_().mul_(p).log1p_().sum(1).neg_()
+    x64 = x.double()  # coarse schedules or huge weights: the direct difference, in float64 against cancellation
+    return (F.softplus(beta * x64) - F.softplus(beta_prev * x64)).sum(1)
+
+
+def _series_coefficients(delta: float, y_bound: float) -> tuple[float, float, float, float]:
+    """Coefficients of the terms of ``_bernoulli_cgf_sum`` in powers of x: delta^n / n!, zero for the terms
+    that ``y_bound`` leaves out."""
+    n_terms = 2 if y_bound <= SERIES_STEPS[0] else 3 if y_bound <= SERIES_STEPS[1] else 4
+    return tuple(delta ** n / math.factorial(n) if n <= n_terms else 0.0 for n in range(1, 5))
+
+
+# reductions may be reordered (and so vectorized); nothing else about float semantics is relaxed
+_REDUCE = {"reassoc", "contract"}
+
+
+@jit(fastmath=_REDUCE)
+def _series_draw_(x: np.ndarray, p: np.ndarray, log_w: np.ndarray, c1: float, c2: float, c3: float, c4: float,
+                  state: np.ndarray) -> None:
+    """For each chain r, log_w[r] -= sum_j K_j (``_bernoulli_cgf_sum``'s series, coefficients ``c1..c4``), and
+    p (M, H) becomes its own Bernoulli draws, the bits ``BernoulliStream.bernoulli_`` would give."""
+    M, H = p.shape
+    s = np.empty(M * H + 1, np.float32)
+    sfc64_fill_(s, M * H, state)
+    scale = np.float32(SCALE)
+    one, two, six = np.float32(1.0), np.float32(2.0), np.float32(6.0)
+    for r in range(M):
+        k1 = k2 = k3 = k4 = np.float32(0.0)
+        for j in range(H):
+            pj, xj = p[r, j], x[r, j]
+            qxx = (pj - pj * pj) * xj * xj  # p (1 - p) x^2
+            k1 += pj * xj
+            k2 += qxx
+            k3 += qxx * xj * (one - two * pj)
+            k4 += qxx * xj * xj * (one - six * (pj - pj * pj))
+            p[r, j] = np.float32(s[r * H + j] < pj * scale)
+        log_w[r] -= c1 * k1 + c2 * k2 + c3 * k3 + c4 * k4
+
+
+@jit(fastmath=_REDUCE)
+def _draw_dot_(p: np.ndarray, b: np.ndarray, dots: np.ndarray, state: np.ndarray) -> None:
+    """p (M, V) becomes its own Bernoulli draws (the bits of ``BernoulliStream.bernoulli_``) and dots[r] the
+    draw's b^T v."""
+    M, V = p.shape
+    s = np.empty(M * V + 1, np.float32)
+    sfc64_fill_(s, M * V, state)
+    scale = np.float32(SCALE)
+    for r in range(M):
+        acc = np.float32(0.0)
+        for i in range(V):
+            draw = np.float32(s[r * V + i] < p[r, i] * scale)
+            p[r, i] = draw
+            acc += draw * b[i]
+        dots[r] = acc
 
 
 def _bernoulli_cgf_sum(x: Tensor, p: Tensor, delta: float, y_bound: float) -> Tensor:

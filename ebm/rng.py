@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 _BITS = 24  # bits per draw: float32 holds every integer below 2^24 exactly
-_SCALE = float(1 << _BITS)
+SCALE = float(1 << _BITS)  # p * SCALE > s decides a draw
 
 try:
     import numba
@@ -34,14 +34,24 @@ except ImportError:  # the numpy reference path below gives the same bits, slowe
     numba = None
 
 
-def _sfc64_bernoulli_(p: np.ndarray, state: np.ndarray) -> None:
-    """Overwrite float32 ``p`` (1-D) with [p * 2^24 > s], s the top 24 bits of each 32-bit half of SFC64's
-    64-bit outputs (low half first, as numpy's ``random_raw(...).view(np.uint32)``); advances ``state``
-    (numpy's SFC64 state words a, b, c, counter) by ceil(len(p) / 2) outputs."""
+def jit(fn=None, **options):
+    """``numba.njit`` with this project's options (cached, no GIL, no bounds checks), or ``fn`` itself where
+    numba is missing; usable bare (``@jit``) or with extra options (``@jit(fastmath=...)``)."""
+    if fn is None:
+        return lambda f: jit(f, **options)
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, boundscheck=False, **options)(fn)
+
+
+@jit
+def sfc64_fill_(s: np.ndarray, n: int, state: np.ndarray) -> None:
+    """Write ``n`` draws into float32 ``s`` (length >= n rounded up to even): s[i] uniform on {0, ..., 2^24 - 1},
+    the top 24 bits of each 32-bit half of SFC64's 64-bit outputs (low half first, as numpy's
+    ``random_raw(...).view(np.uint32)``), exact in float32. Advances ``state`` (numpy's SFC64 state words a, b,
+    c, counter) by ceil(n / 2) outputs. The draw for probability p is then [s < p * 2^24]."""
     u = np.uint64
     a, b, c, w = state[0], state[1], state[2], state[3]
-    n = p.size
-    s = np.empty(n + 1, np.float32)  # the draws' integers, exact in float32; compared below in one loop
     for j in range((n + 1) // 2):
         out = a + b + w  # SFC64 (numpy/random/src/sfc64/sfc64.h): the output, then the state update
         w += u(1)
@@ -50,14 +60,18 @@ def _sfc64_bernoulli_(p: np.ndarray, state: np.ndarray) -> None:
         c = ((c << u(24)) | (c >> u(40))) + out
         s[2 * j] = np.float32((out & u(0xFFFFFFFF)) >> u(32 - _BITS))
         s[2 * j + 1] = np.float32(out >> u(64 - _BITS))
-    scale = np.float32(_SCALE)
-    for i in range(n):  # no dependence between iterations: the compiler vectorizes it
-        p[i] = np.float32(s[i] < p[i] * scale)
     state[0], state[1], state[2], state[3] = a, b, c, w
 
 
-if numba is not None:
-    _sfc64_bernoulli_ = numba.njit(cache=True, nogil=True, boundscheck=False)(_sfc64_bernoulli_)
+@jit
+def _sfc64_bernoulli_(p: np.ndarray, state: np.ndarray) -> None:
+    """Overwrite float32 ``p`` (1-D) with [p * 2^24 > s], s from ``sfc64_fill_``; advances ``state``."""
+    n = p.size
+    s = np.empty(n + 1, np.float32)  # the draws' integers; compared below in one loop
+    sfc64_fill_(s, n, state)
+    scale = np.float32(SCALE)
+    for i in range(n):  # no dependence between iterations: the compiler vectorizes it
+        p[i] = np.float32(s[i] < p[i] * scale)
 
 
 class BernoulliStream:
@@ -79,6 +93,13 @@ class BernoulliStream:
             return p
         return self._numpy_bernoulli_(p)
 
+    def kernel_state(self, p: Tensor) -> np.ndarray | None:
+        """The SFC64 words that a numba kernel drawing for ``p`` advances in place (``sfc64_fill_``), giving the
+        bits ``bernoulli_(p)`` would; None where ``bernoulli_`` takes another path (no numba, not float32 on
+        the CPU)."""
+        fused = self.use_numba and p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous()
+        return self._words if fused else None
+
     def _numpy_bernoulli_(self, p: Tensor) -> Tensor:
         """The reference: numpy's SFC64 words, then a shift and a comparison, as ``_sfc64_bernoulli_``."""
         bits = np.random.SFC64()
@@ -87,7 +108,7 @@ class BernoulliStream:
         words = bits.random_raw((n + 1) // 2).view(np.uint32)[:n]  # two 32-bit draws per 64-bit word
         self._words[:] = bits.state["state"]["state"]
         s = torch.from_numpy(np.right_shift(words, 32 - _BITS, out=words).view(np.int32))  # uniform on [0, 2^24)
-        return p.mul_(_SCALE).gt_(s.view(p.shape))
+        return p.mul_(SCALE).gt_(s.view(p.shape))
 
     def state_dict(self) -> dict:
         """Tensors only, so a checkpoint holding it loads with ``torch.load(..., weights_only=True)``."""

@@ -28,6 +28,7 @@ from ebm.likelihood import (
     pseudo_log_likelihood,
 )
 from ebm.rbm import RBM, gibbs
+from ebm.rng import BernoulliStream, bernoulli_
 
 
 def _all_states(n):
@@ -214,8 +215,8 @@ def _coverage(rbm, n_betas, repeats=100, chains=100, seed=1):
     V, H = rbm.n_visible, rbm.n_hidden
     exact = exact_log_z(rbm)
     b_A = base_rate_bias(torch.full((V,), 0.5))
-    g = torch.Generator().manual_seed(seed)
-    v0 = torch.empty(repeats * chains, V).uniform_(generator=g).lt_(torch.sigmoid(b_A))
+    g = BernoulliStream(seed)  # as evaluation runs it: the numba passes where the series applies
+    v0 = bernoulli_(torch.sigmoid(b_A).expand(repeats * chains, V).contiguous(), g)
     log_w, _ = _anneal(rbm, b_A, ais_schedule(n_betas), v0, g)
     log_z_A = _base_log_z(b_A, H)
     covered = reliable = 0
@@ -335,11 +336,25 @@ def test_cd_k_gradient_approaches_exact_gradient_as_k_grows():
     assert err[100] < 2 * noise, err  # ... and has gone into it by k = 100
 
 
+def test_ais_numba_passes_give_the_torch_ops_draws_and_weights(digits, digits_rbm):
+    """With a CPU ``BernoulliStream`` AIS does its elementwise work in two numba passes; with numba off the
+    same stream takes the torch ops. Same seed, 2,000 betas (1,930 series steps, 69 log1p steps):
+    the same states bit for bit, the same log weights to float32 rounding."""
+    fused, reference = BernoulliStream(4), BernoulliStream(4)
+    reference.use_numba = False
+    assert fused.kernel_state(torch.zeros(1)) is not None and reference.kernel_state(torch.zeros(1)) is None
+    a, b = (ais_log_z(digits_rbm, digits[2], 50, n_betas=2_000, generator=g) for g in (fused, reference))
+    assert torch.equal(a.final_visible, b.final_visible)
+    assert (fused._words == reference._words).all()
+    assert (a.log_weights - b.log_weights).abs().max().item() < 1e-5, (a.log_weights - b.log_weights).abs().max()
+
+
 @pytest.mark.parametrize("scale", [5.0, 30.0])
 def test_ais_increment_series_matches_the_closed_form(scale):
     """The cumulant series AIS uses for small steps is as close to the float64 closed form
-    sum_j log1p(p_j expm1(y_j)) as float32 expm1/log1p are, at every number of terms it uses."""
-    from ebm.ais import SERIES_STEPS, _bernoulli_cgf_sum
+    sum_j log1p(p_j expm1(y_j)) as float32 expm1/log1p are, at every number of terms it uses: in torch ops
+    and in the numba pass that also draws h (``_series_draw_``)."""
+    from ebm.ais import SERIES_STEPS, _bernoulli_cgf_sum, _series_coefficients, _series_draw_
 
     x = torch.randn(100, 500, generator=torch.Generator().manual_seed(0)) * scale  # (M, H) hidden inputs
     p = torch.sigmoid(0.7 * x)
@@ -350,6 +365,11 @@ def test_ais_increment_series_matches_the_closed_form(scale):
         closed32 = torch.mul(x, -delta).expm1_().mul_(p).log1p_().sum(1)
         err = (_bernoulli_cgf_sum(x, p, -delta, y_bound).double() - exact).abs().max().item()
         assert err <= 2 * (closed32.double() - exact).abs().max().item() + 1e-8, (y_bound, err)
+        minus_k = torch.zeros(len(x), dtype=torch.float64)  # the pass subtracts the series from log w
+        _series_draw_(x.numpy(), p.clone().numpy(), minus_k.numpy(), *_series_coefficients(-delta, y_bound),
+                      BernoulliStream(0).kernel_state(p))
+        err = (-minus_k - exact).abs().max().item()
+        assert err <= 2 * (closed32.double() - exact).abs().max().item() + 1e-8, ("fused", y_bound, err)
         # in float64 what is left is the truncation: under 1e-9 per hidden unit, as the docstring says
         truncation = (_bernoulli_cgf_sum(x.double(), p.double(), -delta, y_bound) - exact).abs().max().item()
         assert truncation <= 1e-9 * x.shape[1], (y_bound, truncation)
