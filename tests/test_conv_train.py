@@ -83,12 +83,12 @@ def test_same_seed_same_run():
     assert all(torch.equal(p, q) for p, q in zip(a.net.parameters(), b.net.parameters(), strict=True))
 
 
-def _bench_conv_train():
+def _bench_conv_train(name="bench_conv_train"):
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_conv_train.py"
-    spec = importlib.util.spec_from_file_location("bench_conv_train", path)
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench
@@ -98,6 +98,17 @@ def test_bench_conv_train_smoke_test_runs(capsys):
     _bench_conv_train().main(["--smoke-test"])
     out = capsys.readouterr().out
     assert "now / baseline at 1 thread" in out and "langevin / eager at 2 threads" in out
+
+
+def test_bench_conv_alternatives_computes_the_same_gradients(capsys):
+    """The alternatives BENCHMARKS.md rejects on speed give the input-gradient oneDNN gives (to float rounding)."""
+    import re
+
+    _bench_conv_train("bench_conv_alternatives").main(["--smoke-test"])
+    out = capsys.readouterr().out
+    assert "one update: 1.41 GFLOP" in out
+    diffs = [float(d) for d in re.findall(r"max difference ([0-9.e+-]+)", out)]
+    assert len(diffs) == 7 and max(diffs) < 1e-4, out
 
 
 def test_bench_conv_train_times_the_ablation_langevin_cpu_trial():
