@@ -114,7 +114,7 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
         for i, init in enumerate(inits):
             line = table[table["sampler.init"] == init] if init is not None else table
             line = line.sort_values("sampler.k")
-            name = sampler_name(init, s.kind) if init is not None else "all"
+            name = sampler_name(init) if init is not None else "all"
             ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", color=f"C{i}",
                         capsize=3, label=f"{name} (mean ± 95% CI)")
             ax.fill_between(line["sampler.k"], line["ci_low"], line["ci_high"], color=f"C{i}", alpha=0.15)
@@ -262,7 +262,7 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
             for i, init in enumerate(_inits(t)):
                 line = (table[table["sampler.init"] == init] if init is not None else table).sort_values("sampler.k")
                 ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", capsize=3,
-                            color=f"C{i}", label=sampler_name(init, exp.sweep.kind) if init is not None else None)
+                            color=f"C{i}", label=sampler_name(init) if init is not None else None)
             ax.set_xlabel("k (MCMC steps per update)")
             if "sampler.init" in table:
                 ax.legend(fontsize=8)

@@ -177,7 +177,7 @@ def metric_label(metric: str) -> str:
     return f"{metric} ({unit})" if unit else metric
 
 
-def sampler_name(init, kind: str = "") -> str:
+def sampler_name(init) -> str:
     """Chain start -> the method's name: data = CD (Hinton 2002), persistent / buffer = PCD (Tieleman 2008),
     noise = short-run MCMC (Nijkamp et al. 2019)."""
     return SAMPLER_NAMES.get(str(init), str(init))
