@@ -226,7 +226,8 @@ def plot_samples(exp: Experiment) -> plt.Figure:
     """The final sample grid of the best trial of each configuration, best configuration first."""
     g = exp.groups()
     paths = exp.trials.set_index("trial_id")["samples"]
-    picks = [(r["group"], r["mean"], paths.get(r["best_trial"])) for _, r in g.iterrows() if r["best_trial"]]
+    picks = [(r["group"] + (" (collapsed)" if r["collapsed"] > 0 else ""), r["mean"], paths.get(r["best_trial"]))
+             for _, r in g.iterrows() if r["best_trial"]]
     picks = [p for p in picks if isinstance(p[2], str) and os.path.exists(p[2])][:MAX_SAMPLES]
     if not picks:
         raise Skip("no trial wrote a samples.png (diverged and stopped trials write none)")
@@ -239,7 +240,7 @@ def plot_samples(exp: Experiment) -> plt.Figure:
         ax.axis("off")
     for ax in list(axes.flat)[len(picks):]:
         ax.set_visible(False)
-    fig.suptitle(f"{exp.sweep.name}: samples of the best trial per configuration (best first)")
+    fig.suptitle(f"{exp.sweep.name}: samples of the best trial per configuration (best first; collapsed after)")
     fig.tight_layout()
     return fig
 

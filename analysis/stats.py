@@ -28,6 +28,12 @@ AVERAGED = ("ok", "stopped")
 UNITS = {"log_likelihood": "nats per image", "kid": "KID", "fid": "FID", "ess": "effective samples",
          "tau": "steps", "energy_gap": "energy units"}
 SAMPLER_NAMES = {"data": "CD", "persistent": "PCD", "buffer": "PCD", "noise": "short-run"}
+# Samples whose domain Inception Score (exp E KL(p(y|x) || p(y)) on the data set's own classifier) is below this
+# cover fewer than two classes' worth of labels: one pattern repeated, or noise the classifier cannot class.
+# KID and FID can rank such a set well: one pattern near the data's mean features scored KID_domain 0.73 and
+# 1.35 in conv_cd_k's cpu preset, ahead of arms that draw digits of every class (BENCHMARKS.md, "Collapse").
+# Real digits score 8.5 at N = 128, and 2.0 when only two distinct images are repeated.
+COLLAPSE_COLUMN, COLLAPSE_BELOW = "eval/is_domain", 2.0
 
 
 class Skip(Exception):  # noqa: N818 - a reason, not an error
@@ -55,7 +61,11 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     Columns: the group keys (without the ``config/`` prefix), ``group`` (a short label), ``mean``, ``std``,
     ``ci`` (half-width of the 95% interval), ``ci_low``, ``ci_high``, ``n`` (values averaged: finite, from
     ``AVERAGED`` outcomes), ``trials``, one count per outcome, ``no_value`` (trials not averaged),
-    ``diverged_fraction`` and ``best_trial`` (the trial with the best value).
+    ``collapsed`` (averaged trials whose samples collapsed, :func:`collapsed`), ``diverged_fraction`` and
+    ``best_trial`` (the trial with the best value).
+
+    Order: best mean first among configurations whose samples never collapsed, then those with a collapsed
+    seed, then those with a diverged seed.
     """
     df = trials.copy()
     keys = [k for k in group_keys if k in df]
@@ -77,7 +87,7 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
         best = g[averaged].sort_values(column, ascending=(mode == "min"))
         row.update({"mean": mean, "std": std, "ci": half, "ci_low": mean - half, "ci_high": mean + half, "n": n,
                     "trials": len(g), **{o: int((outcomes == o).sum()) for o in OUTCOMES},
-                    "no_value": int((~averaged).sum()),
+                    "no_value": int((~averaged).sum()), "collapsed": int((collapsed(g) & averaged).sum()),
                     "diverged_fraction": float((outcomes == "diverged").mean()),
                     "best_trial": best["trial_id"].iloc[0] if len(best) and "trial_id" in best else None})
         rows.append(row)
@@ -85,11 +95,22 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     names = [k.removeprefix("config/") for k in keys]
     out.insert(0, "group", [label(dict(zip(names, r, strict=True))) if swept else "(base config)"
                             for r in out[names].itertuples(index=False)])
-    # Best mean first, but a configuration that diverged on some seed ranks after every one that never did:
-    # its mean covers only the seeds that survived.
-    out["_diverged"] = out["diverged"] > 0
-    out = out.sort_values(["_diverged", "mean"], ascending=[True, mode == "min"], na_position="last", kind="stable")
-    return out.drop(columns="_diverged").reset_index(drop=True)
+    # Best mean first, but a configuration that diverged on some seed ranks after every one that never did (its
+    # mean covers only the seeds that survived), and one whose samples collapsed on some seed after every one
+    # whose samples never did (its mean scores one pattern, which KID and FID can rank well).
+    out["_diverged"], out["_collapsed"] = out["diverged"] > 0, out["collapsed"] > 0
+    out = out.sort_values(["_diverged", "_collapsed", "mean"], ascending=[True, True, mode == "min"],
+                          na_position="last", kind="stable")
+    return out.drop(columns=["_diverged", "_collapsed"]).reset_index(drop=True)
+
+
+def collapsed(trials: pd.DataFrame) -> pd.Series:
+    """Per trial: whether its samples collapsed, i.e. their ``COLLAPSE_COLUMN`` (domain Inception Score) is a
+    number below ``COLLAPSE_BELOW``. False where the sweep did not measure it (RBM sweeps, or metrics off)."""
+    if COLLAPSE_COLUMN not in trials:
+        return pd.Series(False, index=trials.index)
+    score = trials[COLLAPSE_COLUMN]
+    return score.map(finite) & (pd.to_numeric(score, errors="coerce") < COLLAPSE_BELOW)
 
 
 def paired_difference(a: pd.Series, b: pd.Series, level: float = LEVEL) -> tuple[float, float, int, str]:

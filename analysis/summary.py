@@ -21,7 +21,7 @@ BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); th
 def sentences(exp: Experiment, imp: pd.Series | Skip | None = None) -> list[str]:
     """Every sentence that applies, most important first. ``imp``: the parameter importances
     (:func:`analysis.stats.importance`) or the :class:`Skip` it raised, where already computed; else computed here."""
-    out = [scale(exp), outcomes(exp), best(exp)]
+    out = [scale(exp), outcomes(exp), best(exp), collapse(exp)]
     out += cd_comparisons(exp)
     out += literature(exp)
     out += [divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp), importance_sentence(exp, imp)]
@@ -68,6 +68,20 @@ def best(exp: Experiment) -> str:
     return text
 
 
+def collapse(exp: Experiment) -> str:
+    """Which configurations drew collapsed samples on some seed (:func:`analysis.stats.collapsed`); the ranking
+    puts them after the others."""
+    g = exp.groups()
+    bad = g[g["collapsed"] > 0]
+    if bad.empty:
+        return ""
+    names = "; ".join(bad["group"].head(6)) + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")
+    return (f"{len(bad)} of {len(g)} configurations drew collapsed samples on some seed, of fewer than two classes "
+            f"by the domain classifier's labels ({stats.COLLAPSE_COLUMN} below {stats.COLLAPSE_BELOW:g}: one pattern "
+            f"repeated, or noise it cannot class): {names}. They rank after the others whatever their "
+            f"{exp.sweep.metric}, which can score one pattern near the data's mean features well.")
+
+
 def cd_comparisons(exp: Experiment) -> list[str]:
     """Set A / Set B: every chain start against CD (chains from the data) at the same k."""
     s, t = exp.sweep, exp.trials
@@ -90,7 +104,11 @@ def cd_comparisons(exp: Experiment) -> list[str]:
                 continue
             better = d > 0 if s.mode == "max" else d < 0
             verb = "beats" if better else "trails"
-            out.append(f"{other} {verb} {cd} by {_amount(d, h, n, how, s.metric)}.")
+            winner = (other, r) if better else (cd, base.iloc[0])
+            note = (f"; but {winner[0]}'s samples collapsed on some seed ({stats.COLLAPSE_COLUMN} < "
+                    f"{stats.COLLAPSE_BELOW:g}), so its {s.metric} does not mean better samples"
+                    if winner[1]["collapsed"] > 0 else "")
+            out.append(f"{other} {verb} {cd} by {_amount(d, h, n, how, s.metric)}{note}.")
     return out
 
 

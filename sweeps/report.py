@@ -1,7 +1,8 @@
 """The table a sweep ends with: its best configurations, by the analysis's one ranking rule.
 
-The rule and the numbers are :func:`analysis.stats.group_table`'s: best mean first, a configuration with a
-diverged seed after every one that never diverged; mean and 95% t-interval over the seeds that ran to the end
+The rule and the numbers are :func:`analysis.stats.group_table`'s: best mean first, a configuration whose
+samples collapsed on some seed after every one whose samples never did, and one with a diverged seed after
+those; mean and 95% t-interval over the seeds that ran to the end
 or were stopped by ASHA; each outcome counted. The trials are the frame ``python -m analysis`` reports on,
 read from the experiment folder. Storage the analysis cannot read as a local folder (``--storage
 s3://...``) gets the same frame from Ray's own results instead.
@@ -54,13 +55,16 @@ def ray_trials(results, info: SweepInfo) -> pd.DataFrame:
 
 def table(groups: pd.DataFrame, keys: list[str], metric: str, mode: str, top: int) -> str:
     """The first ``top`` rows of ``stats.group_table``'s frame as aligned text, with a title."""
-    header = ["#", *keys, f"{metric} ({mode})", "± 95% CI", "n", *stats.OUTCOMES]
+    counts = [*stats.OUTCOMES, *(["collapsed"] if (groups["collapsed"] > 0).any() else [])]
+    header = ["#", *keys, f"{metric} ({mode})", "± 95% CI", "n", *counts]
     rows = [[str(i + 1), *(stats.fmt(r[k], 5) for k in keys), _number(r["mean"]), _number(r["ci"]), str(int(r["n"])),
-             *(str(int(r[o])) for o in stats.OUTCOMES)] for i, (_, r) in enumerate(groups.head(top).iterrows())]
+             *(str(int(r[o])) for o in counts)] for i, (_, r) in enumerate(groups.head(top).iterrows())]
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    collapsed = (f", with collapsed samples ({stats.COLLAPSE_COLUMN} < {stats.COLLAPSE_BELOW:g}) before them"
+                 if "collapsed" in counts else "")
     title = (f"best {min(top, len(groups))} of {len(groups)} configurations by {metric} ({mode}), mean and 95% "
-             f"t-interval over seeds (configurations with a diverged trial last):")
+             f"t-interval over seeds (configurations with a diverged trial last{collapsed}):")
     return "\n".join([title, *lines])
 
 

@@ -182,6 +182,46 @@ def test_set_a_is_held_against_the_literature(tmp_path, pcd, verdict):
     assert "here PCD-1 " in tieleman and tieleman.endswith(verdict)
 
 
+def test_collapsed_samples_rank_after_the_others_whatever_their_kid(tmp_path):
+    """conv_cd_k's failure, in small: short-run k=1 draws one pattern repeated (is_domain ~1.15), which KID scores
+    better than arms that draw digits of every class. It ranks after every configuration whose samples never
+    collapsed, before one with a diverged seed; the summary names it, and its win over CD says what it means."""
+    kid, is_domain = "eval/kid_domain", "eval/is_domain"
+    sweep = write_sweep_file(tmp_path, "cdk", "configs/conv_mnist_pcd20.yaml",
+                             {"sampler.init": {"grid": ["data", "buffer", "noise"]}, "sampler.k": {"grid": [1, 5]}},
+                             [0, 1], kid, "min", epochs=1)
+    cells = {("data", 1): (10.4, 1.0), ("data", 5): (10.6, 1.0), ("buffer", 1): (6.9, 2.5), ("buffer", 5): (1.6, 4.1),
+             ("noise", 1): (1.0, 1.15), ("noise", 5): (2.0, 3.0)}  # (KID, is_domain)
+    trials = []
+    for (init, k), (value, score) in cells.items():
+        for seed in (0, 1):
+            t = {"params": {"sampler.init": init, "sampler.k": k, "seed": seed}, "values": [value + 0.01 * seed],
+                 "extra": {is_domain: [score]}}
+            if (init, k) == ("noise", 5) and seed == 1:
+                t.update(values=[NAN], diverged=True)
+            trials.append(t)
+    exp = load_experiment(write_experiment(tmp_path, "cdk", sweep, trials, kid,
+                                           config={"kind": "conv_ebm", "train.epochs": 1}))
+    g = exp.groups()
+    assert list(g["group"]) == ["init=buffer, k=5", "init=buffer, k=1", "init=noise, k=1", "init=data, k=1",
+                                "init=data, k=5", "init=noise, k=5"]
+    assert list(g["collapsed"]) == [0, 0, 2, 2, 2, 0]
+    text = sentences(exp)
+    assert text[1].startswith("Best configuration by eval/kid_domain (lower is better): init=buffer, k=5, 1.605")
+    (line,) = [s for s in text if s.startswith("3 of 6 configurations drew collapsed samples on some seed")]
+    assert "init=noise, k=1; init=data, k=1; init=data, k=5." in line
+    (short_run,) = [s for s in text if s.startswith("short-run-1 beats CD-1")]
+    assert short_run.endswith("but short-run-1's samples collapsed on some seed (eval/is_domain < 2), so its "
+                              "eval/kid_domain does not mean better samples.")
+    (pcd,) = [s for s in text if s.startswith("PCD-5 beats CD-5")]
+    assert "collapsed" not in pcd  # the loser's collapse does not undermine the win
+    from sweeps.report import table  # the driver's final table: the same order, and the count shown
+
+    lines = table(g, ["sampler.init", "sampler.k"], kid, "min", 3).splitlines()
+    assert "with collapsed samples (eval/is_domain < 2) before them" in lines[0] and lines[1].endswith("collapsed")
+    assert lines[4].split()[:2] == ["3", "noise"] and lines[4].split()[-1] == "2"
+
+
 def test_ablation_heatmap_and_divergence_threshold(tmp_path):
     kid = "eval/kid_domain"
     sweep = write_sweep_file(tmp_path, "langevin", "configs/conv_mnist_pcd20.yaml",

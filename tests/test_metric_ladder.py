@@ -17,6 +17,7 @@ LADDERS = {
     "square": (disturb.black_rectangles, (0, 12, 16)),
     "swirl": (disturb.swirl, (0.0, 2.0, 4.0)),
     "salt_pepper": (disturb.salt_and_pepper, (0.0, 0.05, 0.2)),
+    "collapse": (disturb.collapse, (0.0, 0.95, 1.0)),
 }
 
 
@@ -60,3 +61,26 @@ def test_verdict_tells_noise_from_a_real_reversal():
         "FID within spread (0.1 lower at 1), KID within spread (0.005 lower at 1)"
     assert verdict(rows, {"fid": 0.05, "kid": 0.001}).startswith("FID NO (0.1 lower at 1)")
     assert verdict([(0, 1.0, 0.0), (1, 2.0, 1.0)], {"fid": 0, "kid": 0}) == "FID yes, KID yes"
+
+
+def test_a_collapsed_sample_set_is_flagged_by_the_domain_inception_score():
+    """KID_domain cannot be trusted to see collapse: the data's mean image repeated (one grey blob) scores about
+    what real digits under 0.4-std noise do. ``analysis.stats.collapsed`` therefore reads is_domain, which sits
+    near 1 for any one pattern repeated and far above its threshold for real digits, at the N the presets use."""
+    from analysis.stats import COLLAPSE_BELOW
+
+    train, test = load_images("mnist5k", split="train"), load_images("mnist5k", split="test")
+    n = 128  # eval.n_samples of the conv cpu presets
+    real = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n]]
+    blob = train.mean(0, keepdim=True).expand(n, -1, -1, -1).clone()
+    one_digit = disturb.collapse(real, 1.0, torch.Generator().manual_seed(1))
+
+    def score(x):
+        m = image_metrics(["kid_domain", "is_domain"], x, test, "mnist5k", fid_method="nuclear")
+        return m["kid_domain"].value, m["is_domain"].value
+
+    (kid_real, is_real), (kid_blob, is_blob), (_, is_one) = score(real), score(blob), score(one_digit)
+    assert is_real > 3 * COLLAPSE_BELOW and is_blob < 1.05 and is_one < 1.05, (is_real, is_blob, is_one)
+    noisy = disturb.gaussian_noise(real, 0.4, torch.Generator().manual_seed(1))
+    kid_noisy, _ = score(noisy)
+    assert kid_real < 0.1 and kid_blob < 2 * kid_noisy, (kid_real, kid_blob, kid_noisy)  # KID's blind spot

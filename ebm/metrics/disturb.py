@@ -94,6 +94,18 @@ def mix_in(x: Tensor, fraction: float, gen: torch.Generator, other: Tensor) -> T
     return out
 
 
+def collapse(x: Tensor, fraction: float, gen: torch.Generator) -> Tensor:
+    """Mode collapse: a ``fraction`` of the N images' diversity lost, i.e. max(1, round((1 - fraction) N)) of them
+    (drawn at random) repeated in turn to fill N; 1.0 is one image N times. Not in Heusel et al.'s list: it is
+    what a sampler stuck on a few patterns draws, which a metric of sample quality must also see."""
+    n = len(x)
+    keep = max(1, round((1 - fraction) * n))
+    if keep >= n:
+        return x.clone()
+    pick = torch.randperm(n, generator=gen)[:keep]
+    return x[pick[torch.arange(n) % keep]].clone()
+
+
 def resize_to(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
     """Images (N, C', H', W') as (N, C, H, W): bilinear resize, channels averaged or repeated."""
     c, h, w = shape
