@@ -106,8 +106,9 @@ def cmd_run(args) -> int:
     experiment = args.experiment or os.path.splitext(os.path.basename(args.name))[0]
     path = records.join(storage, experiment)
     if args.resume:
-        if args.overrides or args.preset:
-            raise ConfigError("--resume continues a sweep as it began; drop --set/--preset")
+        if args.overrides or args.preset or args.callbacks:  # Tune restores the trackers with the run config
+            raise ConfigError("--resume continues a sweep as it began, trackers included; "
+                              "drop --set/--preset/--callback")
         record = records.read_record(path)
         sweep = load_sweep(record["sweep"], record["preset"], record["overrides"])
         sweep.base_config.data.name = record["data"]

@@ -173,7 +173,10 @@ def test_resume_needs_an_interrupted_sweep(tmp_path, capsys):
     assert main(["rbm_cd_k", "--resume", "--storage", str(tmp_path)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["rbm_cd_k", "--resume", "--preset", "smoke", "--storage", str(tmp_path)]) == 2
-    assert "drop --set/--preset" in capsys.readouterr().err
+    assert "drop --set/--preset/--callback" in capsys.readouterr().err
+    # the run config Tune saved (tuner.pkl) holds the trackers the sweep began with, and a restore re-attaches them
+    assert main(["rbm_cd_k", "--resume", "--callback", "mlflow", "--storage", str(tmp_path)]) == 2
+    assert "trackers included; drop --set/--preset/--callback" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 
