@@ -84,14 +84,9 @@ def test_same_seed_same_run():
 
 
 def _bench_conv_train(name="bench_conv_train"):
-    import importlib.util
-    import pathlib
+    import importlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def test_bench_conv_train_smoke_test_runs(capsys):

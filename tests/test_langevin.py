@@ -204,14 +204,9 @@ def test_init_chains_behave_as_named():
 # --- the benchmark's tiny mode ------------------------------------------------------------------
 
 def test_bench_langevin_smoke_test_runs(capsys, tmp_path):
-    import importlib.util
-    import pathlib
+    import importlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_langevin.py"
-    spec = importlib.util.spec_from_file_location("bench_langevin", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    bench.main(["--smoke-test", "--cache-dir", str(tmp_path)])
+    importlib.import_module("benchmarks.bench_langevin").main(["--smoke-test", "--cache-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "langevin / eager" in out and "fid_domain" in out
 

@@ -30,14 +30,10 @@ def test_other_kinds_say_not_measured(name):
 
 def test_gpu_check_runs_its_dry_run_on_the_cpu(capsys):
     """benchmarks/gpu_check.py is meant for a lent GPU; its code path is exercised here on smoke presets."""
-    import importlib.util
-    import pathlib
+    import importlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    bench.main(["--device", "cpu", "--preset", "smoke", "--updates", "1", "--sweeps", "rbm_cd_k", "ablation_noise"])
+    importlib.import_module("benchmarks.gpu_check").main(["--device", "cpu", "--preset", "smoke", "--updates", "1",
+                                                          "--sweeps", "rbm_cd_k", "ablation_noise"])
     out = capsys.readouterr().out
     assert "rbm_cd_k (preset smoke, 4 trials" in out and "ablation_noise (preset smoke, 2 trials" in out
     assert "data.noise_std=0.03, sampler.noise_std=0.005" in out  # colliding leaves are spelt out

@@ -1,9 +1,8 @@
 """The Bernoulli stream behind every Gibbs and AIS draw: right frequencies, exact ends, one seed one stream,
 and a state that survives a checkpoint."""
 
-import importlib.util
+import importlib
 import io
-import pathlib
 
 import numpy as np
 import pytest
@@ -113,11 +112,7 @@ def test_numba_kernel_gives_numpys_sfc64_bits(n):
 
 # --- the benchmarks' tiny modes ------------------------------------------------------------------------
 def _bench(name):
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"benchmarks.{name}")  # as tests/test_metric_ladder.py imports its benchmark
 
 
 def test_bench_gibbs_smoke_test_runs(capsys):
