@@ -58,6 +58,26 @@ class Experiment:
         column = metric if value == "final" else f"best/{metric}"
         return stats.group_table(self.trials, column, self.sweep.mode, self.group_keys)
 
+    def members(self, group_row, keys: list[str] | None = None) -> pd.DataFrame:
+        """The trials of one configuration: ``group_row`` is a row of :meth:`groups` (or a dict with its keys), or
+        of a ``stats.group_table`` over other ``keys`` (``config/...`` columns; default :attr:`group_keys`)."""
+        t = self.trials
+        mask = pd.Series(True, index=t.index)
+        for k in self.group_keys if keys is None else keys:
+            mask &= t[k].map(lambda v: tuple(v) if isinstance(v, list) else v) == group_row[k.removeprefix("config/")]
+        return t[mask]
+
+    def by_seed(self, group_row, column: str | None = None, keys: list[str] | None = None) -> pd.Series:
+        """One configuration's ``column`` (the sweep's metric by default) indexed by seed, one value per trial;
+        NaN where the trial's outcome is not averaged (``stats.AVERAGED``), as in the group table. ``keys``: as
+        :meth:`members` takes them."""
+        rows = self.members(group_row, keys)
+        column = column or self.sweep.metric
+        seeds = rows["config/seed"] if "config/seed" in rows else pd.Series(range(len(rows)), index=rows.index)
+        values = rows[column] if column in rows else pd.Series(math.nan, index=rows.index)
+        values = values.where(rows["outcome"].isin(stats.AVERAGED))
+        return pd.Series(values.to_numpy(), index=seeds.to_numpy())
+
     def curves(self, metric: str | None = None) -> pd.DataFrame:
         """``metric`` per trial and iteration, only where it was freshly computed (reports between
         evaluations repeat the last value; ``eval/epoch`` says when it was computed)."""

@@ -53,7 +53,7 @@ def placement(exp: Experiment) -> pd.DataFrame:
     pos = stats.group_table(t, "_position", exp.sweep.mode, exp.group_keys).set_index("group")
     rows = []
     for _, r in g.iterrows():
-        members = _members(exp, t, r)
+        members = exp.members(r)
         rows.append({"group": r["group"], "mean": r["mean"], "position": pos.loc[r["group"], "mean"],
                      **{k: _mean(members[c]) if c in members else math.nan for k, c in cols.items()},
                      "n": int(r["n"])})
@@ -157,13 +157,6 @@ def insert(report_blocks: list[tuple], exp: Experiment, out_dir: str) -> list[tu
 
 
 # --------------------------------------------------------------------------------------------------
-
-
-def _members(exp: Experiment, t: pd.DataFrame, group_row) -> pd.DataFrame:
-    mask = pd.Series(True, index=t.index)
-    for k in exp.group_keys:
-        mask &= t[k].map(lambda v: tuple(v) if isinstance(v, list) else v) == group_row[k.removeprefix("config/")]
-    return t[mask]
 
 
 def _mean(values: pd.Series) -> float:

@@ -2,7 +2,9 @@
 
 Each ``plot_*`` function returns a figure, or raises :class:`Skip` with the reason it does not apply to this
 sweep (a heatmap needs two numeric grid keys, importance needs sampled parameters, ...); the report states the
-reason instead of showing an empty plot. Bands and error bars are 95% t-intervals over seeds.
+reason instead of showing an empty plot. Every seed's value is drawn as a point; bands and error bars are 95%
+t-intervals over seeds, drawn only where a configuration has the seeds for one (``stats.enough_seeds``: with 2
+seeds, 1 degree of freedom, t(0.975) is 12.7 and the bar says nothing).
 """
 
 from __future__ import annotations
@@ -69,14 +71,17 @@ def make_plots(exp: Experiment, out_dir: str, imp: pd.Series | Skip | None = Non
 
 
 def plot_groups(exp: Experiment) -> plt.Figure:
-    """The metric of every configuration with its interval, best at the top; outcomes beside it."""
+    """The metric of every configuration: each seed's value, the mean, and the 95% interval where the
+    configuration has the seeds for one; best at the top, outcomes beside it."""
     s = exp.sweep
     g = exp.groups().head(30)
     if g["n"].sum() == 0:
         raise Skip(f"no trial reported a finite {s.metric}")
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(g)))
     y = np.arange(len(g))[::-1]
-    ax.errorbar(g["mean"], y, xerr=g["ci"].fillna(0), fmt="o", color="C0", capsize=3, label="mean ± 95% CI")
+    _seed_points(ax, [exp.by_seed(r) for _, r in g.iterrows()], y, horizontal=True)
+    ax.scatter(g["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4, label="mean")
+    _intervals(ax, g, y, horizontal=True)
     for yi, (_, r) in zip(y, g.iterrows(), strict=True):
         trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished") if r[o]]
         silent = r["no_value"] - r["diverged"] - r["errored"] - r["unfinished"]  # ran, but reported no value
@@ -111,13 +116,17 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         table = stats.group_table(t, metric, s.mode, ["config/sampler.init", "config/sampler.k"])
+        keys = ["config/sampler.init", "config/sampler.k"]
         for i, init in enumerate(inits):
             line = table[table["sampler.init"] == init] if init is not None else table
             line = line.sort_values("sampler.k")
             name = sampler_name(init) if init is not None else "all"
-            ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", color=f"C{i}",
-                        capsize=3, label=f"{name} (mean ± 95% CI)")
-            ax.fill_between(line["sampler.k"], line["ci_low"], line["ci_high"], color=f"C{i}", alpha=0.15)
+            ax.plot(line["sampler.k"], line["mean"], "-", color=f"C{i}", label=f"{name} (mean; points: seeds)")
+            _seed_points(ax, [exp.by_seed(r, metric, keys if init is not None else keys[1:])
+                              for _, r in line.iterrows()], line["sampler.k"].to_numpy(), color=f"C{i}")
+            _intervals(ax, line, line["sampler.k"].to_numpy(), color=f"C{i}")
+            if len(line) > 1 and line["n"].map(stats.enough_seeds).all():
+                ax.fill_between(line["sampler.k"], line["ci_low"], line["ci_high"], color=f"C{i}", alpha=0.15)
             for _, r in line[line["diverged"] > 0].iterrows():
                 ax.annotate(f"{r['diverged']}/{r['trials']} diverged", (r["sampler.k"], r["mean"]), fontsize=7,
                             color="red", textcoords="offset points", xytext=(4, -10))
@@ -129,7 +138,8 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
         ax.set_title(f"{metric} vs k")
         ax.legend(fontsize=8)
     seeds = int(exp.groups()["trials"].max())
-    fig.suptitle(f"{s.name}: final metrics vs k, {seeds} seed(s) per point", y=1.02)
+    fig.suptitle(f"{s.name}: final metrics vs k, {seeds} seed(s) per point; bars and bands: 95% CI where >= "
+                 f"{stats.MIN_PAIRED_DOF + 1} seeds", y=1.02)
     return fig
 
 
@@ -197,8 +207,10 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     diverged = pd.DataFrame(False, index=mean.index, columns=mean.columns)
     for _, r in g.iterrows():
         cell = "–" if not stats.finite(r["mean"]) else stats.fmt(r["mean"], 3)
-        if stats.finite(r["ci"]):
+        if stats.finite(r["ci"]) and stats.enough_seeds(int(r["n"])):
             cell += f"\n± {stats.fmt(r['ci'], 2)}"
+        elif r["n"] > 0:
+            cell += f"\n{int(r['n'])} seed{'s' * (r['n'] != 1)}"
         if r["diverged"] or r["errored"]:
             cell += "\n" + ", ".join(f"{r[o]}/{r['trials']} {o}" for o in ("diverged", "errored") if r[o])
             diverged.loc[r[a], r[b]] = True
@@ -217,7 +229,8 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     ax.grid(False)
     ax.set_xlabel(b)
     ax.set_ylabel(a)
-    ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is better)\n"
+    ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is better; "
+                 f"± 95% CI where >= {stats.MIN_PAIRED_DOF + 1} seeds)\n"
                  f"red hatched: cells with diverged or errored trials", fontsize=10)
     return fig
 
@@ -258,24 +271,31 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
     fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 4.2 if by_k else 1.5 + 0.4 * len(order)),
                              squeeze=False, sharey=not by_k, layout="constrained")
     for ax, metric in zip(axes[0], present, strict=True):
-        table = stats.group_table(t, metric, "max", [k for k in keys if k in t])
+        present_keys = [k for k in keys if k in t]
+        table = stats.group_table(t, metric, "max", present_keys)
         if by_k:
             for i, init in enumerate(_inits(t)):
                 line = (table[table["sampler.init"] == init] if init is not None else table).sort_values("sampler.k")
-                ax.errorbar(line["sampler.k"], line["mean"], yerr=line["ci"].fillna(0), fmt="-o", capsize=3,
-                            color=f"C{i}", label=sampler_name(init) if init is not None else None)
+                ax.plot(line["sampler.k"], line["mean"], "-", color=f"C{i}",
+                        label=sampler_name(init) if init is not None else None)
+                _seed_points(ax, [exp.by_seed(r, metric, present_keys) for _, r in line.iterrows()],
+                             line["sampler.k"].to_numpy(), color=f"C{i}")
+                _intervals(ax, line, line["sampler.k"].to_numpy(), color=f"C{i}")
             ax.set_xlabel("k (MCMC steps per update)")
             if "sampler.init" in table:
                 ax.legend(fontsize=8)
         else:
-            table = table.set_index("group").reindex(order)
+            table = table.set_index("group").reindex(order).reset_index()
             y = np.arange(len(table))[::-1]
-            ax.errorbar(table["mean"], y, xerr=table["ci"].fillna(0), fmt="o", capsize=3)
-            ax.set_yticks(y, table.index)
+            _seed_points(ax, [exp.by_seed(r, metric, present_keys) for _, r in table.iterrows()], y, horizontal=True)
+            ax.scatter(table["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4)
+            _intervals(ax, table, y, horizontal=True)
+            ax.set_yticks(y, table["group"])
             ax.set_xlabel(metric_label(metric))
         ax.set_ylabel(metric_label(metric) if by_k else "")
         ax.set_title(metric)
-    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (mean ± 95% CI over seeds)")
+    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (points: seeds; 95% CI where >= "
+                 f"{stats.MIN_PAIRED_DOF + 1} seeds)")
     return fig
 
 
@@ -297,6 +317,35 @@ def plot_importance(exp: Experiment, imp: pd.Series | Skip | None = None) -> plt
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def _seed_points(ax, values: list[pd.Series], at, horizontal: bool = False, color: str = "C0") -> None:
+    """Every seed's value as a point: ``values[i]`` (by seed) at position ``at[i]``, on the x axis for a
+    ``horizontal`` plot (configurations down the y axis), else on the y axis."""
+    pos, val = [], []
+    for where, v in zip(at, values, strict=True):
+        finite = [float(x) for x in v if stats.finite(x)]
+        pos += [where] * len(finite)
+        val += finite
+    if not val:
+        return
+    xy = (val, pos) if horizontal else (pos, val)
+    ax.scatter(*xy, s=18, color=color, alpha=0.6, zorder=3, label="each seed" if horizontal else None)
+
+
+def _intervals(ax, table: pd.DataFrame, at, horizontal: bool = False, color: str = "C3") -> None:
+    """95% t-interval bars of the rows of ``table`` (``mean``, ``ci``, ``n``) that have the seeds for one
+    (``stats.enough_seeds``); none for the others, whose seeds' points say more."""
+    wide = (table["n"].map(lambda n: stats.finite(n) and stats.enough_seeds(int(n))).to_numpy(dtype=bool)
+            & table["ci"].map(stats.finite).to_numpy(dtype=bool))
+    if not wide.any():
+        return
+    at, mean, ci = np.asarray(at)[wide], table["mean"].to_numpy()[wide], table["ci"].to_numpy()[wide]
+    label = f"95% CI (>= {stats.MIN_PAIRED_DOF + 1} seeds)" if horizontal else None
+    if horizontal:
+        ax.errorbar(mean, at, xerr=ci, fmt="none", ecolor=color, capsize=4, zorder=5, label=label)
+    else:
+        ax.errorbar(at, mean, yerr=ci, fmt="none", ecolor=color, capsize=4, zorder=5, label=label)
 
 
 def _inits(t: pd.DataFrame) -> list:

@@ -119,7 +119,9 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
     b.append(("h2", "Configurations"))
     b.append(("p", f"One row per configuration, best first. {s.metric}: final value of each trial; mean, "
                    f"standard deviation and 95% Student-t interval over its seeds (one seed: no interval). "
-                   f"Diverged and errored trials have no value and are counted, not averaged."))
+                   f"Diverged and errored trials have no value and are counted, not averaged. The summary calls a "
+                   f"difference only on a paired interval over at least {stats.MIN_PAIRED_DOF + 1} seeds "
+                   f"({stats.MIN_PAIRED_DOF} degrees of freedom), and shows the seeds' own values with fewer."))
     names = [k.removeprefix("config/") for k in exp.group_keys]
     header = ["#", *names, f"{s.metric} mean", "± 95% CI", "std", "n", *OUTCOMES, "best trial"]
     rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names), stats.fmt(r["mean"], 5), _spread(r["ci"]),

@@ -5,11 +5,16 @@ reads a value, a configuration, a metric and a sampler.
 The interval is mean ± t(0.975, n-1) · s / sqrt(n) over the group's finite values (n seeds). With one value
 there is no spread to estimate, so std and the interval are NaN and the report says "1 seed, no interval".
 Diverged, errored and unfinished trials are never averaged in silently: they are counted per group.
+
+A contrast between two configurations (:func:`contrast`) is called clear or not clear only on a paired interval
+with at least ``MIN_PAIRED_DOF`` degrees of freedom; with fewer seeds the report shows each seed's difference
+instead, and an unpaired (Welch) interval is shown but never called.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +25,11 @@ if TYPE_CHECKING:
     from analysis.frames import Experiment
 
 LEVEL = 0.95
+# A contrast a report calls clear (or not clear) rests on a paired interval with at least this many degrees of
+# freedom, i.e. >= 4 seeds paired: with 1 (2 seeds) t(0.975) is 12.7 and the interval says nothing; the report
+# shows the seeds' own differences instead, and plots show seed points instead of intervals.
+MIN_PAIRED_DOF = 3
+VERDICTS = ("clear", "unclear", "too few seeds", "unpaired", "no value")  # Contrast.verdict
 OUTCOMES = ("ok", "diverged", "errored", "stopped", "unfinished")  # a trial's, as analysis.frames reads it
 # Outcomes whose final value is averaged: runs that ended as planned, or were stopped by ASHA (they count with
 # their last value, as in the driver's table). An errored or unfinished run's last value is from a shorter run
@@ -28,6 +38,7 @@ AVERAGED = ("ok", "stopped")
 UNITS = {"log_likelihood": "nats per image", "kid": "KID", "fid": "FID", "ess": "effective samples",
          "tau": "steps", "energy_gap": "energy units"}
 SAMPLER_NAMES = {"data": "CD", "persistent": "PCD", "buffer": "PCD", "noise": "short-run"}
+BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the other starts are compared to it
 # Samples whose domain Inception Score (exp E KL(p(y|x) || p(y)) on the data set's own classifier) is below this
 # cover fewer than two classes' worth of labels: one pattern repeated, or noise the classifier cannot class.
 # KID and FID can rank such a set well: one pattern near the data's mean features scored KID_domain 0.73 and
@@ -113,25 +124,118 @@ def collapsed(trials: pd.DataFrame) -> pd.Series:
     return score.map(finite) & (pd.to_numeric(score, errors="coerce") < COLLAPSE_BELOW)
 
 
-def paired_difference(a: pd.Series, b: pd.Series, level: float = LEVEL) -> tuple[float, float, int, str]:
-    """a - b with its 95% interval: paired over the seeds both have (same seed, same data order), else Welch's
-    unpaired interval. Returns (difference, half-width, n, how), ``how`` in {"paired", "unpaired"}."""
-    a, b = a[a.map(finite)].astype(float), b[b.map(finite)].astype(float)
-    common = a.index.intersection(b.index)
-    if len(common) >= 2 and len(common) == len(a) == len(b):
-        mean, _, half, n = t_interval((a[common] - b[common]).tolist(), level)
-        return mean, half, n, "paired"
-    if len(a) == 0 or len(b) == 0:
-        return math.nan, math.nan, 0, "unpaired"
+@dataclass(frozen=True)
+class Contrast:
+    """``a - b`` over seeds and what a report may say of it (:func:`contrast`)."""
+
+    difference: float
+    """Mean of a minus mean of b (paired: the mean of the per-seed differences); NaN without values."""
+    half: float
+    """Half-width of its 95% interval; NaN where there is none (one seed, or one side with one value)."""
+    n: int
+    """Seeds paired (one-sample: seeds of a); unpaired: the smaller side's count."""
+    dof: float
+    """Degrees of freedom of the interval: n - 1 paired, Welch-Satterthwaite unpaired; NaN without one."""
+    how: str
+    """``paired`` (same seeds on both sides), ``one-sample`` (a against a fixed value) or ``unpaired`` (Welch)."""
+    verdict: str
+    """One of ``VERDICTS``: ``clear`` (the interval excludes 0), ``unclear`` (it includes 0), ``too few seeds``
+    (paired with fewer than ``MIN_PAIRED_DOF`` degrees of freedom), ``unpaired`` (never called), ``no value``."""
+    mode: str = "max"
+    """The metric's direction: ``max`` when larger is better."""
+    seeds: tuple = ()
+    """Paired and one-sample: the per-seed differences, in seed order."""
+    sizes: tuple = (0, 0)
+    """Finite values on each side (one-sample: (n, 0))."""
+
+    @property
+    def gain(self) -> float:
+        """How much better a is than b in the metric's direction (negative: worse)."""
+        return self.difference if self.mode == "max" else -self.difference
+
+    @property
+    def bound(self) -> float:
+        """The largest difference the interval allows: the larger |end|, |difference| + half-width."""
+        return abs(self.difference) + self.half
+
+
+def enough_seeds(n: int) -> bool:
+    """Whether ``n`` paired seeds give an interval a report may call (``MIN_PAIRED_DOF`` degrees of freedom);
+    plots draw a configuration's interval only then, and its seeds' values otherwise."""
+    return n - 1 >= MIN_PAIRED_DOF
+
+
+def contrast(a: pd.Series, b: pd.Series | float, mode: str, level: float = LEVEL) -> Contrast:
+    """a - b, indexed by seed: paired over the seeds when both sides have finite values on exactly the same
+    (distinct) seeds, else Welch's unpaired interval; ``b`` a number: a one-sample interval on a - b. The one
+    rule of what a report may call a difference: see :class:`Contrast` ``verdict``."""
+    a = a[a.map(finite)].astype(float)
+    if not isinstance(b, pd.Series):
+        diffs, how, sizes = a - float(b), "one-sample", (len(a), 0)
+    else:
+        b = b[b.map(finite)].astype(float)
+        sizes = (len(a), len(b))
+        common = a.index.intersection(b.index)
+        paired = a.index.is_unique and b.index.is_unique and len(common) == len(a) == len(b)
+        diffs, how = ((a[common] - b[common]), "paired") if paired else (None, "unpaired")
+    if diffs is not None:
+        try:
+            diffs = diffs.sort_index()
+        except TypeError:  # seeds of mixed types: keep their order
+            pass
+        mean, _, half, n = t_interval(diffs.tolist(), level)
+        if half < 1e-9 * abs(mean):  # identical differences: rounding, not spread
+            half = 0.0
+        if n == 0:
+            return Contrast(math.nan, math.nan, 0, math.nan, how, "no value", mode, (), sizes)
+        verdict = "too few seeds" if not enough_seeds(n) else "clear" if abs(mean) > half else "unclear"
+        return Contrast(mean, half, n, float(n - 1) if n > 1 else math.nan, how, verdict, mode,
+                        tuple(float(d) for d in diffs), sizes)
+    n = min(sizes)
+    if n == 0:
+        return Contrast(math.nan, math.nan, 0, math.nan, how, "no value", mode, (), sizes)
     diff = float(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2:
-        return diff, math.nan, min(len(a), len(b)), "unpaired"
+    if n < 2:
+        return Contrast(diff, math.nan, n, math.nan, how, "unpaired", mode, (), sizes)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        return diff, 0.0, min(len(a), len(b)), "unpaired"
+        return Contrast(diff, 0.0, n, math.inf, how, "unpaired", mode, (), sizes)
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch-Satterthwaite
-    return diff, float(sps.t.ppf(0.5 + level / 2, dof) * se), min(len(a), len(b)), "unpaired"
+    return Contrast(diff, float(sps.t.ppf(0.5 + level / 2, dof) * se), n, float(dof), how, "unpaired", mode, (),
+                    sizes)
+
+
+def amount(c: Contrast, unit: str) -> str:
+    """How far apart the two sides are, as the report writes it, and whether the interval may be called:
+    ``10 ± 2.5 nats (95% CI, paired over 4 seeds)``; with an interval that includes 0, ``…; the interval includes
+    0: no difference larger than 12.5 nats)``; with fewer seeds ``0.41 in X (2 seeds: 0.38, 0.44; a paired
+    interval needs >= 4 seeds to call it)``; unpaired, never called. The size is |difference| (the caller's verb
+    gives the direction); seed differences are signed in the same direction."""
+    number = fmt(abs(c.difference), 3)
+    if c.verdict in ("clear", "unclear"):
+        over = "paired over" if c.how == "paired" else "over"
+        text = f"{number} ± {fmt(c.half, 2)} {unit} (95% CI, {over} {c.n} seeds"
+        if c.verdict == "unclear":
+            text += f"; the interval includes 0: no difference larger than {fmt(c.bound, 2)} {unit}"
+        return text + ")"
+    if c.verdict == "too few seeds":
+        sign = -1.0 if c.difference < 0 else 1.0
+        values = ", ".join(fmt(sign * d, 3) for d in c.seeds)
+        return (f"{number} {unit} ({c.n} seed{'s' * (c.n != 1)}: {values}; a paired interval needs >= "
+                f"{MIN_PAIRED_DOF + 1} seeds to call it)")
+    if c.verdict == "unpaired":
+        na, nb = c.sizes
+        if not finite(c.half):
+            return f"{number} {unit} (unpaired, {na} and {nb} seeds: no interval)"
+        return (f"{number} ± {fmt(c.half, 2)} {unit} (unpaired 95% CI over {na} and {nb} seeds, not called: the two "
+                f"do not share their seeds)")
+    return f"no finite value ({unit})"
+
+
+def unit_phrase(metric: str) -> str:
+    """How an amount of ``metric`` is written after the number: ``nats`` or ``in eval/kid_domain``."""
+    return "nats" if metric.endswith("log_likelihood") else f"in {metric}"
 
 
 def importance_metric(exp: Experiment) -> str:
@@ -169,14 +273,18 @@ def importance(exp: Experiment) -> pd.Series:
     return pd.Series(imp, dtype=float).sort_values(ascending=False)
 
 
-def label(values: dict) -> str:
-    """``{"sampler.init": "data", "sampler.k": 5}`` -> ``init=data, k=5`` (full keys where leaves collide)."""
-    leaves = [k.rsplit(".", 1)[-1] for k in values]
-    parts = []
-    for (k, v), leaf in zip(values.items(), leaves, strict=True):
-        name = leaf if leaves.count(leaf) == 1 else k
-        parts.append(f"{name}={fmt(v)}")
-    return ", ".join(parts)
+def label(values: dict, keys=None) -> str:
+    """``{"sampler.init": "data", "sampler.k": 5}`` -> ``init=data, k=5`` (full keys where leaves collide among
+    ``keys``, by default the keys of ``values``: pass the swept keys to name a part of a configuration)."""
+    names = key_names(keys if keys is not None else list(values))
+    return ", ".join(f"{names.get(k, k)}={fmt(v)}" for k, v in values.items())
+
+
+def key_names(keys) -> dict:
+    """Dotted key -> how a person reads it: its leaf (``step_size``), or the full key where two leaves collide
+    (``data.noise_std`` beside ``sampler.noise_std``)."""
+    leaves = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: leaf if leaves.count(leaf) == 1 else k for k, leaf in zip(keys, leaves, strict=True)}
 
 
 def fmt(v, digits: int = 4) -> str:

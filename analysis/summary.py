@@ -1,30 +1,40 @@
 """The report's plain-language summary: short sentences whose every number is computed from the frames.
 
-    sentences(exp) -> ["12 trials (4 configurations x 3 seeds): 10 ran to the end, 2 diverged.",
-                       "PCD-1 beats CD-1 by 12.3 ± 1.1 nats (95% CI, paired over 3 seeds).", ...]
+    sentences(exp) -> ["12 trials (4 configurations x 4 seeds): 10 ran to the end, 2 diverged.",
+                       "PCD-1 beats CD-1 by 12.3 ± 1.1 nats (95% CI, paired over 4 seeds).", ...]
+
+Every difference between configurations goes through :func:`analysis.stats.contrast`: called clear or not clear
+only on a paired interval with ``stats.MIN_PAIRED_DOF`` degrees of freedom, shown seed by seed with fewer.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis import stats
+from analysis import effects, literature, stats, swings
 from analysis.frames import Experiment
-from analysis.stats import Skip, fmt, importance, importance_metric, sampler_name
+from analysis.literature import LITERATURE_CD_K, LITERATURE_PCD  # noqa: F401  (importable from here as before)
+from analysis.stats import BASELINE_INIT, Skip, fmt, importance, importance_metric, sampler_name
 
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
            "stopped": "{were} stopped early by ASHA", "unfinished": "{were} unfinished when the sweep stopped"}
 FEW_TRIALS = 10  # fewer trials than this make parameter importances a rough indication only
-BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the others are compared to it
+RUNNERS_UP = ("The runner-up", "Third", "Fourth", "Fifth")  # the best is contrasted with each of these in turn
 
 
 def sentences(exp: Experiment, imp: pd.Series | Skip | None = None) -> list[str]:
-    """Every sentence that applies, most important first. ``imp``: the parameter importances
-    (:func:`analysis.stats.importance`) or the :class:`Skip` it raised, where already computed; else computed here."""
-    out = [scale(exp), outcomes(exp), best(exp), collapse(exp)]
+    """Every sentence that applies, most important first: the scale caveat, outcomes, the best configuration,
+    the literature, the best against its runners-up, collapse, CD comparisons, main effects of a grid, swinging
+    seeds, then divergence and the rest. ``imp``: the parameter importances (:func:`analysis.stats.importance`)
+    or the :class:`Skip` it raised, where already computed; else computed here."""
+    out = [scale(exp), outcomes(exp), best(exp)]
+    out += literature.sentences(exp)
+    out += runners_up(exp)
+    out += [collapse(exp)]
     out += cd_comparisons(exp)
-    out += literature(exp)
-    out += [divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp), importance_sentence(exp, imp)]
+    out += effects.main_effects(exp)
+    out += [swings.sentence(exp), divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp),
+            importance_sentence(exp, imp)]
     return [s for s in out if s]
 
 
@@ -57,15 +67,34 @@ def best(exp: Experiment) -> str:
     if ranked.empty:
         return f"No trial reported a finite {s.metric}, so no configuration can be ranked."
     top = ranked.iloc[0]
-    text = f"Best configuration by {s.metric} ({'higher' if s.mode == 'max' else 'lower'} is better): " \
-           f"{top['group']}, {_estimate(top)}."
-    if len(ranked) > 1:
-        second = ranked.iloc[1]
-        d, h, n, how = stats.paired_difference(_by_seed(exp, top), _by_seed(exp, second))
-        runner_up = f" The runner-up, {second['group']} ({fmt(second['mean'], 5)}),"
-        gap = "ties with it" if d == 0 else f"is behind by {_amount(d, h, n, how, s.metric)}"
-        text += f"{runner_up} {gap}."
-    return text
+    return f"Best configuration by {s.metric} ({'higher' if s.mode == 'max' else 'lower'} is better): " \
+           f"{top['group']}, {_estimate(exp, top)}."
+
+
+def runners_up(exp: Experiment) -> list[str]:
+    """The best configuration against each of the next ``len(RUNNERS_UP)``, paired over seeds."""
+    s, g = exp.sweep, exp.groups()
+    ranked = g[g["n"] > 0]
+    if len(ranked) < 2:
+        return []
+    top = ranked.iloc[0]
+    out = []
+    for name, (_, r) in zip(RUNNERS_UP, ranked.iloc[1:].iterrows(), strict=False):
+        c = stats.contrast(exp.by_seed(r), exp.by_seed(top), s.mode)
+        head = f"{name}, {r['group']} ({fmt(r['mean'], 5)}),"
+        if c.verdict == "no value":
+            continue
+        if c.difference == 0:
+            out.append(f"{head} ties with the best on average, a difference of "
+                       f"{stats.amount(c, stats.unit_phrase(s.metric))}.")
+        elif c.gain < 0:
+            out.append(f"{head} is behind the best by {stats.amount(c, stats.unit_phrase(s.metric))}.")
+        else:
+            why = "a seed diverged, and its mean covers only the seeds that survived" if r["diverged"] else \
+                "its samples collapsed on some seed" if r["collapsed"] else "it has fewer seeds with a value"
+            out.append(f"{head} is ahead of the best by {stats.amount(c, stats.unit_phrase(s.metric))}, but ranks "
+                       f"after it: {why}.")
+    return out
 
 
 def collapse(exp: Experiment) -> str:
@@ -97,63 +126,19 @@ def cd_comparisons(exp: Experiment) -> list[str]:
             continue
         for _, r in g[(g["sampler.k"] == k) & (g["sampler.init"] != BASELINE_INIT)].iterrows():
             other, cd = f"{sampler_name(r['sampler.init'])}-{fmt(k)}", f"CD-{fmt(k)}"
-            d, h, n, how = stats.paired_difference(_by_seed(exp, r), _by_seed(exp, base.iloc[0]))
-            if not stats.finite(d):
+            c = stats.contrast(exp.by_seed(r), exp.by_seed(base.iloc[0]), s.mode)
+            if c.verdict == "no value":
                 out.append(f"{other} vs {cd}: no comparison, one of them has no finite {s.metric} "
                            f"({r['diverged'] + base.iloc[0]['diverged']} diverged).")
                 continue
-            better = d > 0 if s.mode == "max" else d < 0
+            better = c.gain > 0
             verb = "beats" if better else "trails"
             winner = (other, r) if better else (cd, base.iloc[0])
             note = (f"; but {winner[0]}'s samples collapsed on some seed ({stats.COLLAPSE_COLUMN} < "
                     f"{stats.COLLAPSE_BELOW:g}), so its {s.metric} does not mean better samples"
                     if winner[1]["collapsed"] > 0 else "")
-            out.append(f"{other} {verb} {cd} by {_amount(d, h, n, how, s.metric)}{note}.")
+            out.append(f"{other} {verb} {cd} by {stats.amount(c, stats.unit_phrase(s.metric))}{note}.")
     return out
-
-
-# Directions the RBM literature reports for Set A, with the figures it quotes (test log-likelihood on MNIST).
-LITERATURE_CD_K = ("Salakhutdinov & Murray (2008, Table 2) report that more Gibbs steps train better RBMs "
-                   "(500 hidden units: CD-1 -125.53, CD-3 -105.50, CD-25 -86.34 nats)")
-LITERATURE_PCD = ("Tieleman (2008, Sec. 4) reports that PCD trains better RBMs than CD-1 "
-                  "(exact test log-likelihood of small RBMs on MNIST)")
-
-
-def literature(exp: Experiment) -> list[str]:
-    """RBM Set A against the literature's directions: CD-1 vs the largest CD-k, and CD-1 vs PCD-1, each with
-    its paired 95% interval and whether this run agrees, disagrees or cannot tell."""
-    s, t = exp.sweep, exp.trials
-    if s.kind != "rbm" or not {"sampler.init", "sampler.k"} <= set(s.space) or "config/sampler.k" not in t:
-        return []
-    g = exp.groups()
-    cd = g[g["sampler.init"] == BASELINE_INIT]
-    if cd.empty or 1 not in set(cd["sampler.k"]):
-        return []
-    cd1 = cd[cd["sampler.k"] == 1].iloc[0]
-    out = []
-    top_k = max(cd["sampler.k"])
-    if top_k > 1:
-        out.append(_against(exp, cd[cd["sampler.k"] == top_k].iloc[0], cd1, f"CD-{fmt(top_k)}", "CD-1",
-                            LITERATURE_CD_K))
-    pcd1 = g[(g["sampler.init"] == "persistent") & (g["sampler.k"] == 1)]
-    if not pcd1.empty:
-        out.append(_against(exp, pcd1.iloc[0], cd1, "PCD-1", "CD-1", LITERATURE_PCD))
-    return out
-
-
-def _against(exp: Experiment, better_row, worse_row, better: str, worse: str, claim: str) -> str:
-    """``claim; here X beats Y by d ± h nats (...): this run agrees.`` The literature says ``better`` wins."""
-    d, h, n, how = stats.paired_difference(_by_seed(exp, better_row), _by_seed(exp, worse_row))
-    if not stats.finite(d):
-        return f"{claim}; this run cannot say (no finite {exp.sweep.metric} for {better} or {worse})."
-    if exp.sweep.mode == "min":
-        d = -d
-    verb = "beats" if d > 0 else "trails"
-    if not stats.finite(h) or abs(d) <= h:
-        verdict = "not resolved at this scale (the interval includes 0)"
-    else:
-        verdict = "this run agrees" if d > 0 else "this run DISAGREES"
-    return f"{claim}; here {better} {verb} {worse} by {_amount(d, h, n, how, exp.sweep.metric)}: {verdict}."
 
 
 def divergence(exp: Experiment) -> str:
@@ -163,12 +148,7 @@ def divergence(exp: Experiment) -> str:
     if n_div == 0:
         return "No trial diverged."
     bad = g[g["diverged"] > 0]
-    domains = s.domains.values()
-    if any(d is None for d in domains):  # inferred settings: a space of up to three keys is taken as a grid
-        grid = len(domains) <= 3
-    else:
-        grid = all(d[0] == "grid" for d in domains)
-    cell = "cell" if grid and s.space else "configuration"
+    cell = "cell" if effects.is_grid(s.domains) and s.space else "configuration"
     names = "/".join(k.rsplit(".", 1)[-1] for k in s.space) + " " if cell == "cell" else ""
     text = f"{n_div} of {len(exp.trials)} trials diverged; {len(bad)} of {len(g)} {names}{cell}" \
            f"{'s' * (len(g) != 1)} had a diverged trial"
@@ -240,26 +220,15 @@ def importance_sentence(exp: Experiment, imp: pd.Series | Skip | None) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _estimate(r) -> str:
+def _estimate(exp: Experiment, r) -> str:
+    """A configuration's mean with its interval where it has the seeds for one (``stats.enough_seeds``), else
+    with its seeds' values."""
     if r["n"] < 2:
         return f"{fmt(r['mean'], 5)} ({int(r['n'])} seed, so no interval)"
+    if not stats.enough_seeds(int(r["n"])):
+        values = [v for v in exp.by_seed(r) if stats.finite(v)]
+        return f"{fmt(r['mean'], 4)} ({int(r['n'])} seeds: {', '.join(fmt(v, 4) for v in values)})"
     return f"{fmt(r['mean'], 4)} ± {fmt(r['ci'], 2)} (95% CI over {int(r['n'])} seeds)"
-
-
-def _unit(metric: str) -> str:
-    return "nats" if metric.endswith("log_likelihood") else f"in {metric}"
-
-
-def _by_seed(exp: Experiment, group_row) -> pd.Series:
-    """The group's metric values indexed by seed (one per trial of the group)."""
-    t = exp.trials
-    mask = pd.Series(True, index=t.index)
-    for k in exp.group_keys:
-        mask &= t[k].map(lambda v: tuple(v) if isinstance(v, list) else v) == group_row[k.removeprefix("config/")]
-    rows = t[mask]
-    seeds = rows["config/seed"] if "config/seed" in rows else pd.Series(range(len(rows)), index=rows.index)
-    values = rows[exp.sweep.metric].where(rows["outcome"].isin(stats.AVERAGED))  # as in the group table
-    return pd.Series(values.to_numpy(), index=seeds.to_numpy())
 
 
 def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -> str:
@@ -282,12 +251,3 @@ def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -
                 best_text = f"all with {rule} ({share})"
                 best_score = score
     return best_text if best_text else ""
-
-
-def _amount(d: float, half: float, n: int, how: str, metric: str) -> str:
-    """``10 ± 2.5 nats (95% CI, paired over 3 seeds)`` for the difference ``d``, saying so when the interval
-    includes zero or when one seed leaves no interval."""
-    if not stats.finite(half):
-        return f"{fmt(abs(d), 3)} {_unit(metric)} ({n} seed{'s' * (n != 1)}, no interval)"
-    zero = "; the interval includes 0: no clear difference" if abs(d) <= half else ""
-    return f"{fmt(abs(d), 3)} ± {fmt(half, 2)} {_unit(metric)} (95% CI, {how} over {n} seeds{zero})"

@@ -63,6 +63,10 @@ class SweepInfo:
     """The data set the trials ran on, as the driver recorded it."""
     caveat: str = ""
     """The preset's own sentence on why it cannot answer its question at its scale ('' = none)."""
+    literature: list = field(default_factory=list)
+    """The sweep file's ``literature:`` entries as recorded (mappings: source, claim, and better/than,
+    good/position_below or bad/position_above; checked when the sweep loaded, ``sweeps.literature``); the
+    report judges each (:mod:`analysis.literature`). Empty for sweeps without any, and for older records."""
     provenance: dict = field(default_factory=dict)
     """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
     driver recorded them when the sweep started; empty for older sweeps."""
@@ -115,7 +119,8 @@ def from_settings(name: str, st: dict, record: dict | None = None, source: str =
         scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
         cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
         preset=preset, description=str(st.get("description", "")), source=source, sweep_file=sweep_file,
-        caveat=str(st.get("caveat") or ""))
+        caveat=str(st.get("caveat") or ""),
+        literature=[e for e in st.get("literature") or [] if isinstance(e, dict) and "claim" in e])
     requested, used = str(record.get("data_requested") or ""), str(record.get("data") or "")
     if requested and used and requested != used:  # the driver fell back to the embedded data set
         info.data_requested, info.data_used = requested, used

@@ -8,6 +8,8 @@ A sweep file::
     space:                                # dotted keys of the base config -> one domain each
       sampler.k: {grid: [1, 5, 20, 100]}
       train.lr: {loguniform: [1.0e-3, 1.0e-1]}
+    literature:                           # claims the report holds the run against (sweeps.literature)
+      - {source: ..., claim: ..., better: {sampler.k: 20}, than: {sampler.k: 1}}
     seeds: [0, 1, 2]                      # every configuration runs once per seed
     metric: eval/log_likelihood
     mode: max
@@ -34,6 +36,7 @@ from typing import Any
 from ebm.config import from_dict
 from ebm.metric_names import reported
 from ebm.strict import ConfigError, build, flatten, known, parse_override, read_yaml, replace
+from sweeps.literature import grids_of, read_claims
 from sweeps.space import DOMAINS, UNSWEEPABLE, Domain, domain  # noqa: F401  (importable from here as before)
 from sweeps.sweep import (  # noqa: F401  (importable from here as before)
     SECTIONS,
@@ -64,7 +67,8 @@ PRESETS = ("smoke", "cpu", "full", "paper")
 SweepError = ConfigError  # one user-error type for run configs and sweep files; the old name stays importable
 SETTINGS = tuple(f.name for f in dataclasses.fields(SweepSettings))
 FILE_KEYS = ("description", "base", "set", "space", *SETTINGS[1:], "presets")
-FILE_ONLY = ("description", "base", "metric", "rank_metric", "mode", "presets")
+FILE_ONLY = ("description", "base", "metric", "rank_metric", "mode", "literature", "presets")
+UNTYPED = ("literature",)  # settings read by their own module (sweeps.literature), not by ebm.strict.build
 PRESET_KEYS = tuple(k for k in FILE_KEYS if k not in FILE_ONLY)
 
 
@@ -139,8 +143,11 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
             raise ConfigError(f"--set {key}: {key} is swept by {where} ({space[key]}); drop it from --set "
                               f"or edit the sweep's space")
 
-    settings = build(SweepSettings, {**{k: v for k, v in merged.items() if k in SETTINGS}, "seeds": seeds},
-                     src, what="key")
+    settings = build(SweepSettings, {**{k: v for k, v in merged.items() if k in SETTINGS and k not in UNTYPED},
+                                     "seeds": seeds}, src, what="key")
+    # A claim may name a value only some presets run: it is checked against every grid the file gives its key.
+    grids = grids_of([raw.get("space"), *((p or {}).get("space") for p in presets.values())])
+    settings.literature = read_claims(raw.get("literature"), grids, where)
     sweep = Sweep(**{k: getattr(settings, k) for k in SETTINGS}, name=os.path.splitext(os.path.basename(path))[0],
                   path=path, preset=preset, base=base, base_config=config, space=space)
     _check(sweep, src)
@@ -203,6 +210,12 @@ def _check(s: Sweep, where: str) -> None:
             examples = ", ".join(m for m in known_metrics if m.startswith(("eval/", "final/")))[:200]
             hint = f"did you mean {close[0]}?" if close else f"{s.kind} runs with this config report e.g. {examples}"
             raise ConfigError(f"{where}: {key}={value!r} is not a metric {s.kind} runs report; {hint}")
+    position = f"{s.ranked_by}_position"
+    for i, claim in enumerate(s.literature):
+        if claim.uses_position and position not in known_metrics:
+            raise ConfigError(f"{where}: literature[{i}] tests the position between floor and ceiling, but "
+                              f"{s.kind} runs with this config report no {position} (FID/KID metrics with "
+                              f"eval.baseline_resamples > 0); use better/than instead")
     sch = s.scheduler
     if sch.type == "asha":
         sch.max_t = sch.max_t or s.epochs

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from ebm.config import to_dict
 from ebm.strict import ConfigError, check, flatten, replace
+from sweeps.literature import Claim
 from sweeps.space import Domain
 
 
@@ -90,6 +91,11 @@ class SweepSettings:
     caveat: str = ""
     """Where this preset cannot answer its question at its scale, one sentence saying so and why; the report
     puts it first ("" = none)."""
+    literature: list[Claim] = field(default_factory=list)
+    """Published claims the report holds the run against, each with its source: ``better``/``than`` selectors
+    of cells (one beats the other, paired over seeds) or ``good``/``bad`` with a threshold on the metric's
+    position between floor and ceiling (:mod:`sweeps.literature`). Read and checked against the space by
+    ``sweeps.literature.read_claims``, not by the typed loader; file only."""
 
     def __post_init__(self):
         self.description = self.description.strip()
@@ -165,7 +171,7 @@ class Sweep(SweepSettings):
             "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
             "scheduler": {"type": s.type, "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
             "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
-            "caveat": self.caveat,
+            "caveat": self.caveat, "literature": [c.to_dict() for c in self.literature],
         }
 
 

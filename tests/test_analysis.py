@@ -19,7 +19,7 @@ from test_analysis_helpers import NAN, assert_real_plot, write_experiment, write
 
 from analysis import AnalysisError, load_experiment
 from analysis.__main__ import main
-from analysis.stats import paired_difference, t_interval
+from analysis.stats import contrast, t_interval
 from analysis.summary import sentences
 from sweeps.spec import load_sweep
 
@@ -117,15 +117,15 @@ def test_group_means_and_t_intervals(cd_k):
     assert list(g["group"]) == ["init=persistent, k=5", "init=persistent, k=1", "init=data, k=1", "init=data, k=5"]
 
 
-def test_t_interval_and_paired_difference():
+def test_t_interval_and_paired_contrast():
     mean, std, half, n = t_interval([1.0, 2.0, 3.0, NAN])
     assert (mean, std, n) == (2.0, 1.0, 3) and half == pytest.approx(T3 / math.sqrt(3))
     assert t_interval([5.0])[0] == 5.0 and math.isnan(t_interval([5.0])[2])
     assert t_interval([])[3] == 0
-    d, h, n, how = paired_difference(pd.Series([-90, -91, -95]), pd.Series([-100, -102, -104]))
-    assert (d, n, how) == (10, 3, "paired") and h == pytest.approx(T3 / math.sqrt(3))
-    d, h, n, how = paired_difference(pd.Series([1.0, 2.0], index=[0, 1]), pd.Series([0.0, 0.0, 1.0], index=[0, 1, 2]))
-    assert how == "unpaired" and d == pytest.approx(1.5 - 1 / 3) and h > 0
+    c = contrast(pd.Series([-90, -91, -95]), pd.Series([-100, -102, -104]), "max")
+    assert (c.difference, c.n, c.how) == (10, 3, "paired") and c.half == pytest.approx(T3 / math.sqrt(3))
+    c = contrast(pd.Series([1.0, 2.0], index=[0, 1]), pd.Series([0.0, 0.0, 1.0], index=[0, 1, 2]), "max")
+    assert c.how == "unpaired" and c.difference == pytest.approx(1.5 - 1 / 3) and c.half > 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,9 +137,9 @@ def test_summary_sentences_carry_the_frames_numbers(cd_k):
     assert text[0] == "12 trials (4 configurations x 3 seeds): 10 ran to the end, 1 diverged, 1 ended with an error."
     assert text[1].startswith("Best configuration by eval/log_likelihood (higher is better): init=persistent, k=5, "
                               "-88 (1 seed, so no interval).")
-    # paired by seed: differences 10, 11, 9 -> 10 ± t(0.975, 2) * 1 / sqrt(3) = 10 ± 2.5
-    assert "PCD-1 beats CD-1 by 10 ± 2.5 nats (95% CI, paired over 3 seeds)." in text
-    assert "PCD-5 beats CD-5 by 8 nats (1 seed, no interval)." in text
+    # paired by seed: differences 10, 11, 9; 2 degrees of freedom are too few to call it, so the seeds are shown
+    assert "PCD-1 beats CD-1 by 10 nats (3 seeds: 10, 11, 9; a paired interval needs >= 4 seeds to call it)." in text
+    assert "PCD-5 beats CD-5 by 8 nats (unpaired, 1 and 2 seeds: no interval)." in text
     assert "1 of 12 trials diverged; 1 of 4 init/k cells had a diverged trial, all with k ≥ 5 (1 of the 2 cells " \
            "with k ≥ 5)." in text
     assert any(s.startswith("1 trial ended with an error - a000000a: ValueError: boom in epoch 2. Retry with "
@@ -151,33 +151,36 @@ def test_summary_sentences_carry_the_frames_numbers(cd_k):
 def test_a_difference_whose_interval_includes_zero_says_so(tmp_path):
     sweep = write_sweep_file(tmp_path, "close", "configs/rbm_mnist_pcd1.yaml",
                              {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1]}},
-                             [0, 1, 2], LL, "max", epochs=1)
+                             [0, 1, 2, 3], LL, "max", epochs=1)
     trials = [{"params": {"sampler.init": i, "sampler.k": 1, "seed": s}, "values": [v]}
-              for i, vs in (("data", [-100, -101, -99]), ("persistent", [-99, -102, -100])) for s, v in enumerate(vs)]
+              for i, vs in (("data", [-100, -101, -99, -100]), ("persistent", [-99, -102, -100, -101]))
+              for s, v in enumerate(vs)]
     text = sentences(load_experiment(write_experiment(tmp_path, "close", sweep, trials, LL, samples=False,
                                                       config={"kind": "rbm", "train.epochs": 1})))
-    line, lit = [s for s in text if "CD-1" in s]
-    assert line.startswith("PCD-1 trails CD-1 by 0.333 ± ") and "the interval includes 0" in line
+    lit, line = [s for s in text if "CD-1" in s]
+    # differences 1, -1, -1, -1: -0.5 ± t(0.975, 3) * 1 / 2 = 1.59; the largest difference it allows is 2.09
+    assert line == ("PCD-1 trails CD-1 by 0.5 ± 1.6 nats (95% CI, paired over 4 seeds; the interval includes 0: no "
+                    "difference larger than 2.1 nats).")
     assert lit.startswith("Tieleman (2008") and lit.endswith("not resolved at this scale (the interval includes 0).")
     assert "No trial diverged." in text
 
 
-@pytest.mark.parametrize("pcd, verdict", [([-95, -96, -94], "this run agrees."),
-                                          ([-110, -112, -111], "this run DISAGREES.")])
+@pytest.mark.parametrize("pcd, verdict", [([-95, -96, -94, -95], "this run agrees."),
+                                          ([-110, -112, -111, -110], "this run DISAGREES.")])
 def test_set_a_is_held_against_the_literature(tmp_path, pcd, verdict):
     """CD-1 vs CD-20 (Salakhutdinov & Murray 2008) and CD-1 vs PCD-1 (Tieleman 2008): each sentence gives the
     paired interval and whether the run agrees with the direction the paper reports."""
     sweep = write_sweep_file(tmp_path, "lit", "configs/rbm_mnist_pcd1.yaml",
                              {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1, 20]}},
-                             [0, 1, 2], LL, "max", epochs=1)
-    values = {("data", 1): [-100, -101, -99], ("data", 20): [-97, -98, -95], ("persistent", 1): pcd,
-              ("persistent", 20): [-96, -97, -95]}
+                             [0, 1, 2, 3], LL, "max", epochs=1)
+    values = {("data", 1): [-100, -101, -99, -100], ("data", 20): [-97, -98, -95, -96], ("persistent", 1): pcd,
+              ("persistent", 20): [-96, -97, -95, -96]}
     trials = [{"params": {"sampler.init": i, "sampler.k": k, "seed": s}, "values": [v]}
               for (i, k), vs in values.items() for s, v in enumerate(vs)]
     text = sentences(load_experiment(write_experiment(tmp_path, "lit", sweep, trials, LL, samples=False,
                                                       config={"kind": "rbm", "train.epochs": 1})))
     (sm,) = [s for s in text if s.startswith("Salakhutdinov & Murray")]
-    assert "here CD-20 beats CD-1 by 3.33 ± " in sm and sm.endswith("this run agrees.")
+    assert "here CD-20 beats CD-1 by 3.5 ± 0.92 nats (95% CI, paired over 4 seeds): this run agrees." in sm
     (tieleman,) = [s for s in text if s.startswith("Tieleman")]
     assert "here PCD-1 " in tieleman and tieleman.endswith(verdict)
 
@@ -242,7 +245,7 @@ def test_ablation_heatmap_and_divergence_threshold(tmp_path):
     assert "3 of 12 trials diverged; 2 of 6 step_size/noise_std cells had a diverged trial, all with step_size ≥ " \
            "100 (every cell with step_size ≥ 100 had one)." in text
     assert text[1].startswith("Best configuration by eval/kid_domain (lower is better): step_size=1, noise_std=0.001, "
-                              "0.016 ± 0.064 (95% CI over 2 seeds).")
+                              "0.016 (2 seeds: 0.011, 0.021).")
     out = tmp_path / "report"
     assert main([path, "--out", str(out)]) == 0
     assert_real_plot(str(out / "heatmap.png"))
@@ -440,7 +443,8 @@ def test_report_files_plots_and_frames(cd_k, tmp_path):
     md = (out / "report.md").read_text()
     assert "Not drawn: a heatmap needs two numeric grid keys; sampler.init is categorical." in md
     assert "Not drawn: only grid keys are swept" in md
-    assert "PCD-1 beats CD-1 by 10 ± 2.5 nats" in md and "![Metric vs k (CD, PCD, short-run)](metric_vs_k.png)" in md
+    assert "PCD-1 beats CD-1 by 10 nats (3 seeds: 10, 11, 9;" in md
+    assert "![Metric vs k (CD, PCD, short-run)](metric_vs_k.png)" in md
     assert "| a000000a | errored | 1 |" in md  # shown, with its error
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5 and "src=\"metric_vs_k.png\"" not in page

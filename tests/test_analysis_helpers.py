@@ -110,6 +110,47 @@ def _write_trial(folder: str, cfg: dict, results: list[dict], t: dict, samples: 
         Image.fromarray((rng.random((60, 60)) * 255).astype(np.uint8)).save(os.path.join(folder, "samples.png"))
 
 
+KID = "eval/kid_domain"
+STEPS, NOISES = (1.0, 10.0, 100.0), (0.001, 0.005, 0.02)
+FLOOR, CEILING, SPREAD = 0.02, 10.02, 0.05
+
+
+def kid_value(step: float, noise: float, seed: int) -> float:
+    """Step 1 is bad (about 0.9), steps 10 and 100 draw digits (about 0.07), and step 100 differs from step 10 by
+    less than the seeds do: +0.01, -0.01, +0.01, -0.005 over seeds 0-3."""
+    if step == 1.0:
+        return 0.9 + 0.1 * seed + noise
+    swing = (0.01, -0.01, 0.01, -0.005)[seed] if step == 100.0 else 0.0
+    return 0.07 + 0.002 * seed + noise + swing
+
+
+def langevin_grid(tmp_path, seeds=(0, 1, 2, 3), diverged=(), **fields):
+    """ablation_langevin in miniature, read back: step size x noise (3 x 3) x ``seeds``, 2 epochs, KID (values
+    from :func:`kid_value`) with its floor, ceiling, spread and position. ``diverged``: (step, noise, seed) trials
+    that diverged; ``fields``: more sweep-file keys (``literature``, ``presets``)."""
+    sweep = write_sweep_file(tmp_path, "langevin", "configs/conv_mnist_pcd20.yaml",
+                             {"sampler.step_size": {"grid": list(STEPS)}, "sampler.noise_std": {"grid": list(NOISES)}},
+                             list(seeds), KID, "min", epochs=2, **fields)
+    trials = []
+    for step in STEPS:
+        for noise in NOISES:
+            for seed in seeds:
+                kid = kid_value(step, noise, seed)
+                t = {"params": {"sampler.step_size": step, "sampler.noise_std": noise, "seed": seed},
+                     "values": [kid + 0.05, kid],
+                     "extra": {f"{KID}_floor": [FLOOR] * 2, f"{KID}_ceiling": [CEILING] * 2,
+                               f"{KID}_spread": [SPREAD] * 2,
+                               f"{KID}_position": [(v - FLOOR) / (CEILING - FLOOR) for v in (kid + 0.05, kid)]}}
+                if (step, noise, seed) in diverged:
+                    t.update(values=[kid, NAN], diverged=True)
+                trials.append(t)
+    path = write_experiment(tmp_path, "langevin", sweep, trials, KID, samples=False,
+                            config={"kind": "conv_ebm", "train.epochs": 2})
+    from analysis import load_experiment
+
+    return load_experiment(path)
+
+
 def assert_real_plot(path: str) -> None:
     """The PNG exists, is of a plot's size and is not blank (its pixels vary)."""
     assert os.path.exists(path), path

@@ -1,0 +1,196 @@
+"""Published claims a run is held against, each judged by :func:`analysis.stats.contrast` and said as "this run
+agrees", "this run DISAGREES", "not resolved at this scale (...)" or "too few seeds".
+
+The claims are the sweep file's ``literature:`` entries (checked when the sweep loads, ``sweeps.literature``,
+and recorded in ``sweep.yaml``'s settings) and, for RBM Set A, the two directions the RBM literature reports.
+An entry takes one of two forms:
+
+- ``better`` / ``than``: the cells matching ``better`` beat those matching ``than`` in the sweep's metric; each
+  side is the per-seed mean over its matching cells, paired over seeds;
+- ``good`` / ``position_below`` (``bad`` / ``position_above``): the matching cells' mean ``<metric>_position``
+  (0 = as good as held-out data, 1 = as bad as uniform noise) lies below (above) the threshold, by its 95%
+  interval over seeds.
+
+A cell matches when its trials' config has every value the selector names. Cells with a diverged trial are left
+out of a side's average (the sentence says so), and a side judged better whose samples collapsed is flagged.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import stats
+from analysis.effects import cells_by_seed, on_common_seeds
+from analysis.frames import Experiment
+from analysis.stats import BASELINE_INIT, fmt
+
+# Directions the RBM literature reports for Set A, with the figures it quotes (test log-likelihood on MNIST).
+LITERATURE_CD_K = ("Salakhutdinov & Murray (2008, Table 2) report that more Gibbs steps train better RBMs "
+                   "(500 hidden units: CD-1 -125.53, CD-3 -105.50, CD-25 -86.34 nats)")
+LITERATURE_PCD = ("Tieleman (2008, Sec. 4) reports that PCD trains better RBMs than CD-1 "
+                  "(exact test log-likelihood of small RBMs on MNIST)")
+UNRESOLVED = "not resolved at this scale"
+
+
+def sentences(exp: Experiment) -> list[str]:
+    """Set A's RBM directions where they apply, then every ``literature:`` entry of the sweep, in file order."""
+    return rbm_claims(exp) + [judge(exp, entry) for entry in exp.sweep.literature]
+
+
+def rbm_claims(exp: Experiment) -> list[str]:
+    """RBM Set A: the largest CD-k against CD-1 (Salakhutdinov & Murray 2008) and PCD-1 against CD-1 (Tieleman
+    2008), as ``better``/``than`` claims."""
+    s, t = exp.sweep, exp.trials
+    if s.kind != "rbm" or not {"sampler.init", "sampler.k"} <= set(s.space) or "config/sampler.k" not in t:
+        return []
+    cd = t[t["config/sampler.init"] == BASELINE_INIT]
+    if cd.empty or 1 not in set(cd["config/sampler.k"]):
+        return []
+    cd1 = {"sampler.init": BASELINE_INIT, "sampler.k": 1}
+    out = []
+    top_k = max(cd["config/sampler.k"])
+    if top_k > 1:
+        out.append(judge(exp, {"claim": LITERATURE_CD_K, "better": {**cd1, "sampler.k": top_k}, "than": cd1},
+                         (f"CD-{fmt(top_k)}", "CD-1")))
+    if ((t["config/sampler.init"] == "persistent") & (t["config/sampler.k"] == 1)).any():
+        out.append(judge(exp, {"claim": LITERATURE_PCD, "better": {"sampler.init": "persistent", "sampler.k": 1},
+                               "than": cd1}, ("PCD-1", "CD-1")))
+    return out
+
+
+def judge(exp: Experiment, entry: dict, names: tuple[str, str] | None = None) -> str:
+    """One claim as a sentence: ``<source>: <claim>; here <what this run measured>: <verdict>.`` ``names``: how to
+    call the two sides (default: their selectors)."""
+    head = f"{entry['source']}: {entry['claim']}" if entry.get("source") else str(entry.get("claim", ""))
+    malformed = f"{head}; this entry of the sweep's literature is malformed in its record, so it is not judged."
+    if "better" in entry:
+        if not (isinstance(entry["better"], dict) and isinstance(entry.get("than"), dict)):
+            return malformed
+        return _better_than(exp, entry["better"], entry["than"], head, names)
+    good = "good" in entry
+    selector = entry["good"] if good else entry.get("bad")
+    threshold = entry.get("position_below") if good else entry.get("position_above")
+    if not isinstance(selector, dict) or not stats.finite(threshold):
+        return malformed
+    return _position(exp, selector, float(threshold), good, head)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _better_than(exp: Experiment, better: dict, than: dict, head: str, names) -> str:
+    s = exp.sweep
+    sides = []
+    for i, selector in enumerate((better, than)):
+        rows = _matching(exp, selector)
+        name = names[i] if names else _label(exp, selector)
+        if not rows:
+            return f"{head}; not tested by this run: no configuration has {name}."
+        kept = [r for r in rows if r["diverged"] == 0]
+        if not kept:
+            return f"{head}; this run cannot say: {_all_diverged(name, rows)}."
+        sides.append((name, kept, [r for r in rows if r["diverged"] > 0]))
+    a, b = on_common_seeds(cells_by_seed(exp, sides[0][1]), cells_by_seed(exp, sides[1][1]))
+    c = stats.contrast(a, b, s.mode)
+    if c.verdict == "no value":
+        return f"{head}; this run cannot say (no seed has a finite {s.metric} for both {sides[0][0]} and " \
+               f"{sides[1][0]})."
+    verb = "beats" if c.gain > 0 else "trails" if c.gain < 0 else "ties on average with"
+    (name_a, kept_a, left_a), (name_b, kept_b, left_b) = sides
+    leans = [d > 0 if s.mode == "max" else d < 0 for d in c.seeds if d != 0]
+    text = (f"{head}; here {_side(exp, name_a, kept_a, left_a)} {verb} {_side(exp, name_b, kept_b, left_b)}"
+            f"{' by' if c.gain else ', a difference of'} {stats.amount(c, stats.unit_phrase(s.metric))}: "
+            f"{_verdict(c, c.gain > 0, leans, 0)}")
+    return text + _collapse_note(exp, name_a if c.gain > 0 else name_b, kept_a if c.gain > 0 else kept_b) + "."
+
+
+def _position(exp: Experiment, selector: dict, threshold: float, good: bool, head: str) -> str:
+    m = exp.sweep.metric
+    rows = _matching(exp, selector)
+    name = _label(exp, selector)
+    if not rows:
+        return f"{head}; not tested by this run: no configuration has {name}."
+    if not any(stats.finite(v) for r in rows for v in _positions(exp, r)):
+        return (f"{head}; this run cannot say: its trials report no {m}_position (nor {m}_floor and "
+                f"{m}_ceiling) for {name}.")
+    kept, left = [r for r in rows if r["diverged"] == 0], [r for r in rows if r["diverged"] > 0]
+    if not kept:
+        return f"{head}; this run cannot say: {_all_diverged(name, rows)}."
+    c = stats.contrast(cells_by_seed(exp, kept, lambda r: _positions(exp, r)), threshold, "min")
+    if c.verdict == "no value":
+        return f"{head}; this run cannot say (no seed has a finite position in every configuration with {name})."
+    mean = c.difference + threshold
+    where = f"of the way from the floor (held-out data, 0) to the ceiling (uniform noise, 1) of {m}"
+    if c.verdict == "too few seeds":
+        values = ", ".join(fmt(d + threshold, 3) for d in c.seeds)
+        at = (f"{fmt(mean, 3)} {where} ({c.n} seed{'s' * (c.n != 1)}: {values}; an interval needs >= "
+              f"{stats.MIN_PAIRED_DOF + 1} seeds to call it)")
+    else:
+        at = f"{fmt(mean, 3)} ± {fmt(c.half, 2)} {where} (95% CI over {c.n} seeds)"
+    side = "below" if c.difference < 0 else "above"
+    leans = [(d < 0) == good for d in c.seeds if d != 0]
+    verdict = _verdict(c, (c.difference < 0) == good, leans, threshold)
+    said = f", {side} {fmt(threshold)}" if c.verdict == "clear" else ""
+    note = _collapse_note(exp, name, kept) if good and c.difference < 0 else ""
+    return f"{head}; here {_side(exp, name, kept, left)} sits at {at}{said}: {verdict}{note}."
+
+
+def _verdict(c: stats.Contrast, claimed: bool, leans: list[bool], zero: float) -> str:
+    """What the contrast says of the claim: ``claimed`` is whether the mean goes the claim's way, ``leans``
+    whether each seed does, ``zero`` the value the interval is tested against (0 for a difference, the
+    threshold for a position)."""
+    if c.verdict == "clear":
+        return "this run agrees" if claimed else "this run DISAGREES"
+    if c.verdict == "unclear":
+        return f"{UNRESOLVED} (the interval includes {fmt(zero)})"
+    if c.verdict == "too few seeds":
+        lean = "every seed leans its way" if leans and all(leans) else \
+            "every seed leans against it" if leans and not any(leans) else "the seeds split"
+        return f"too few seeds ({lean})"
+    return f"{UNRESOLVED} (the two sides do not share their seeds, and an unpaired interval is not called)"
+
+
+def _matching(exp: Experiment, selector: dict) -> list:
+    """The rows of ``exp.groups()`` whose trials' config has every value ``selector`` names."""
+    out = []
+    for _, r in exp.groups().iterrows():
+        members = exp.members(r)
+        if all(f"config/{k}" in members and (members[f"config/{k}"] == v).all() for k, v in selector.items()):
+            out.append(r)
+    return out
+
+
+def _positions(exp: Experiment, row) -> pd.Series:
+    """A configuration's ``<metric>_position`` by seed, as its trials reported it, else from their floor and
+    ceiling (0 = floor, 1 = ceiling)."""
+    m = exp.sweep.metric
+    if f"{m}_position" in exp.trials and exp.trials[f"{m}_position"].map(stats.finite).any():
+        return exp.by_seed(row, f"{m}_position")
+    value, floor, ceiling = (exp.by_seed(row, c).astype(float) for c in (m, f"{m}_floor", f"{m}_ceiling"))
+    return (value - floor) / (ceiling - floor)
+
+
+def _label(exp: Experiment, selector: dict) -> str:
+    return stats.label(selector, list(dict.fromkeys([*exp.sweep.space, *selector])))
+
+
+def _side(exp: Experiment, name: str, kept: list, left: list) -> str:
+    """``step_size=10 (mean of 3 cells per seed; step_size=10, noise_std=0.02 left out: a trial diverged)``."""
+    notes = [f"mean of {len(kept)} cells per seed"] if len(kept) > 1 else []
+    if left:
+        notes.append(f"{'; '.join(r['group'] for r in left)} left out: a trial diverged")
+    return f"{name} ({'; '.join(notes)})" if notes else name
+
+
+def _all_diverged(name: str, rows: list) -> str:
+    if len(rows) == 1:
+        return f"{name} had a diverged trial, so its mean covers only the seeds that survived"
+    return f"every configuration with {name} had a diverged trial"
+
+
+def _collapse_note(exp: Experiment, name: str, rows: list) -> str:
+    bad = [r["group"] for r in rows if r["collapsed"] > 0]
+    if not bad:
+        return ""
+    return (f"; but {'; '.join(bad)} drew collapsed samples on some seed ({stats.COLLAPSE_COLUMN} < "
+            f"{stats.COLLAPSE_BELOW:g}), so {name}'s {exp.sweep.metric} does not mean better samples")

@@ -1,0 +1,163 @@
+"""A sweep file's ``literature:``: checked when the sweep loads (one line, exit status 2), recorded with its
+settings, and judged in the report by the contrast rule (agrees / DISAGREES / not resolved / too few seeds).
+Synthetic experiment folders; no Ray, no training."""
+
+import os
+
+import pytest
+import yaml
+from test_analysis_helpers import langevin_grid
+from test_sweeps_helpers import run_cli, write_sweep
+
+from analysis import load_experiment
+from analysis.summary import sentences
+from sweeps.spec import SweepError, load_sweep
+
+IGEBM = {"source": "Du & Mordatch 2019 (IGEBM; openai/ebm_code_release)",
+         "claim": "Langevin step 10 with noise 0.005 draws realistic samples",
+         "better": {"sampler.step_size": 10.0}, "than": {"sampler.step_size": 1.0}}
+
+
+def _claims(text: list[str], source: str) -> list[str]:
+    return [s for s in text if s.startswith(source)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Judged in the report
+
+
+def test_claims_are_judged_near_the_top_of_the_summary(tmp_path):
+    literature = [
+        IGEBM,
+        {"source": "Reversed", "claim": "step 1 beats step 10", "better": {"sampler.step_size": 1.0},
+         "than": {"sampler.step_size": 10}},
+        {"source": "Close", "claim": "step 10 beats step 100", "better": {"sampler.step_size": 10.0},
+         "than": {"sampler.step_size": 100.0}},
+        {"source": "Good", "claim": "step 10 draws digits", "good": {"sampler.step_size": 10.0},
+         "position_below": 0.5},
+        {"source": "Bad", "claim": "step 10 at noise 0.005 draws noise",
+         "bad": {"sampler.step_size": 10.0, "sampler.noise_std": 0.005}, "position_above": 0.5},
+    ]
+    text = sentences(langevin_grid(tmp_path, literature=literature))
+    assert text[1].startswith("Best configuration") and text[2].startswith("Du & Mordatch 2019")
+    (igebm,) = _claims(text, "Du & Mordatch 2019")
+    assert igebm.startswith("Du & Mordatch 2019 (IGEBM; openai/ebm_code_release): Langevin step 10 with noise 0.005 "
+                            "draws realistic samples; here step_size=10 (mean of 3 cells per seed) beats step_size=1 "
+                            "(mean of 3 cells per seed) by 0.977 ± 0.2 in eval/kid_domain (95% CI, paired over 4 "
+                            "seeds)")
+    assert igebm.endswith(": this run agrees.")
+    (reversed_,) = _claims(text, "Reversed")
+    assert " trails step_size=10 " in reversed_ and reversed_.endswith(": this run DISAGREES.")
+    (close,) = _claims(text, "Close")
+    assert "no difference larger than" in close
+    assert close.endswith(": not resolved at this scale (the interval includes 0).")
+    (good,) = _claims(text, "Good")
+    assert "here step_size=10 (mean of 3 cells per seed) sits at 0.00" in good
+    assert "of the way from the floor (held-out data, 0) to the ceiling (uniform noise, 1) of eval/kid_domain" in good
+    assert good.endswith("(95% CI over 4 seeds), below 0.5: this run agrees.")
+    (bad,) = _claims(text, "Bad")
+    assert "here step_size=10, noise_std=0.005 sits at " in bad
+    assert bad.endswith(", below 0.5: this run DISAGREES.")
+
+
+def test_two_seeds_are_too_few_to_judge_a_claim(tmp_path):
+    literature = [IGEBM, {"source": "Good", "claim": "step 10 draws digits", "good": {"sampler.step_size": 10.0},
+                          "position_below": 0.5}]
+    text = sentences(langevin_grid(tmp_path, seeds=(0, 1), literature=literature))
+    (igebm,) = _claims(text, "Du & Mordatch 2019")
+    assert igebm.endswith("by 0.879 in eval/kid_domain (2 seeds: 0.83, 0.928; a paired interval needs >= 4 seeds to "
+                          "call it): too few seeds (every seed leans its way).")
+    (good,) = _claims(text, "Good")
+    assert "(2 seeds: 0.00" in good and good.endswith(": too few seeds (every seed leans its way).")
+
+
+def test_diverged_cells_are_left_out_of_a_side_and_said_so(tmp_path):
+    text = sentences(langevin_grid(tmp_path, diverged={(10.0, 0.02, 3)}, literature=[IGEBM]))
+    (igebm,) = _claims(text, "Du & Mordatch 2019")
+    assert "here step_size=10 (mean of 2 cells per seed; step_size=10, noise_std=0.02 left out: a trial diverged) " \
+           "beats step_size=1 (mean of 3 cells per seed) by " in igebm
+
+
+def test_a_value_only_another_preset_runs_is_not_tested_here(tmp_path):
+    claim = {"source": "Wide", "claim": "step 1000 diverges less", "better": {"sampler.step_size": 1000.0},
+             "than": {"sampler.step_size": 1.0}}
+    presets = {"full": {"space": {"sampler.step_size": {"grid": [10.0, 1000.0]}}}}
+    exp = langevin_grid(tmp_path, literature=[claim], presets=presets)
+    (line,) = _claims(sentences(exp), "Wide")
+    assert line == "Wide: step 1000 diverges less; not tested by this run: no configuration has step_size=1000."
+
+
+def test_the_entries_are_recorded_with_the_settings(tmp_path):
+    exp = langevin_grid(tmp_path, literature=[IGEBM])
+    settings = load_sweep(os.path.join(str(tmp_path), "langevin.yaml"), "cpu").settings()
+    assert settings["literature"] == [IGEBM]
+    record_file = os.path.join(exp.path, "sweep.yaml")
+    record = yaml.safe_load(open(record_file))
+    with open(record_file, "w") as f:  # as sweeps/run.py records it; then the sweep file changes
+        yaml.safe_dump({**record, "settings": settings}, f)
+    os.remove(os.path.join(str(tmp_path), "langevin.yaml"))
+    again = load_experiment(exp.path)
+    assert again.sweep.literature == [IGEBM] and "as recorded" in again.sweep.source
+    assert _claims(sentences(again), "Du & Mordatch 2019")[0].endswith("this run agrees.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Checked when the sweep loads
+
+
+def _entry(**fields):
+    return {"source": "S", "claim": "C", **fields}
+
+
+K1, K5 = {"sampler.k": 1}, {"sampler.k": 5}
+
+
+@pytest.mark.parametrize("literature, message", [
+    ({"source": "S"}, "literature must be a list of entries"),
+    (["a claim"], "literature[0] must be a mapping"),
+    ([_entry(betetr=K5, than=K1)], "literature[0]: unknown key 'betetr'; did you mean better?"),
+    ([{"claim": "C", "better": K5, "than": K1}], "literature[0]: source must be non-empty text"),
+    ([_entry(better={"sampler.kk": 5}, than=K1)],
+     "literature[0].better: unknown swept key 'sampler.kk'; did you mean sampler.k?"),
+    ([_entry(better={"train.lr": 0.1}, than=K1)], "literature[0].better: unknown swept key 'train.lr'"),
+    ([_entry(better={"sampler.k": 7}, than=K1)],
+     "literature[0].better: sampler.k=7 is not in its grid [1, 5]; choose one of those values"),
+    ([_entry(better=K5, than=K1, good=K5)], "give exactly one of better + than, good + position_below, bad + "
+                                           "position_above (got better, good, than)"),
+    ([_entry(better=K5)], "(got better)"),
+    ([_entry(better=K5, than=K5)], "better and than select the same cells"),
+    ([_entry(better={}, than=K1)], "literature[0].better must map swept keys to grid values"),
+    ([_entry(good=K5, position_below=2)], "position_below=2 must be a number between 0 (held-out data) and 1"),
+    ([_entry(good=K5, position_below=0.5)],
+     "literature[0] tests the position between floor and ceiling, but rbm runs with this config report no "
+     "eval/log_likelihood_position"),
+])
+def test_a_bad_entry_is_refused_with_one_line(tmp_path, literature, message):
+    path = write_sweep(tmp_path, "bad", space={"sampler.k": {"grid": [1, 5]}}, literature=literature)
+    with pytest.raises(SweepError) as e:
+        load_sweep(path, "cpu")
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value).startswith(path)  # where: the sweep file
+
+
+def test_literature_belongs_to_the_file_not_a_preset(tmp_path):
+    path = write_sweep(tmp_path, "bad", space={"sampler.k": {"grid": [1, 5]}},
+                       presets={"smoke": {"literature": [_entry(better=K5, than=K1)]}})
+    with pytest.raises(SweepError, match="presets.smoke: unknown key 'literature'"):
+        load_sweep(path, "cpu")
+
+
+def test_a_sampled_key_cannot_be_selected(tmp_path):
+    path = write_sweep(tmp_path, "bad", space={"train.lr": {"loguniform": [0.001, 0.1]}}, search={"type": "none"},
+                       literature=[_entry(better={"train.lr": 0.01}, than={"train.lr": 0.001})])
+    with pytest.raises(SweepError, match="train.lr is sampled, not a grid"):
+        load_sweep(path, "cpu")
+
+
+def test_the_driver_refuses_a_bad_entry_before_anything_runs(tmp_path):
+    path = write_sweep(tmp_path, "bad", space={"sampler.k": {"grid": [1, 5]}},
+                       literature=[_entry(better={"sampler.k": 7}, than=K1)])
+    proc = run_cli(path, "--storage", str(tmp_path / "results"))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+    assert "sampler.k=7 is not in its grid [1, 5]" in lines[0] and not (tmp_path / "results").exists()
