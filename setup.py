@@ -31,6 +31,7 @@ setup(
         "mlxtend>=0.23",
         "scikit-learn>=1.4",
         "scipy>=1.11",
+        "prdc>=0.2",  # precision/recall (Kynkäänniemi 2019), density/coverage (Naeem 2020): the authors' reference code
         "numba>=0.60",  # the Bernoulli stream's fused SFC64 kernel (ebm/rng.py); numpy gives the same bits without it
     ],
     extras_require={

@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--metrics", nargs="+", default=None,
                    help="RBM: exact ais recon pll fe_gap ess; conv-EBM: energy_gap ess fid_domain kid_domain "
-                        "is_domain fid_inception kid_inception is lpips")
+                        "is_domain prdc_domain fid_inception kid_inception is lpips")
     e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
     _add_overrides(e)
     e.set_defaults(func=cmd_evaluate)
@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                                                  "cifar10")
     c.add_argument("--data-root", default="./data", help="folder holding mnist/cifar10 in torchvision's layout")
     c.add_argument("--metrics", nargs="+", default=["fid_domain", "kid_domain"],
-                   help="any of fid_domain kid_domain fid_inception kid_inception is lpips (default: domain FID/KID)")
+                   help="any of fid_domain kid_domain is_domain prdc_domain fid_inception kid_inception is lpips "
+                        "(default: domain FID/KID)")
     c.add_argument("--cell", type=int, nargs=2, metavar=("H", "W"), help="grid cell size (default: the data set's)")
     c.add_argument("--padding", type=int, help="grid padding in px (default: inferred; save_image writes 2)")
     c.add_argument("--key", help="which array of an .npz/.pt file holding several")

@@ -249,8 +249,8 @@ class ConvTrainConfig:
         check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
 
 
-CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception",
-                "is", "lpips")
+CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "is_domain", "prdc_domain", "fid_inception",
+                "kid_inception", "is", "lpips")
 
 
 @dataclass
@@ -290,7 +290,8 @@ class ConvEvalConfig:
     every: int = 1
     """Compute ``metrics`` every this many epochs (and after the last)."""
     metrics: list[str] = field(default_factory=lambda: ["energy_gap", "ess", "fid_domain", "kid_domain"])
-    """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain is_domain fid_inception kid_inception is lpips."""
+    """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain is_domain prdc_domain fid_inception kid_inception
+    is lpips (``prdc_domain``: precision, recall, density and coverage in the domain features)."""
     n_samples: int = 256
     """Samples drawn for the per-epoch metrics and the sample grid."""
     protocol: EvalProtocolConfig = field(default_factory=EvalProtocolConfig)
@@ -298,6 +299,13 @@ class ConvEvalConfig:
     baseline_resamples: int = 10
     """Floor (training vs held-out images) and ceiling (uniform noise) of FID/KID at n_samples: draws whose
     mean is the floor and whose std is the metric's spread at that N (0 = off). Cached per data set, N, network."""
+    final: Literal["protocol", "none"] = "protocol"
+    """After the last epoch, score ``final_n_samples`` protocol samples as ``final/...`` (``none`` = off)."""
+    final_n_samples: int = 1000
+    """Samples of the final evaluation, scored against the whole held-out split (a buffer start: one per chain)."""
+    final_metrics: list[str] = field(default_factory=lambda: ["fid_domain", "kid_domain", "is_domain", "prdc_domain",
+                                                              "energy_gap"])
+    """Metrics of the final evaluation, from the names ``metrics`` takes."""
     sample_init: Literal["auto", "noise", "buffer"] = "auto"
     """Superseded by ``protocol.init`` (kept so older configs load): ``noise``/``buffer`` set it, ``auto`` does not."""
     sample_steps: int = 0
@@ -311,8 +319,10 @@ class ConvEvalConfig:
         check(self.sample_steps >= 0, "eval.sample_steps", self.sample_steps, "must be >= 0 (0 = sampler.k)")
         check(self.baseline_resamples >= 0, "eval.baseline_resamples", self.baseline_resamples,
                "must be >= 0 (0 = off)")
-        bad = [m for m in self.metrics if m not in CONV_METRICS]
-        check(not bad, "eval.metrics", self.metrics, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
+        check(self.final_n_samples >= 2, "eval.final_n_samples", self.final_n_samples, "must be >= 2")
+        for key, names in (("eval.metrics", self.metrics), ("eval.final_metrics", self.final_metrics)):
+            bad = [m for m in names if m not in CONV_METRICS]
+            check(not bad, key, names, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
         if self.sample_init != "auto" and self.protocol.init == "as_trained":
             self.protocol.init = self.sample_init  # an older config's evaluation chains
         if self.sample_steps and not self.protocol.steps:

@@ -6,6 +6,9 @@ Two sample sets are scored at every evaluation (see :class:`ebm.config.EvalProto
   of a sweep, so CD-k, PCD-k and short-run arms are ranked on one procedure;
 - ``as_trained/<metric>``: samples of the arm's own training sampler, reported beside them.
 
+After the last epoch, :func:`final_evaluation` scores ``eval.final_n_samples`` protocol samples against the whole
+held-out split, from a random stream of its own, as ``final/<metric>``: the figures a paper would quote.
+
 FID/KID also come with their floor (training vs held-out images), ceiling (uniform noise) and spread at the
 same N through the same network (:mod:`ebm.metrics.baselines`), and each value's ``_position`` between them.
 Every metric goes through :mod:`ebm.metrics`, so each value carries the network that produced it and a
@@ -15,17 +18,21 @@ metric that cannot be computed is ``None`` with a ``…/missing`` reason beside 
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 from torch import Tensor
 
 from ebm.config import CONV_METRICS, ConfigError
+from ebm.metric_names import CONV_EVAL, expand
 from ebm.metrics import IMAGE_METRICS, chain_diagnostics, energy_stats, flatten, image_metrics
 from ebm.metrics.baselines import BASELINE_METRICS, baseline_metrics, position
 from ebm.metrics.result import Metric, MetricUnavailable
 
 MAX_REFERENCE = 2000  # held-out images compared against the samples (FID/KID reference set)
+FINAL_WHOLE_REFERENCE = 10_000  # the final evaluation's reference: the whole held-out split up to this size
 AS_TRAINED = "as_trained/"
+FINAL = "final/"
 FID_METHOD = "nuclear"
 
 
@@ -42,12 +49,10 @@ def evaluate_conv(run, names: list[str]) -> dict:
     gen = run.eval_generator()
     common = _draw(lambda: run.protocol_samples(e.n_samples, gen, record))  # ((N, C, H, W), (T, N)) or a reason
     own = common if e.protocol.init == "as_trained" else _draw(lambda: run.as_trained_samples(e.n_samples, gen, record))
-    score = functools.partial(image_metrics, [n for n in names if n in IMAGE_METRICS], reference=reference,
-                              dataset=cfg.data.name, root=cfg.data.root, cache_dir=e.feature_cache or None,
-                              device=run.device, download=False, fid_method=FID_METHOD, seed=cfg.seed)
+    score = _scorer(run, names, reference)
     metrics = _set_metrics(names, common, run, reference, score)
     as_trained = metrics if own is common else _set_metrics(names, own, run, reference, score)
-    base = baseline_metrics(names, e.n_samples, reference, run.train_x, _networks(metrics), score,
+    base = baseline_metrics(expand(names), e.n_samples, reference, run.train_x, _networks(metrics), score,
                             e.baseline_resamples, cfg.seed, e.feature_cache or None, _settings(cfg.data.name))
     metrics.update(base)
     metrics.update(positions(metrics, base))
@@ -56,6 +61,41 @@ def evaluate_conv(run, names: list[str]) -> dict:
     out.update(flatten({f"{AS_TRAINED}{k}": v for k, v in as_trained.items()
                         if k != "domain_accuracy" and not k.endswith(("_floor", "_ceiling", "_spread"))}))
     return out
+
+
+def final_evaluation(run) -> tuple[dict, Tensor | None]:
+    """The last model's samples scored as a paper would quote them, keyed ``final/...``, and the samples (on the
+    CPU; None when none could be drawn).
+
+    N = ``eval.final_n_samples`` samples of ``eval.protocol`` (a buffer start takes every chain it needs, see
+    ``ConvEBMRun._final_starts``), drawn from a stream of their own (``ConvEBMRun.final_generator``), scored on
+    ``eval.final_metrics`` against the whole held-out split (its first MAX_REFERENCE images only when it holds
+    more than FINAL_WHOLE_REFERENCE), with every floor, ceiling, spread and position at that N; beside them
+    the N used, the epoch, the seconds it took and how the samples were drawn.
+    """
+    cfg, e = run.cfg, run.cfg.eval
+    t0 = time.perf_counter()
+    names = list(e.final_metrics)  # checked against CONV_METRICS by the config
+    held_out = run.test_x
+    reference = held_out if len(held_out) <= FINAL_WHOLE_REFERENCE else held_out[:MAX_REFERENCE]
+    try:
+        samples, energies, protocol = run.final_samples(e.final_n_samples, run.final_generator(), "ess" in names)
+        drawn = (samples, energies)
+    except MetricUnavailable as err:
+        samples, drawn, protocol = None, str(err), run.protocol_description()
+    score = _scorer(run, names, reference)
+    metrics = _set_metrics(names, drawn, run, reference, score)
+    n = 0 if samples is None else len(samples)
+    if n:
+        base = baseline_metrics(expand(names), n, reference, run.train_x, _networks(metrics), score,
+                                e.baseline_resamples, cfg.seed, e.feature_cache or None, _settings(cfg.data.name))
+        metrics.update(base)
+        metrics.update(positions(metrics, base))
+    out = {f"{FINAL}protocol": protocol, f"{FINAL}reference": f"{cfg.data.name} held-out split, {len(reference)} "
+           f"of its {len(held_out)} images", f"{FINAL}n_samples": n, f"{FINAL}epoch": run.epoch}
+    out.update(flatten({f"{FINAL}{k}": v for k, v in metrics.items()}))
+    out[f"{FINAL}seconds"] = time.perf_counter() - t0
+    return out, None if samples is None else samples.cpu()
 
 
 def sample_quality(names: list[str], samples: Tensor, reference: Tensor, train_images: Tensor, dataset: str,
@@ -67,18 +107,27 @@ def sample_quality(names: list[str], samples: Tensor, reference: Tensor, train_i
                               dataset=dataset, root=root, cache_dir=cache_dir, device=device, download=False,
                               fid_method=FID_METHOD, seed=seed)
     metrics = score(samples)
-    base = baseline_metrics(names, len(samples), reference, train_images, _networks(metrics), score, resamples,
+    base = baseline_metrics(expand(names), len(samples), reference, train_images, _networks(metrics), score, resamples,
                             seed, cache_dir, _settings(dataset))
     return {**metrics, **base, **positions(metrics, base)}
 
 
 def positions(metrics: dict[str, Metric], base: dict[str, Metric]) -> dict[str, Metric]:
-    """``<name>_position`` for every FID/KID in ``metrics`` whose floor and ceiling are in ``base``."""
+    """``<name>_position`` for every metric in ``metrics`` whose floor and ceiling are in ``base``."""
     return {f"{m}_position": position(metrics[m], base[f"{m}_floor"], base[f"{m}_ceiling"])
             for m in BASELINE_METRICS if m in metrics and f"{m}_floor" in base}
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def _scorer(run, names: list[str], reference: Tensor):
+    """``images -> {name: Metric}`` for the image metrics among ``names``: the one function a run's samples, floors
+    and ceilings are all scored with."""
+    cfg = run.cfg
+    return functools.partial(image_metrics, [n for n in names if n in IMAGE_METRICS], reference=reference,
+                             dataset=cfg.data.name, root=cfg.data.root, cache_dir=cfg.eval.feature_cache or None,
+                             device=run.device, download=False, fid_method=FID_METHOD, seed=cfg.seed)
 
 
 def _draw(sampler):
@@ -106,8 +155,7 @@ def _set_metrics(names: list[str], drawn, run, reference: Tensor, score) -> dict
 
 
 def _all_missing(names: list[str], reason: str) -> dict[str, Metric]:
-    expanded = {"energy_gap": ("energy_gap", "energy_data", "energy_samples"), "ess": ("ess", "tau")}
-    return {m: Metric.missing("none", reason) for n in names for m in expanded.get(n, (n,))}
+    return {m: Metric.missing("none", reason) for n in names for m in CONV_EVAL.get(n, (n,))}
 
 
 def _networks(metrics: dict[str, Metric]) -> dict[str, str]:

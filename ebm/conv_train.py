@@ -21,9 +21,11 @@ from ebm.data import load_images
 from ebm.devices import resolve_device
 from ebm.langevin import ReplayBuffer, init_chains, langevin
 from ebm.metrics.result import MetricUnavailable
+from ebm.rng import seed_for
 from ebm.runs import finite_parameters, finite_signals
 
 EVAL_SEED = 104729  # evaluation chains' generator: seed and epoch are added to it
+FINAL_STREAM = "conv final evaluation"  # the purpose the final evaluation's stream is seeded by (ebm.rng.seed_for)
 
 
 class ConvEBMRun:
@@ -63,6 +65,7 @@ class ConvEBMRun:
         self.iteration = 0
         self.status = "ok"
         self._order = torch.empty(0, dtype=torch.long, device=self.device)
+        self.final_images: Tensor | None = None  # (N, C, H, W) on the CPU: what the final evaluation scored
 
     # --- training ------------------------------------------------------------------------------
     def _next_batch(self) -> Tensor:
@@ -82,6 +85,7 @@ class ConvEBMRun:
         if self.status != "ok":
             raise RuntimeError("the run has diverged; restore a checkpoint to go on")
         t0 = time.perf_counter()
+        self.final_images = None
         good = self._snapshot()  # restored on divergence, so the last checkpoint stays usable
         n_iter = t.iterations_per_epoch or math.ceil(len(self.train_x) / t.batch_size)
         sums: dict[str, float] = {}
@@ -104,6 +108,8 @@ class ConvEBMRun:
         if self.status == "ok" and cfg.eval.metrics and (self.epoch % cfg.eval.every == 0 or self.epoch == t.epochs):
             metrics.update({f"eval/{k}": v for k, v in self.evaluate(cfg.eval.metrics).items()
                             if k not in ("data", "epoch")})
+        if self.status == "ok" and self.epoch == t.epochs and cfg.eval.final != "none":
+            metrics.update(self.final_evaluation())
         return metrics
 
     def step(self) -> dict | None:
@@ -182,12 +188,16 @@ class ConvEBMRun:
         return self._chains(x0, s.k, s.step_size, s.noise_std, s.grad_clip, record_energy, generator)
 
     def protocol_description(self) -> str:
-        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        p = self.cfg.eval.protocol
         if p.init == "as_trained":
             return f"as trained ({self.as_trained_description()})"
         start = f"buffer start (chains >= {p.min_chain_steps} steps old, no restarts)" if p.init == "buffer" else \
             f"{p.init} start"
-        return (f"{start}, {p.steps or s.k} steps, step size {_own(p.step_size, s.step_size):g}, "
+        return f"{start}, {self._protocol_steps()}"
+
+    def _protocol_steps(self) -> str:
+        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        return (f"{p.steps or s.k} steps, step size {_own(p.step_size, s.step_size):g}, "
                 f"noise {_own(p.noise_std, s.noise_std):g}, grad clip {_own(p.grad_clip, s.grad_clip):g}")
 
     def as_trained_description(self) -> str:
@@ -218,10 +228,7 @@ class ConvEBMRun:
         """n distinct buffer states whose chains have run >= eval.protocol.min_chain_steps Langevin steps since
         their last start from noise; MetricUnavailable when fewer than n have (never duplicates: a repeated
         image would make KID's within-set term, and so the score, look worse than the chains are)."""
-        b, need = self.buffer, self.cfg.eval.protocol.min_chain_steps
-        if b is None or len(b) == 0:
-            raise MetricUnavailable("eval.protocol.init=buffer needs a replay buffer with states; this arm "
-                                    f"trains with sampler.init={self.cfg.sampler.init} (use protocol init noise)")
+        b, need = self._filled_buffer(), self.cfg.eval.protocol.min_chain_steps
         steps = self.chain_steps[: len(b)]  # (size,)
         eligible = (steps >= need).nonzero().squeeze(1)
         if len(eligible) < n:
@@ -231,14 +238,74 @@ class ConvEBMRun:
         pick = eligible[torch.randperm(len(eligible), generator=gen, device=self.device)[:n]]
         return b.samples[pick]  # (n, C, H, W), a copy
 
+    def _filled_buffer(self) -> ReplayBuffer:
+        if self.buffer is None or len(self.buffer) == 0:
+            raise MetricUnavailable("eval.protocol.init=buffer needs a replay buffer with states; this arm "
+                                    f"trains with sampler.init={self.cfg.sampler.init} (use protocol init noise)")
+        return self.buffer
+
+    def final_generator(self) -> torch.Generator:
+        """The final evaluation's own random stream, seeded by (seed, purpose): it never coincides with a per-epoch
+        stream (``eval_generator``) and, like them, is shared by every arm of a sweep at one seed."""
+        return torch.Generator(device=self.device).manual_seed(seed_for(self.cfg.seed, FINAL_STREAM))
+
+    def final_samples(self, n: int, generator: torch.Generator, record_energy: bool = False
+                      ) -> tuple[Tensor, Tensor | None, str]:
+        """The final evaluation's samples (n', C, H, W), their energy trace (steps, n') when ``record_energy``, and
+        how they were drawn: the protocol, except that a buffer start takes every chain it needs (``_final_starts``)
+        where the per-epoch protocol would refuse; n' = n but for a buffer holding fewer chains than n."""
+        p = self.cfg.eval.protocol
+        if p.init != "buffer":
+            drawn = self.protocol_samples(n, generator, record_energy)
+            samples, energies = drawn if isinstance(drawn, tuple) else (drawn, None)
+            return samples, energies, self.protocol_description()
+        x0, _, start = self._final_starts(n, generator)
+        s = self.cfg.sampler
+        drawn = self._chains(x0, p.steps or s.k, _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std),
+                             _own(p.grad_clip, s.grad_clip), record_energy, generator)
+        samples, energies = drawn if isinstance(drawn, tuple) else (drawn, None)
+        return samples, energies, f"{start}, {self._protocol_steps()}"
+
+    def _final_starts(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor, str]:
+        """min(n, buffer size) distinct buffer chains (n', C, H, W), each run >= eval.protocol.min_chain_steps
+        Langevin steps since its last start from noise, their ages in steps (n',), and a description.
+
+        Every mature chain is used first (a random n' of them when there are more); when too few are, the rest
+        are random younger chains, each first run min_chain_steps more steps with the protocol's step size,
+        noise and clip, so that none is scored as noise. The buffer and its chain ages are read, never written.
+        """
+        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        b, need = self._filled_buffer(), p.min_chain_steps
+        size = len(b)
+        n_used = min(n, size)
+        ages = self.chain_steps[:size]  # (size,)
+        mature, young = (ages >= need).nonzero().squeeze(1), (ages < need).nonzero().squeeze(1)
+        mature = mature[torch.randperm(len(mature), generator=gen, device=self.device)[:n_used]]
+        young = young[torch.randperm(len(young), generator=gen, device=self.device)[:n_used - len(mature)]]
+        x0, age = b.samples[mature], ages[mature]  # (m, C, H, W) copies, (m,)
+        if len(young):
+            grown = self._chains(b.samples[young], need, _own(p.step_size, s.step_size),
+                                 _own(p.noise_std, s.noise_std), _own(p.grad_clip, s.grad_clip), False, gen)
+            x0, age = torch.cat([x0, grown]), torch.cat([age, ages[young] + need])
+            mixed = torch.randperm(len(x0), generator=gen, device=self.device)  # a grid's first n: both kinds
+            x0, age = x0[mixed], age[mixed]
+        what = (f"all {size} chains of the buffer (fewer than the {n} asked for)" if n > size else
+                f"{n_used} distinct chains of the buffer's {size}")
+        topped = (f": {len(mature)} had run >= {need} steps since their start from noise, {len(young)} younger "
+                  f"ones first ran {need} more at the protocol's settings" if len(young) else
+                  f", each run >= {need} steps since its start from noise")
+        return x0, age, f"buffer start ({what}{topped}; no restarts)"
+
     def _chains(self, x0: Tensor, steps: int, step_size: float, noise_std: float, grad_clip: float,
                 record_energy: bool, gen: torch.Generator):
         return langevin(self._energy_net(), x0, steps, step_size, noise_std, grad_clip=grad_clip or None,
                         clamp=(0.0, 1.0), record_energy=record_energy, generator=gen)
 
     def sample(self, n: int) -> Tensor:
-        """The samples the run is ranked on (the protocol's), for sample grids; the arm's own when the protocol
-        does not apply to it."""
+        """The samples the run is ranked on, for sample grids: after the final evaluation, the first n it scored;
+        else the protocol's, or the arm's own when the protocol does not apply to it."""
+        if self.final_images is not None and n <= len(self.final_images):
+            return self.final_images[:n]
         gen = self.eval_generator()
         try:
             return self.protocol_samples(n, gen).cpu()
@@ -249,6 +316,14 @@ class ConvEBMRun:
         from ebm.conv_eval import evaluate_conv
 
         return evaluate_conv(self, names or list(self.cfg.eval.metrics))
+
+    def final_evaluation(self) -> dict:
+        """``final/...`` metrics of the last model (:func:`ebm.conv_eval.final_evaluation`); keeps the samples it
+        scored for the sample grid."""
+        from ebm.conv_eval import final_evaluation
+
+        metrics, self.final_images = final_evaluation(self)
+        return metrics
 
     def is_finite(self) -> bool:
         return finite_parameters(self.net)

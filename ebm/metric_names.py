@@ -17,13 +17,16 @@ RBM_FINAL = ("log_likelihood", "log_z", "log_likelihood_low", "log_likelihood_hi
 
 CONV_TRAIN = ("train/loss", "train/energy_data", "train/energy_gap", "train/grad_norm", "train/epoch_seconds",
               "train/images_per_second", "sampler/energy")
-# each eval.metrics entry -> the eval/ names it reports (sample metrics also under eval/as_trained/)
+PRDC_DOMAIN = ("precision_domain", "recall_domain", "density_domain", "coverage_domain")
+# each eval.metrics (and eval.final_metrics) entry -> the names it reports (eval/, eval/as_trained/, final/)
 CONV_EVAL = {"energy_gap": ("energy_gap", "energy_data", "energy_samples"), "ess": ("ess", "tau"),
              "fid_domain": ("fid_domain",), "kid_domain": ("kid_domain",), "is_domain": ("is_domain",),
-             "fid_inception": ("fid_inception",), "kid_inception": ("kid_inception",), "is": ("is",),
-             "lpips": ("lpips",)}
-PLACED = ("fid_domain", "kid_domain", "is_domain")  # these also report where they sit between floor and ceiling
+             "prdc_domain": PRDC_DOMAIN, "fid_inception": ("fid_inception",), "kid_inception": ("kid_inception",),
+             "is": ("is",), "lpips": ("lpips",)}
+# these also report where they sit between their floor and ceiling (ebm.metrics.baselines)
+PLACED = ("fid_domain", "kid_domain", "is_domain", *PRDC_DOMAIN)
 PLACEMENT = ("_floor", "_ceiling", "_spread", "_position")
+CONV_FINAL = ("seconds", "n_samples", "epoch")  # final/ names of every final evaluation, beside its metrics
 
 
 def reported(flat: dict) -> set[str]:
@@ -34,14 +37,29 @@ def reported(flat: dict) -> set[str]:
         if flat.get("eval.ess_steps"):
             names |= {"eval/ess", "eval/tau"}
         return names
-    names = set(CONV_TRAIN)
-    metrics = list(flat.get("eval.metrics") or ())
-    for m in metrics:
-        for leaf in CONV_EVAL.get(m, (m,)):
-            names |= {f"eval/{leaf}", f"eval/as_trained/{leaf}"}
-            if m in PLACED:
-                names |= {f"eval/{leaf}{suffix}" for suffix in PLACEMENT}
-                names.add(f"eval/as_trained/{leaf}_position")
-    if any(m.endswith("_domain") for m in metrics):
-        names.add("eval/domain_accuracy")
+    names = set(CONV_TRAIN) | _conv_scored("eval/", flat.get("eval.metrics") or (), as_trained=True)
+    if flat.get("eval.final", "protocol") != "none":
+        names |= {f"final/{n}" for n in CONV_FINAL}
+        names |= _conv_scored("final/", flat.get("eval.final_metrics") or (), as_trained=False)
     return names
+
+
+def _conv_scored(prefix: str, metrics, as_trained: bool) -> set[str]:
+    """What a conv evaluation of ``metrics`` reports under ``prefix`` (and ``prefix + "as_trained/"``)."""
+    names = set()
+    for leaf in expand(metrics):
+        names.add(f"{prefix}{leaf}")
+        if leaf in PLACED:
+            names |= {f"{prefix}{leaf}{suffix}" for suffix in PLACEMENT}
+        if as_trained:  # the arm's own samples: their value and position (one floor per N and network)
+            names.add(f"{prefix}as_trained/{leaf}")
+            if leaf in PLACED:
+                names.add(f"{prefix}as_trained/{leaf}_position")
+    if any(m.endswith("_domain") for m in metrics):
+        names.add(f"{prefix}domain_accuracy")
+    return names
+
+
+def expand(metrics) -> list[str]:
+    """Conv metric names as asked for (``prdc_domain``) -> the names they report (``precision_domain``, ...)."""
+    return [leaf for m in metrics for leaf in CONV_EVAL.get(m, (m,))]

@@ -21,6 +21,8 @@ random state: ``state_dict`` / ``load_state_dict`` save and restore both.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -133,3 +135,11 @@ def bernoulli_(p: Tensor, rng: Rng = None) -> Tensor:
 def torch_generator(rng: Rng) -> torch.Generator | None:
     """The torch generator behind ``rng``, for draws other than Bernoulli (``randperm``, ``multinomial``)."""
     return rng.generator if isinstance(rng, BernoulliStream) else rng
+
+
+def seed_for(seed: int, purpose: str) -> int:
+    """The seed of a run's random stream for one ``purpose`` (e.g. its final evaluation): a hash of (seed, purpose)
+    in [2^62, 2^63), so it is a function of both, streams of different purposes are unrelated, and it can never
+    equal a counter-style seed below 2^62 (``EVAL_SEED + 1_000_003 * seed + epoch`` and the like)."""
+    digest = hashlib.sha256(f"{seed}|{purpose}".encode()).digest()
+    return (int.from_bytes(digest[:8], "little") >> 2) | (1 << 62)

@@ -31,10 +31,15 @@ def test_every_numeric_conv_metric_is_listed():
     cfg = load_config("configs/conv_mnist_pcd20.yaml", [
         "data.limit=256", "train.epochs=1", "train.iterations_per_epoch=2", "train.batch_size=16", "sampler.k=3",
         "sampler.buffer_size=32", "eval.n_samples=32", "eval.metrics=[energy_gap,ess]",
-        "eval.protocol.min_chain_steps=0", "eval.protocol.steps=3"])
+        "eval.protocol.min_chain_steps=0", "eval.protocol.steps=3", "eval.final_n_samples=16",
+        "eval.baseline_resamples=2"])
     got = _numeric_metrics(build_run(cfg).train_epoch())
     listed = reported(flatten(to_dict(cfg)))
     assert {"train/loss", "eval/energy_gap", "eval/ess"} <= got and got <= listed, got - listed
+    final = {"final/fid_domain", "final/kid_domain_position", "final/is_domain", "final/precision_domain",
+             "final/coverage_domain_floor", "final/energy_gap", "final/n_samples", "final/seconds"}
+    assert final <= got, final - got
+    assert not any(k.startswith("final/") for k in reported(flatten(to_dict(cfg)) | {"eval.final": "none"}))
 
 
 def test_a_misspelt_sweep_metric_is_refused_before_ray_starts(tmp_path):

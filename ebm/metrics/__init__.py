@@ -9,6 +9,8 @@ name                what                                                   modul
 fid_domain          FID through the data set's own CNN classifier          :mod:`.domain`
 kid_domain          KID (unbiased, cubic kernel) through the same features :mod:`.domain`
 is_domain           IS on that classifier's class probabilities            :mod:`.domain`
+prdc_domain         precision_domain, recall_domain, density_domain,       :mod:`.domain`,
+                    coverage_domain in the same features (k-NN balls)      :mod:`.manifold`
 domain_accuracy     that classifier's test accuracy                        :mod:`.domain`
 fid_inception       FID through TF-Inception (pytorch-fid or TorchScript)  :mod:`.inception`
 kid_inception       KID through the same network                           :mod:`.inception`
@@ -24,18 +26,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm.metrics.domain import DomainNet, domain_fid_kid, domain_inception_score, load_domain_net
+from ebm.metric_names import expand
+from ebm.metrics.domain import DomainNet, domain_fid_kid, domain_inception_score, domain_metrics, load_domain_net
 from ebm.metrics.energy import chain_diagnostics, energy_stats
 from ebm.metrics.fid import Features, features, fid_kid, frechet_distance, kid_from_features
 from ebm.metrics.inception import inception_metrics, load_inception
 from ebm.metrics.lpips_div import lpips_diversity
 from ebm.metrics.result import Metric, MetricUnavailable, flatten
 
-IMAGE_METRICS = ("fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception", "is", "lpips")
+IMAGE_METRICS = ("fid_domain", "kid_domain", "is_domain", "prdc_domain", "fid_inception", "kid_inception", "is",
+                 "lpips")
 
 __all__ = ["IMAGE_METRICS", "DomainNet", "Features", "Metric", "MetricUnavailable", "chain_diagnostics",
-           "domain_fid_kid", "domain_inception_score", "energy_stats", "features", "fid_kid", "flatten",
-           "frechet_distance", "image_metrics", "inception_metrics", "kid_from_features", "load_domain_net",
+           "domain_fid_kid", "domain_inception_score", "domain_metrics", "energy_stats", "features", "fid_kid",
+           "flatten", "frechet_distance", "image_metrics", "inception_metrics", "kid_from_features", "load_domain_net",
            "load_inception", "lpips_diversity"]
 
 
@@ -44,14 +48,18 @@ def image_metrics(names: list[str] | tuple[str, ...], samples: Tensor, reference
                   download: bool = False, fid_method: str = "sqrtm", seed: int = 0) -> dict[str, Metric]:
     """The requested image metrics (any of :data:`IMAGE_METRICS`) of ``samples`` against ``reference``
     (both (N, C, H, W) in [0, 1]). FID and KID through one network share one pass of the images.
-    ``fid_domain``/``kid_domain`` also add ``domain_accuracy``. Unknown names raise ValueError."""
+    ``prdc_domain`` reports four values (``precision_domain``, ``recall_domain``, ``density_domain``,
+    ``coverage_domain``) from the same pass as ``fid_domain``/``kid_domain``; any of the three also adds
+    ``domain_accuracy``. Unknown names raise ValueError."""
     bad = [n for n in names if n not in IMAGE_METRICS]
     if bad:
         raise ValueError(f"unknown image metrics {bad}; choose from {', '.join(IMAGE_METRICS)}")
     out: dict[str, Metric] = {}
-    if {"fid_domain", "kid_domain"} & set(names):
-        dom = domain_fid_kid(samples, reference, dataset, root, cache_dir, device, download, seed=seed)
-        out.update({k: v for k, v in dom.items() if k in names or k == "domain_accuracy"})
+    in_domain = [n for n in ("fid_domain", "kid_domain", "prdc_domain") if n in names]
+    if in_domain:
+        dom = domain_metrics(in_domain, samples, reference, dataset, root, cache_dir, device, download, seed=seed)
+        wanted = {*expand(in_domain), "domain_accuracy"}
+        out.update({k: v for k, v in dom.items() if k in wanted})
     if "is_domain" in names:
         out.update(domain_inception_score(samples, dataset, root, cache_dir, device, download))
     incep = tuple(n for n in ("fid_inception", "kid_inception", "is") if n in names)

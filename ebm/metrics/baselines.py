@@ -1,7 +1,8 @@
 """Floor, ceiling and spread of a sample metric at the N it is computed at, and where a value sits between them.
 
 FID and KID have no absolute scale: the same model scores differently at another N, through another network
-or against another reference set, and two runs' values differ by the metric's own sampling noise. Each value
+or against another reference set, and two runs' values differ by the metric's own sampling noise (so do
+precision, recall, density and coverage, whose k-NN balls shrink as the sets grow). Each value
 is therefore reported with three numbers computed the same way (same N, same reference, same network, same
 code: :func:`ebm.metrics.image_metrics`):
 
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ebm.metric_names import PRDC_DOMAIN
 from ebm.metrics.result import Metric
 
-BASELINE_METRICS = ("fid_domain", "kid_domain", "is_domain", "fid_inception", "kid_inception")
+BASELINE_METRICS = ("fid_domain", "kid_domain", "is_domain", *PRDC_DOMAIN, "fid_inception", "kid_inception")
 CACHE_VERSION = 1  # bump when what a cached floor/ceiling means changes
 DEFAULT_CACHE_DIR = "~/.cache/ebm-cd-study"
 SEED_OFFSET = 7919  # the baselines' draws never coincide with the samples' seed

@@ -3,9 +3,11 @@
 Inception features are ImageNet features: on 28x28 digits they measure little that matters. A
 classifier trained on the data set's own training split gives features that separate its classes;
 FID/KID through its penultimate layer is the usual substitute on MNIST (e.g. the "MNIST FID" of
-Bińkowski et al. 2018 and of many EBM papers). It is trained deterministically (fixed seed, fixed
-schedule), its test accuracy is reported with every metric it produces, and it is cached on disk per
-data set and ``VERSION``; bump ``VERSION`` whenever the architecture or schedule changes.
+Bińkowski et al. 2018 and of many EBM papers); precision, recall, density and coverage
+(:mod:`ebm.metrics.manifold`) are computed in the same features, from the same pass of the samples. It is
+trained deterministically (fixed seed, fixed schedule), its test accuracy is reported with every metric it
+produces, and it is cached on disk per data set and ``VERSION``; bump ``VERSION`` whenever the architecture
+or schedule changes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebm.data import DataError, load_labelled
-from ebm.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, Features, fid_kid
+from ebm.metric_names import PRDC_DOMAIN
+from ebm.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, Features, features, fid_kid, reference_features
+from ebm.metrics.manifold import precision_recall_density_coverage
 from ebm.metrics.result import Metric, MetricUnavailable, guarded
 
 VERSION = 2  # 2: features scaled to unit RMS; training on one thread
@@ -231,16 +235,46 @@ def domain_fid_kid(samples: Tensor | Features, reference: Tensor | Features, dat
                    kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
                    seed: int = 0, epochs: int | None = None) -> dict[str, Metric]:
     """``fid_domain``, ``kid_domain`` and ``domain_accuracy`` (the classifier's test accuracy)."""
-    names = ("fid_domain", "kid_domain", "domain_accuracy")
+    return domain_metrics(("fid_domain", "kid_domain"), samples, reference, dataset, root, cache_dir, device,
+                          download, kid_subsets, kid_subset_size, seed, epochs)
+
+
+def domain_metrics(names: tuple[str, ...] | list[str], samples: Tensor | Features, reference: Tensor | Features,
+                   dataset: str, root: str = "./data", cache_dir: str | None = None,
+                   device: torch.device | str = "cpu", download: bool = False, kid_subsets: int = KID_SUBSETS,
+                   kid_subset_size: int = KID_SUBSET_SIZE, seed: int = 0,
+                   epochs: int | None = None) -> dict[str, Metric]:
+    """The metrics of ``names`` computed in the domain features (``fid_domain`` and ``kid_domain``, which come
+    together, and ``prdc_domain``: ``precision_domain``, ``recall_domain``, ``density_domain``,
+    ``coverage_domain``, see :mod:`ebm.metrics.manifold`), from one pass of the samples through the classifier
+    (the reference's features are remembered per process), and ``domain_accuracy``."""
+    fk = ("fid_domain", "kid_domain") if {"fid_domain", "kid_domain"} & set(names) else ()
+    prdc = PRDC_DOMAIN if "prdc_domain" in names else ()
     network = f"domain CNN v{VERSION} ({dataset})"
 
     def compute() -> dict[str, Metric]:
         net = load_domain_net(dataset, root, cache_dir, device, download, epochs)
-        out = fid_kid(samples, reference, net, names[:2], kid_subsets, kid_subset_size, seed=seed)
+
+        def embedded() -> dict[str, Metric]:
+            fs = samples if isinstance(samples, Features) else features(net, samples)
+            fr = reference if isinstance(reference, Features) else reference_features(net, reference)
+            out = fid_kid(fs, fr, net, fk, kid_subsets, kid_subset_size, seed=seed) if fk else {}
+            if prdc:
+                out.update(guarded(prdc, net.network, lambda: _prdc(fr, fs, net)))
+            return out
+
+        out = guarded(fk + prdc, net.network, embedded)  # a failed embedding: these missing, the accuracy not
         out["domain_accuracy"] = Metric.of(net.test_accuracy, net.network)
         return out
 
-    return guarded(names, network, compute)
+    return guarded((*fk, *prdc, "domain_accuracy"), network, compute)
+
+
+def _prdc(real: Features, fake: Features, net: DomainNet) -> dict[str, Metric]:
+    for f in (real, fake):
+        if f.network != net.network:
+            raise MetricUnavailable(f"features from {f.network!r} cannot be compared with {net.network!r}")
+    return precision_recall_density_coverage(real.values, fake.values, net.network, PRDC_DOMAIN)
 
 
 def inception_score_from_probs(p: np.ndarray) -> float:
