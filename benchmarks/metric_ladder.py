@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import math
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ebm.data import load_images  # noqa: E402
+from ebm.data import load_images, load_labelled  # noqa: E402
 from ebm.metrics import disturb, image_metrics  # noqa: E402
 from ebm.metrics.baselines import baseline_metrics  # noqa: E402
 from ebm.metrics.domain import load_domain_net  # noqa: E402
@@ -57,11 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=500, help="mnist5k images per scored set (<= 500, the held-out size)")
     p.add_argument("--cifar-dir", default=CIFAR_DIR, help="folder of the 20 CIFAR-10 test PNGs")
     p.add_argument("--no-cifar", action="store_true")
+    p.add_argument("--kinds-n", type=int, default=100, help="images per set in the cross-kind order (x 4 draws)")
+    p.add_argument("--generated", nargs="+", default=[], metavar="ROLE=FILE",
+                   help="generated sets for the cross-kind order: readable=FILE broken=FILE (a sample-grid PNG or an "
+                        "array file)")
+    p.add_argument("--pictures", help="folder for one picture per cross-kind set (its first 64 images)")
+    p.add_argument("--kinds-only", action="store_true", help="only the cross-kind order")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    mnist_ladder(args.n)
-    if not args.no_cifar:
+    if not args.kinds_only:
+        mnist_ladder(args.n)
+    kinds_table(args.kinds_n, _generated(args.generated), args.pictures)
+    if not args.no_cifar and not args.kinds_only:
         cifar_ladder(args.cifar_dir)
     print(f"\n{time.perf_counter() - t0:.0f} s in all (1 thread)")
     return 0
@@ -132,6 +141,120 @@ def mix_sources() -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Across kinds of defect: sets whose order a person sees, scored by every candidate ranking metric
+
+# name -> what a person sees. Real-derived sets are made from N training digits here; the generated ones come from
+# --generated NAME=FILE (a sample-grid PNG or an array file, as `python -m ebm score` reads them).
+KIND_SETS = {
+    "real": "real digits (N training images)",
+    "real, light noise": "the same digits + N(0, 0.05^2) pixel noise",
+    "real, plot round trip": "the same digits shown in a matplotlib figure and cut back to 28 px (smoothed)",
+    "generated, readable": "--generated readable=FILE: an EBM's digits, rough but readable",
+    "generated, broken": "--generated broken=FILE: an EBM's boxy, broken strokes, few of them readable",
+    "three classes": "real digits of classes 0, 1 and 7 only",
+    "five repeated": "five real digits, each repeated N/5 times",
+    "one repeated": "one real digit repeated N times",
+    "blobs": "real digits blurred by 2.5 px: grey blobs",
+    "noise": "uniform noise U[0, 1]",
+}
+REAL = ("real", "real, light noise", "real, plot round trip")
+# (better, worse): the order a person sees, fixed by looking at the pictures (BENCHMARKS.md, "Across kinds").
+# Pairs left out are ones a person would not call: broken strokes of every class vs three classes of clean digits,
+# or vs blurred ones; one digit repeated vs noise.
+ORDER = (*[(r, "generated, readable") for r in REAL], ("generated, readable", "generated, broken"),
+         *[(r, "three classes") for r in REAL], ("three classes", "five repeated"), ("five repeated", "one repeated"),
+         ("generated, broken", "five repeated"), ("generated, readable", "blobs"), ("three classes", "blobs"),
+         ("blobs", "noise"), ("five repeated", "noise"))
+# metric -> (higher is better?, column); all through the domain CNN's features or class probabilities
+KIND_METRICS = {"fid_domain": False, "kid_domain": False, "is_domain": True, "precision_domain": True,
+                "recall_domain": True, "density_domain": True, "coverage_domain": True}
+KIND_DRAWS = 4  # disjoint draws of N per set: each metric's spread at N is the std over them
+
+
+def kind_sets(n: int, draws: int, generated: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+    """``draws`` disjoint sets of N images per kind (generated sets: disjoint chunks of the file, as far as
+    its images go, then fresh subsets)."""
+    x, y = load_labelled("mnist5k", "./data", "train")
+    gen = torch.Generator().manual_seed(SEED)
+    order = torch.randperm(len(x), generator=gen)
+    if n * draws > len(x):
+        raise SystemExit(f"--kinds-n {n} x {draws} draws needs {n * draws} training digits; mnist5k has {len(x)}")
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in KIND_SETS}
+    few = x[(y == 0) | (y == 1) | (y == 7)]
+    for d in range(draws):
+        clean = x[order[d * n:(d + 1) * n]]  # (N, 1, 28, 28)
+        g = torch.Generator().manual_seed(SEED + 10 + d)
+        out["real"].append(clean)
+        out["real, light noise"].append(disturb.gaussian_noise(clean, 0.05, g))
+        out["real, plot round trip"].append(disturb.plot_round_trip(clean))
+        out["three classes"].append(few[torch.randperm(len(few), generator=g)[:n]])
+        out["five repeated"].append(disturb.collapse(clean, 1 - 5 / n, g))
+        out["one repeated"].append(disturb.collapse(clean, 1.0, g))
+        out["blobs"].append(disturb.gaussian_blur(clean, 2.5))
+        out["noise"].append(torch.rand(clean.shape, generator=g))
+    for role, images in generated.items():
+        name = f"generated, {role}"
+        chunks = [images[i * n:(i + 1) * n] for i in range(len(images) // n)][:draws]
+        g = torch.Generator().manual_seed(SEED + 20)
+        while len(chunks) < draws:
+            chunks.append(images[torch.randperm(len(images), generator=g)[:n]])
+        out[name] = chunks
+    return {k: v for k, v in out.items() if v}
+
+
+def kind_scores(sets: dict[str, list[torch.Tensor]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """set -> metric -> (mean, std over the draws), against the 500 held-out mnist5k digits."""
+    names = ["fid_domain", "kid_domain", "is_domain", "prdc_domain"]
+    test = load_images("mnist5k", split="test")
+    out = {}
+    for name, draws in sets.items():
+        per = [image_metrics(names, x, test, "mnist5k", fid_method="nuclear", seed=SEED) for x in draws]
+        out[name] = {m: (float(np.mean([p[m].value for p in per])), float(np.std([p[m].value for p in per], ddof=1)))
+                     for m in KIND_METRICS}
+    return out
+
+
+def kind_verdicts(scores: dict[str, dict[str, tuple[float, float]]]) -> dict[str, dict]:
+    """Per metric: how many of ORDER's pairs (both sets scored) it puts the right way round, how many of those
+    by more than twice the pair's spread (sqrt(s_a^2 + s_b^2)), and the pairs it gets wrong (``clearly`` when
+    by more than twice the spread)."""
+    out = {}
+    for m, higher in KIND_METRICS.items():
+        right = clear = 0
+        wrong = []
+        pairs = [(a, b) for a, b in ORDER if a in scores and b in scores]
+        for a, b in pairs:
+            (va, sa), (vb, sb) = scores[a][m], scores[b][m]
+            gap = (va - vb) if higher else (vb - va)  # > 0: a ranks ahead of b, as a person ranks them
+            spread = math.sqrt(sa ** 2 + sb ** 2)
+            if gap > 0:
+                right += 1
+                clear += gap > 2 * spread
+            else:
+                wrong.append(f"{b} ahead of {a}{' (clearly)' if -gap > 2 * spread else ''}")
+        out[m] = {"pairs": len(pairs), "right": right, "clear": clear, "wrong": wrong}
+    return out
+
+
+def kinds_table(n: int, generated: dict[str, torch.Tensor], pictures: str | None = None) -> dict[str, dict]:
+    sets = kind_sets(n, KIND_DRAWS, generated)
+    if pictures:
+        save_pictures(sets, pictures)
+    scores = kind_scores(sets)
+    print(f"\nacross kinds of defect: N = {n} per set vs the 500 held-out mnist5k digits, mean ± std over "
+          f"{KIND_DRAWS} disjoint draws; order by looking (best first), the metrics' own order in ORDER")
+    print(_header(["set", *KIND_METRICS]))
+    for name in sets:
+        print("| " + " | ".join([name, *(f"{_num(scores[name][m][0])} ± {scores[name][m][1]:.2g}"
+                                          for m in KIND_METRICS)]) + " |")
+    verdicts = kind_verdicts(scores)
+    print(_header(["metric", "pairs in a person's order", "of them by > 2 spreads", "wrong way round"]))
+    for m, v in verdicts.items():
+        print(f"| {m} | {v['right']} of {v['pairs']} | {v['clear']} | {'; '.join(v['wrong']) or '-'} |")
+    return verdicts
+
+
+# --------------------------------------------------------------------------------------------------
 # The 20 CIFAR-10 test images through TF-Inception
 
 
@@ -186,6 +309,48 @@ def _split_scores(samples: np.ndarray, clean: np.ndarray, splits: list, n: int) 
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+def save_pictures(sets: dict[str, list[torch.Tensor]], folder: str) -> str:
+    """One 8 x 8 grid per set (its first draw) and ``kinds.png``, every grid under its number and name, in the
+    table's order: the pictures the order was fixed by."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    os.makedirs(folder, exist_ok=True)
+    grids = []
+    for name, draws in sets.items():
+        grid = make_grid(draws[0][:64], nrow=8, padding=1)[0]  # (H, W) in [0, 1]
+        im = Image.fromarray((grid.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+        im.save(os.path.join(folder, name.replace(", ", "_").replace(" ", "_") + ".png"))
+        grids.append((name, im))
+    w, h = grids[0][1].size
+    cols, pad, label = 5, 6, 16
+    rows = math.ceil(len(grids) / cols)
+    sheet = Image.new("L", (cols * (w + pad), rows * (h + label)), 255)
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, im) in enumerate(grids):
+        r, c = divmod(i, cols)
+        sheet.paste(im, (c * (w + pad), r * (h + label) + label - 2))
+        draw.text((c * (w + pad) + 2, r * (h + label)), f"{i + 1}. {name}", fill=0)
+    path = os.path.join(folder, "kinds.png")
+    sheet.save(path)
+    return path
+
+
+def _generated(specs: list[str]) -> dict[str, torch.Tensor]:
+    from ebm.metrics.sample_files import SampleFileError, load_samples
+
+    out = {}
+    for spec in specs:
+        role, _, path = spec.partition("=")
+        if role not in ("readable", "broken") or not path:
+            raise SystemExit(f"--generated {spec!r}: use readable=FILE or broken=FILE")
+        try:
+            out[role] = load_samples(path, (1, 28, 28))[0]
+        except SampleFileError as e:
+            raise SystemExit(f"--generated {role}: {e}") from None
+    return out
 
 
 def monotone(values: list[float], tolerance: float = 0.0) -> bool:

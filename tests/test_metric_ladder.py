@@ -84,3 +84,35 @@ def test_a_collapsed_sample_set_is_flagged_by_the_domain_inception_score():
     noisy = disturb.gaussian_noise(real, 0.4, torch.Generator().manual_seed(1))
     kid_noisy, _ = score(noisy)
     assert kid_real < 0.1 and kid_blob < 2 * kid_noisy, (kid_real, kid_blob, kid_noisy)  # KID's blind spot
+
+
+def test_coverage_ranks_kinds_of_defect_as_a_person_does():
+    """The cross-kind order of ``benchmarks/metric_ladder.py`` on the sets made from real digits (the generated ones
+    need trained checkpoints: BENCHMARKS.md has the full table). Domain coverage, which the conv sweeps rank by,
+    puts every pair the way a person does, each by more than twice the pair's spread. (KID's reversal needs the
+    generated sets: BENCHMARKS.md, "Across kinds of defect".)"""
+    from benchmarks.metric_ladder import ORDER, kind_scores, kind_sets, kind_verdicts
+
+    sets = kind_sets(150, 3, {})  # at N = 100 one digit vs five repeated is within their spread
+    assert set(sets) == {"real", "real, light noise", "real, plot round trip", "three classes", "five repeated",
+                         "one repeated", "blobs", "noise"}
+    scores = kind_scores(sets)
+    verdicts = kind_verdicts(scores)
+    pairs = [(a, b) for a, b in ORDER if a in scores and b in scores]
+    assert len(pairs) == verdicts["coverage_domain"]["pairs"] >= 8
+    assert verdicts["coverage_domain"]["wrong"] == [], verdicts["coverage_domain"]
+    assert verdicts["coverage_domain"]["clear"] == len(pairs), verdicts["coverage_domain"]
+    assert verdicts["fid_domain"]["wrong"] == [], verdicts["fid_domain"]
+
+
+def test_kind_verdicts_count_pairs_the_right_way_round_and_flag_clear_reversals():
+    from benchmarks import metric_ladder as ml
+
+    scores = {name: {m: (value, 0.1) for m in ml.KIND_METRICS}
+              for name, value in (("real", 1.0), ("three classes", 2.0), ("blobs", 2.1))}
+    v = ml.kind_verdicts(scores)
+    # fid (lower is better): real < three classes < blobs, all the right way; the last gap is within the spread
+    assert v["fid_domain"] == {"pairs": 2, "right": 2, "clear": 1, "wrong": []}
+    # coverage (higher is better): the same numbers are the wrong way round, the first clearly
+    assert v["coverage_domain"]["right"] == 0
+    assert v["coverage_domain"]["wrong"] == ["three classes ahead of real (clearly)", "blobs ahead of three classes"]

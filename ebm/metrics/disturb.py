@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -114,3 +115,42 @@ def resize_to(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
     if tuple(x.shape[2:]) != (h, w):
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=x.shape[2] > h)
     return x.clamp(0.0, 1.0).contiguous()
+
+
+def plot_round_trip(x: Tensor, scale: float = 2.6, per_figure: int = 100) -> Tensor:
+    """Images shown in a matplotlib figure and cut back to their size: a grid of ``per_figure`` images drawn with
+    ``imshow`` (bilinear) at ``scale`` screen pixels per image pixel, rendered, resampled to the grid's size with
+    an antialiased filter and cut into cells. A person sees the same digits; the strokes come back slightly
+    smoothed, as in a sample grid copied out of a paper's figure (the cross-kind order of
+    ``benchmarks/metric_ladder.py``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, c, h, w = x.shape
+    cols = max(1, math.isqrt(per_figure))
+    out = []
+    for chunk in x.split(per_figure):
+        rows = math.ceil(len(chunk) / cols)
+        grid = torch.zeros(c, rows * h, cols * w)
+        for i, im in enumerate(chunk):
+            r, q = divmod(i, cols)
+            grid[:, r * h:(r + 1) * h, q * w:(q + 1) * w] = im
+        hw = (rows * h * scale, cols * w * scale)  # screen pixels
+        fig = plt.figure(figsize=(hw[1] / 100, hw[0] / 100), dpi=100)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.axis("off")
+        shown = grid.permute(1, 2, 0).numpy() if c == 3 else grid[0].numpy()
+        ax.imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="bilinear", aspect="auto")
+        fig.canvas.draw()
+        rgba = torch.from_numpy(np.asarray(fig.canvas.buffer_rgba()).copy()).float() / 255  # (H', W', 4)
+        plt.close(fig)
+        screen = rgba[..., :3].permute(2, 0, 1)  # (3, H', W')
+        screen = screen.mean(0, keepdim=True) if c == 1 else screen
+        back = F.interpolate(screen[None], size=(rows * h, cols * w), mode="bilinear", align_corners=False,
+                             antialias=True)[0]  # (C, rows*h, cols*w)
+        for i in range(len(chunk)):
+            r, q = divmod(i, cols)
+            out.append(back[:, r * h:(r + 1) * h, q * w:(q + 1) * w])
+    return torch.stack(out).clamp(0.0, 1.0).contiguous()
