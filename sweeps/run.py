@@ -124,8 +124,9 @@ def cmd_run(args) -> int:
                               f"with --name {experiment}-2 (results on disk are never overwritten)")
         record = {"sweep": os.path.relpath(sweep.path, REPO_ROOT) if sweep.path.startswith(REPO_ROOT)
                   else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
-    if args.dry_run:
-        return dry_run(sweep, path, args)
+    strict = args.strict_data if args.strict_data is not None else sweep.preset in STUDY_PRESETS
+    if args.dry_run:  # says what the run below would do, data set included
+        return dry_run(sweep, path, args, strict=strict, fallback=not args.resume)
     from sweeps import tuner as tuners
 
     callbacks = tuners.tracking_callbacks(args.callbacks, experiment)  # a missing package: one line, before Ray
@@ -133,7 +134,6 @@ def cmd_run(args) -> int:
     from sweeps.shared_data import load_shared, warm_caches
 
     requested = sweep.base_config.data.name
-    strict = args.strict_data if args.strict_data is not None else sweep.preset in STUDY_PRESETS
     data = load_shared(sweep, strict=strict, fallback=not args.resume)
     record["data"] = data["name"]
     record.setdefault("data_requested", requested)

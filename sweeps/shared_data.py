@@ -28,8 +28,7 @@ def load_shared(sweep: Sweep, strict: bool = False, fallback: bool = True) -> di
         train, test = (load_images(name, root, split, c.download) for split in ("train", "test"))
     except DataError as e:
         if strict or not fallback:
-            why = "--strict-data refuses the fallback" if strict else "the resumed trials were set up with it"
-            raise ConfigError(f"{e} ({why})") from None
+            raise ConfigError(refusal(str(e), strict)) from None
         _shout(f"data set {name!r} is not available: {e}",
                f"FALLING BACK to the embedded {FALLBACK!r} (4,500 real MNIST training digits); every trial's "
                f"config records data.name={FALLBACK}. Pass --strict-data to make this an error.")
@@ -55,17 +54,37 @@ def warm_caches(sweep: Sweep) -> None:
     print(f"{net.network} ready for FID/KID in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def describe(sweep: Sweep) -> str:
-    """Whether the sweep's data set is present (for ``--dry-run``; downloads and writes nothing)."""
-    name, root = sweep.base_config.data.name, sweep.base_config.data.root
-    if name in EMBEDDED:
-        return f"{name} (embedded)"
+def refusal(reason: str, strict: bool) -> str:
+    """The one line a run that may not fall back ends with (``error: `` and this, exit status 2)."""
+    return f"{reason} ({'--strict-data refuses the fallback' if strict else 'the resumed trials were set up with it'})"
+
+
+def describe(sweep: Sweep, strict: bool = False, fallback: bool = True) -> str:
+    """What :func:`load_shared` will do with the sweep's data set, for ``--dry-run`` (downloads and writes nothing):
+    use it; or, where it is missing, try to download it (``data.download``), then fall back to FALLBACK or refuse
+    with the one line and exit status 2 a real run ends with, as ``strict`` and ``fallback`` decide."""
+    c = sweep.base_config.data
+    if c.name in EMBEDDED:
+        return f"{c.name} (embedded)"
     try:
-        load_images(name, root, "test", download=False)
-    except DataError:
-        then = "would download it or else fall back to" if sweep.base_config.data.download else "falls back to"
-        return f"{name} NOT found under {root}; the sweep {then} {FALLBACK}"
-    return f"{name} (found under {root})"
+        for split in ("train", "test"):  # as load_shared reads them
+            load_images(c.name, c.root, split, download=False)
+    except DataError as e:
+        missing = str(e)
+    else:
+        return f"{c.name} (found under {c.root})"
+    first, off = "", "downloads are off (data.download=false)"
+    if c.download and off in missing:  # absent, not unreadable (files that are there are never downloaded over)
+        first = f"a real run first tries to download it into {c.root} (data.download=true); if that fails, "
+        missing = missing.replace(off, "download failed: <its reason>")  # the line the run then ends with
+    if strict or not fallback:
+        hint = f"; --no-strict-data falls back to the embedded {FALLBACK} instead" if strict and fallback else ""
+        then = (f"it stops before Ray starts, exit status 2, with the one line 'error: {refusal(missing, strict)}'"
+                f"{hint}")
+    else:
+        then = (f"it falls back, loudly, to the embedded {FALLBACK} (4,500 real MNIST training digits; every trial "
+                f"records data.name={FALLBACK}); --strict-data makes this an error instead")
+    return f"{c.name} NOT found under {c.root}: {first or 'a real run '}{then}"
 
 
 def _shout(*lines: str) -> None:

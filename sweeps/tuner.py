@@ -2,25 +2,28 @@
 
 The one place a Tuner is built. Trials get the flat run config (dotted keys) as their Tune config, so
 ``params.json``, ``progress.csv`` and ``config/...`` columns name the same keys as the YAML and ``--set``;
-:func:`param_space` is where the sweep's typed base config is flattened, once.
+:func:`param_space` is where the sweep's typed base config is flattened, once. :func:`max_concurrent` decides
+how many trials run at once, for the Tuner and for the dry run alike; Ray is imported only by the functions
+that build Tune objects, so the dry run reads it without importing Ray.
 """
 
 from __future__ import annotations
 
 import os
-
-from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+from typing import TYPE_CHECKING
 
 from ebm.config import to_dict
 from ebm.strict import ConfigError, flatten
 from sweeps.spec import Domain, Sweep
-from trainables import TRAINABLES
+
+if TYPE_CHECKING:
+    from ray import tune
 
 
 def param_space(sweep: Sweep) -> dict:
     """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid."""
+    from ray import tune
+
     space = flatten(to_dict(sweep.base_config))
     space.update({key: _tune_domain(d) for key, d in sweep.space.items()})
     space["seed"] = tune.grid_search(sweep.seeds) if len(sweep.seeds) > 1 else sweep.seeds[0]
@@ -29,12 +32,18 @@ def param_space(sweep: Sweep) -> dict:
 
 def make_trainable(kind: str, data: dict | None, metric: str, sample_every: int, cpu: float, gpu: float):
     """The kind's trainable with the shared data set bound (object store) and its resources per trial."""
+    from ray import tune
+
+    from trainables import TRAINABLES
+
     fn = tune.with_parameters(TRAINABLES[kind], data=data, metric=metric, sample_every=sample_every)
     return tune.with_resources(fn, {"cpu": cpu, "gpu": gpu})
 
 
 def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: float,
                callbacks: list | None = None) -> tune.Tuner:
+    from ray import tune
+
     return tune.Tuner(
         trainable,
         param_space=param_space(sweep),
@@ -84,19 +93,35 @@ def tracking_callbacks(names: list[str], experiment: str) -> list:
 def restore_tuner(path: str, trainable) -> tune.Tuner:
     """An interrupted sweep: finished trials stay as they are, unfinished and errored ones resume from
     their last checkpoint."""
+    from ray import tune
+
     return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
 
 
 def can_restore(path: str) -> bool:
+    from ray import tune
+
     return tune.Tuner.can_restore(path)
 
 
-def max_concurrent(sweep: Sweep, cluster_cpus: float) -> int:
-    fit = max(1, int(cluster_cpus // sweep.resources.cpu))
-    return min(sweep.search.max_concurrent, fit) if sweep.search.max_concurrent else fit
+def max_concurrent(sweep: Sweep, cluster_cpus: float, cluster_gpus: float | None = None) -> int:
+    """Trials in flight at once: as many as the cluster's CPUs fit (at least one) and, for trials asking for a
+    GPU when ``cluster_gpus`` is given, as many as its GPUs fit (0 when none does: such trials never start).
+    Optuna sweeps are capped by ``search.max_concurrent`` through a ConcurrencyLimiter; grid and random
+    searches queue every trial and Ray's resources alone decide, so the setting does not cap them.
+
+    The one rule: the Tuner's limiter, the driver's plan line and the dry run's resource plan and projection
+    all call this function."""
+    r, s = sweep.resources, sweep.search
+    fit = max(1, int(cluster_cpus // r.cpu))
+    if r.gpu and cluster_gpus is not None:
+        fit = min(fit, int(cluster_gpus // r.gpu))
+    return min(fit, s.max_concurrent) if s.type == "optuna" and s.max_concurrent else fit
 
 
 def _tune_domain(d: Domain):
+    from ray import tune
+
     if d.kind == "grid":
         return tune.grid_search(list(d.args))
     if d.kind == "choice":
@@ -105,6 +130,8 @@ def _tune_domain(d: Domain):
 
 
 def _scheduler(sweep: Sweep):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
     s = sweep.scheduler
     if s.type != "asha":
         return FIFOScheduler()
@@ -114,6 +141,8 @@ def _scheduler(sweep: Sweep):
 
 
 def _search_alg(sweep: Sweep, cluster_cpus: float):
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
     if sweep.search.type != "optuna":
         return BasicVariantGenerator(random_state=sweep.search.seed)
     import optuna
