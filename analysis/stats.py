@@ -45,6 +45,7 @@ BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); th
 # 1.35 in conv_cd_k's cpu preset, ahead of arms that draw digits of every class (BENCHMARKS.md, "Collapse").
 # Real digits score 8.78 at N = 500, 5 distinct ones repeated 3.79, one repeated 1 (benchmarks/metric_ladder.py).
 COLLAPSE_COLUMN, COLLAPSE_BELOW = "eval/is_domain", 2.0
+FINAL_COLLAPSE_COLUMN = "final/is_domain"  # a conv run's final evaluation (N = eval.final_n_samples) is read too
 
 
 class Skip(Exception):  # noqa: N818 - a reason, not an error
@@ -116,12 +117,15 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
 
 
 def collapsed(trials: pd.DataFrame) -> pd.Series:
-    """Per trial: whether its samples collapsed, i.e. their ``COLLAPSE_COLUMN`` (domain Inception Score) is a
-    number below ``COLLAPSE_BELOW``. False where the sweep did not measure it (RBM sweeps, or metrics off)."""
-    if COLLAPSE_COLUMN not in trials:
-        return pd.Series(False, index=trials.index)
-    score = trials[COLLAPSE_COLUMN]
-    return score.map(finite) & (pd.to_numeric(score, errors="coerce") < COLLAPSE_BELOW)
+    """Per trial: whether its samples collapsed, i.e. their ``COLLAPSE_COLUMN`` or ``FINAL_COLLAPSE_COLUMN``
+    (domain Inception Score) is a number below ``COLLAPSE_BELOW``. False where the sweep did not measure it (RBM
+    sweeps, or metrics off)."""
+    out = pd.Series(False, index=trials.index)
+    for column in (COLLAPSE_COLUMN, FINAL_COLLAPSE_COLUMN):  # the last per-epoch samples, or the final evaluation's
+        if column in trials:
+            score = trials[column]
+            out |= score.map(finite) & (pd.to_numeric(score, errors="coerce") < COLLAPSE_BELOW)
+    return out
 
 
 @dataclass(frozen=True)

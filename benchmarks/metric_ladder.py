@@ -49,7 +49,7 @@ LADDERS = {  # name -> (function, levels); level 0 (clean) is added in front of 
 }
 MIX_LEVELS = (0.1, 0.25, 0.5, 0.75, 1.0)
 CIFAR_SPLITS = 20
-NAMES = ["fid_domain", "kid_domain", "is_domain"]
+NAMES = ["fid_domain", "kid_domain", "is_domain", "prdc_domain"]  # prdc_domain: coverage_domain is ranked by
 SEED = 0
 
 
@@ -97,18 +97,23 @@ def mnist_ladder(n: int) -> dict[str, list[tuple]]:
               f"of N training images), ceiling {base[m + '_ceiling'].value:.4g} (uniform noise)")
     print(f"  is_domain: floor {base['is_domain_floor'].value:.4g} (spread {base['is_domain_spread'].value:.2g}), "
           f"ceiling {base['is_domain_ceiling'].value:.4g} (uniform noise); higher is better")
+    print(f"  coverage_domain: floor {base['coverage_domain_floor'].value:.4g} (spread "
+          f"{base['coverage_domain_spread'].value:.2g}), ceiling {base['coverage_domain_ceiling'].value:.4g} "
+          f"(uniform noise); higher is better")
     ladders = dict(LADDERS)
     for name, other in mix_sources().items():
         ladders[f"mix in {name} (fraction)"] = (lambda x, f, g, o=other: disturb.mix_in(x, f, g, o), MIX_LEVELS)
-    spread = {"fid": base["fid_domain_spread"].value, "kid": base["kid_domain_spread"].value}
+    spread = {"fid": base["fid_domain_spread"].value, "kid": base["kid_domain_spread"].value,
+              "coverage": base["coverage_domain_spread"].value}
     rows = {}
-    print(_header(["disturbance", "levels", "fid_domain", "kid_domain", "is_domain", "monotone?"]))
+    print(_header(["disturbance", "levels", "fid_domain", "kid_domain", "is_domain", "coverage_domain", "monotone?"]))
     for name, (fn, levels) in ladders.items():
         rows[name] = []
         for level in (0, *levels):
             x = fn(clean, level, torch.Generator().manual_seed(SEED + 1))
             m = score(x)
-            rows[name].append((level, m["fid_domain"].value, m["kid_domain"].value, m["is_domain"].value))
+            rows[name].append((level, m["fid_domain"].value, m["kid_domain"].value, m["is_domain"].value,
+                               m["coverage_domain"].value))
         print(_row(name, rows[name], spread))
     blob = score(train.mean(0, keepdim=True).expand(n, -1, -1, -1).clone())  # one grey blob, N times
     print(f"\nthe data's mean image repeated N times: fid_domain {blob['fid_domain'].value:.3g}, kid_domain "
@@ -364,6 +369,8 @@ def verdict(rows: list[tuple], spread: dict[str, float]) -> str:
     cols = {"FID": ([r[1] for r in rows], spread["fid"]), "KID": ([r[2] for r in rows], spread["kid"])}
     if len(rows[0]) > 3:
         cols["IS"] = ([-r[3] for r in rows], 0.0)  # a higher IS is better: it must fall
+    if len(rows[0]) > 4:
+        cols["coverage"] = ([-r[4] for r in rows], spread["coverage"])  # higher is better: it must fall
     out = []
     for k, (v, tol) in cols.items():
         if monotone(v):

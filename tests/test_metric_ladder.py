@@ -36,8 +36,10 @@ def ladder():
             if level == 0:
                 assert torch.equal(x, clean)
             # the domain classifier is trained once per machine (~15 s) and cached
-            m = image_metrics(["fid_domain", "kid_domain", "is_domain"], x, test, "mnist5k", fid_method="nuclear")
-            rows.append((level, m["fid_domain"].value, m["kid_domain"].value, m["is_domain"].value))
+            m = image_metrics(["fid_domain", "kid_domain", "is_domain", "prdc_domain"], x, test, "mnist5k",
+                              fid_method="nuclear")
+            rows.append((level, m["fid_domain"].value, m["kid_domain"].value, m["is_domain"].value,
+                         m["coverage_domain"].value))
         out[name] = rows
     return out
 
@@ -53,6 +55,11 @@ def test_domain_fid_and_kid_grow_with_every_disturbance(ladder, name):
 @pytest.mark.parametrize("name", [*LADDERS, "mix_photos"])
 def test_the_domain_inception_score_falls_with_every_disturbance(ladder, name):
     assert monotone([-r[3] for r in ladder[name]]), ladder[name]
+
+
+@pytest.mark.parametrize("name", [*LADDERS, "mix_photos"])
+def test_domain_coverage_the_conv_sweeps_rank_by_falls_with_every_disturbance(ladder, name):
+    assert monotone([-r[4] for r in ladder[name]]), ladder[name]
 
 
 def test_verdict_tells_noise_from_a_real_reversal():
