@@ -34,6 +34,10 @@ FINAL_WHOLE_REFERENCE = 10_000  # the final evaluation's reference: the whole he
 AS_TRAINED = "as_trained/"
 FINAL = "final/"
 FID_METHOD = "nuclear"
+# Floors, ceilings and spreads are properties of the metric at N, not of a run: every seed of a sweep reads the
+# same ones (computed once, then cached), so positions are comparable across seeds and a 4-seed sweep does not
+# pay for them four times.
+BASELINE_SEED = 0
 
 
 def evaluate_conv(run, names: list[str]) -> dict:
@@ -52,8 +56,9 @@ def evaluate_conv(run, names: list[str]) -> dict:
     score = _scorer(run, names, reference)
     metrics = _set_metrics(names, common, run, reference, score)
     as_trained = metrics if own is common else _set_metrics(names, own, run, reference, score)
-    base = baseline_metrics(expand(names), e.n_samples, reference, run.train_x, _networks(metrics), score,
-                            e.baseline_resamples, cfg.seed, e.feature_cache or None, _settings(cfg.data.name))
+    base = baseline_metrics(expand(names), e.n_samples, reference, run.train_x, _networks(metrics),
+                            _scorer(run, names, reference, BASELINE_SEED), e.baseline_resamples, BASELINE_SEED,
+                            e.feature_cache or None, _settings(cfg.data.name))
     metrics.update(base)
     metrics.update(positions(metrics, base))
     as_trained = {**as_trained, **positions(as_trained, base)}
@@ -87,8 +92,9 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
     metrics = _set_metrics(names, drawn, run, reference, score)
     n = 0 if samples is None else len(samples)
     if n:
-        base = baseline_metrics(expand(names), n, reference, run.train_x, _networks(metrics), score,
-                                e.baseline_resamples, cfg.seed, e.feature_cache or None, _settings(cfg.data.name))
+        base = baseline_metrics(expand(names), n, reference, run.train_x, _networks(metrics),
+                                _scorer(run, names, reference, BASELINE_SEED), e.baseline_resamples, BASELINE_SEED,
+                                e.feature_cache or None, _settings(cfg.data.name))
         metrics.update(base)
         metrics.update(positions(metrics, base))
     out = {f"{FINAL}protocol": protocol, f"{FINAL}reference": f"{cfg.data.name} held-out split, {len(reference)} "
@@ -121,13 +127,14 @@ def positions(metrics: dict[str, Metric], base: dict[str, Metric]) -> dict[str, 
 # --------------------------------------------------------------------------------------------------
 
 
-def _scorer(run, names: list[str], reference: Tensor):
+def _scorer(run, names: list[str], reference: Tensor, seed: int | None = None):
     """``images -> {name: Metric}`` for the image metrics among ``names``: the one function a run's samples, floors
-    and ceilings are all scored with."""
+    and ceilings are all scored with (``seed``: KID's subset draws; the run's seed unless given)."""
     cfg = run.cfg
     return functools.partial(image_metrics, [n for n in names if n in IMAGE_METRICS], reference=reference,
                              dataset=cfg.data.name, root=cfg.data.root, cache_dir=cfg.eval.feature_cache or None,
-                             device=run.device, download=False, fid_method=FID_METHOD, seed=cfg.seed)
+                             device=run.device, download=False, fid_method=FID_METHOD,
+                             seed=cfg.seed if seed is None else seed)
 
 
 def _draw(sampler):

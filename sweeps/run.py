@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="sweep name (configs/sweeps/NAME.yaml) or a sweep file's path")
     p.add_argument("--preset", choices=PRESETS, help="smoke (seconds), cpu (minutes on a laptop; the default "
-                   "on every machine), full (the study, GPU scale) or paper (a published table's setting)")
+                   "on every machine), study (under an hour on 2 CPU cores: more seeds or cells, where the cpu "
+                   "preset is a quick look), full (GPU scale) or paper (a published table's setting)")
     p.add_argument("--set", dest="overrides", action="append", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override the base config of every trial, e.g. --set data.root=/data sampler.k=5 "
                    "(dotted keys; several per flag, and the flag may repeat)")
@@ -228,7 +229,7 @@ def _default_preset() -> str:
         print("preset: cpu (the default everywhere). A CUDA device is visible: --preset full runs the study at "
               "GPU scale; add --dry-run to see its projected wall time first", flush=True)
     else:
-        print("preset: cpu (the default; choose with --preset smoke|cpu|full|paper)", flush=True)
+        print("preset: cpu (the default; choose with --preset smoke|cpu|study|full|paper)", flush=True)
     return "cpu"
 
 

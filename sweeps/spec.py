@@ -16,7 +16,7 @@ A sweep file::
     scheduler: {type: asha, grace_period: 1, max_t: 0, reduction_factor: 3}
     search: {type: optuna, max_concurrent: 2}
     resources: {cpu: 1, gpu: 0}
-    presets:                              # smoke / cpu / full override any of the keys above
+    presets:                              # smoke / cpu / study / full / paper override the keys above
       smoke: {set: {train.epochs: 2}, seeds: [0]}
 
 Everything is checked before Ray starts, by the loader run configs use (:mod:`ebm.strict`), with its one error
@@ -63,7 +63,7 @@ def _configs_dir() -> str:
 
 CONFIGS_DIR = _configs_dir()
 SWEEPS_DIR = os.path.join(CONFIGS_DIR, "sweeps")
-PRESETS = ("smoke", "cpu", "full", "paper")
+PRESETS = ("smoke", "cpu", "study", "full", "paper")
 SweepError = ConfigError  # one user-error type for run configs and sweep files; the old name stays importable
 SETTINGS = tuple(f.name for f in dataclasses.fields(SweepSettings))
 FILE_KEYS = ("description", "base", "set", "space", *SETTINGS[1:], "presets")
