@@ -36,6 +36,30 @@ def test_the_issue_s_sweeps_ship():
             "tune_conv_ebm"} <= set(available())
 
 
+CONV_QUESTIONS = ("ablation_langevin", "conv_cd_k", "ablation_buffer", "ablation_noise")
+
+
+@pytest.mark.parametrize("name", CONV_QUESTIONS)
+def test_conv_questions_rank_by_final_coverage_and_answering_presets_have_seeds_for_3_dof(name):
+    """Every conv question is ranked by the metric that passed the cross-kind order, on its final evaluation; the
+    presets meant to answer (the main job, study, full) run >= 4 seeds (a paired interval with 3 degrees of freedom),
+    and every arm of one sweep is scored at one N (coverage grows with N)."""
+    from analysis.stats import MIN_PAIRED_DOF
+
+    answering = ("cpu", "study", "full") if name == "ablation_langevin" else ("study", "full")
+    for preset in answering:
+        sweep = load_sweep(name, preset)
+        assert sweep.ranked_by == "final/coverage_domain" and sweep.mode == "max", (preset, sweep.ranked_by)
+        assert len(sweep.seeds) >= MIN_PAIRED_DOF + 1, (preset, sweep.seeds)
+        assert sweep.literature, preset
+        cfg = sweep.base_config
+        final_n = cfg.eval.final_n_samples
+        if cfg.eval.protocol.init == "buffer":  # a buffer start scores one sample per chain
+            sizes = sweep.space["sampler.buffer_size"].args if "sampler.buffer_size" in sweep.space else \
+                (cfg.sampler.buffer_size,)
+            assert final_n <= min(sizes), (preset, final_n, sizes)
+
+
 def test_rbm_cd_k_is_set_a():
     sweep = load_sweep("rbm_cd_k", "full")
     assert sweep.space["sampler.init"].args == ("data", "persistent")
