@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ebm.data import load_images, load_labelled  # noqa: E402
+from ebm.metric_names import expand  # noqa: E402
 from ebm.metrics import disturb, image_metrics  # noqa: E402
 from ebm.metrics.baselines import baseline_metrics  # noqa: E402
 from ebm.metrics.domain import load_domain_net  # noqa: E402
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-cifar", action="store_true")
     p.add_argument("--kinds-n", type=int, default=100, help="images per set in the cross-kind order (x 4 draws)")
     p.add_argument("--generated", nargs="+", default=[], metavar="ROLE=FILE",
-                   help="generated sets for the cross-kind order: readable=FILE broken=FILE (a sample-grid PNG or an "
-                        "array file)")
+                   help="generated sets for the cross-kind order: readable=FILE broken=FILE (a conv run's checkpoint, "
+                        "sampled as its final evaluation is, or a sample-grid PNG or an array file)")
     p.add_argument("--pictures", help="folder for one picture per cross-kind set (its first 64 images)")
     p.add_argument("--kinds-only", action="store_true", help="only the cross-kind order")
     args = p.parse_args(argv)
@@ -90,7 +91,8 @@ def mnist_ladder(n: int) -> dict[str, list[tuple]]:
         return image_metrics(NAMES, x, test, "mnist5k", fid_method="nuclear", seed=SEED)
 
     first = score(clean)
-    base = baseline_metrics(NAMES, n, test, train, {k: first[k].network for k in first}, score, resamples=5, seed=SEED)
+    base = baseline_metrics(expand(NAMES), n, test, train, {k: first[k].network for k in first}, score, resamples=5,
+                            seed=SEED)
     print(f"mnist5k: N = {n} disturbed training images vs the {len(test)} held-out images; {net.network}")
     for m in ("fid_domain", "kid_domain"):
         print(f"  {m}: floor {base[m + '_floor'].value:.4g} (spread {base[m + '_spread'].value:.2g} over 5 draws "
@@ -256,7 +258,29 @@ def kinds_table(n: int, generated: dict[str, torch.Tensor], pictures: str | None
     print(_header(["metric", "pairs in a person's order", "of them by > 2 spreads", "wrong way round"]))
     for m, v in verdicts.items():
         print(f"| {m} | {v['right']} of {v['pairs']} | {v['clear']} | {'; '.join(v['wrong']) or '-'} |")
+    kid_diagnosis(sets)
     return verdicts
+
+
+def kid_diagnosis(sets: dict[str, list[torch.Tensor]]) -> None:
+    """Why domain KID misorders kinds: FID's two terms (the means' squared distance and the covariance term) and
+    KID before and after each set's features are shifted onto the reference's mean, on the first draw of each."""
+    from ebm.metrics.fid import kid_from_features
+
+    net = load_domain_net("mnist5k")
+    ref = net.features(load_images("mnist5k", split="test"))  # (500, 128), ReLU features: all >= 0
+    print(f"\nwhy KID misorders them: the domain features are ReLU outputs, all >= 0 with a large common mean (norm "
+          f"{np.linalg.norm(ref, axis=1).mean():.3g} per image, {np.linalg.norm(ref - ref.mean(0), axis=1).mean():.3g} "
+          f"about the mean)")
+    print(_header(["set (first draw)", "squared distance of the means", "FID - that (covariance)", "KID",
+                   "KID, means matched"]))
+    for name, draws in sets.items():
+        f = net.features(draws[0])
+        mean_term = float(((f.mean(0) - ref.mean(0)) ** 2).sum())
+        fid = fid_from_features(f, ref, method="nuclear")
+        kid = kid_from_features(f, ref, seed=SEED)[0]
+        matched = kid_from_features(f - f.mean(0) + ref.mean(0), ref, seed=SEED)[0]
+        print(f"| {name} | {mean_term:.3g} | {fid - mean_term:.3g} | {kid:.3g} | {matched:.2g} |")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,10 +376,30 @@ def _generated(specs: list[str]) -> dict[str, torch.Tensor]:
         if role not in ("readable", "broken") or not path:
             raise SystemExit(f"--generated {spec!r}: use readable=FILE or broken=FILE")
         try:
-            out[role] = load_samples(path, (1, 28, 28))[0]
+            out[role] = _checkpoint_samples(path) if _is_checkpoint(path) else load_samples(path, (1, 28, 28))[0]
         except SampleFileError as e:
             raise SystemExit(f"--generated {role}: {e}") from None
     return out
+
+
+def _is_checkpoint(path: str) -> bool:
+    if not path.endswith((".pt", ".pth")):
+        return False
+    from ebm.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    return isinstance(state, dict) and "config" in state
+
+
+def _checkpoint_samples(path: str, n: int = 1000) -> torch.Tensor:
+    """A conv run's checkpoint -> the samples its final evaluation scores (``ConvEBMRun.final_samples``: the run's
+    eval.protocol, from the final evaluation's own stream), as the sweeps would score them."""
+    from ebm.runs import restore_run
+
+    run = restore_run(path)
+    samples, _, how = run.final_samples(n, run.final_generator())
+    print(f"  {path}: {len(samples)} samples, {how}")
+    return samples.detach().cpu()
 
 
 def monotone(values: list[float], tolerance: float = 0.0) -> bool:

@@ -58,9 +58,13 @@ class ConvEBMRun:
         self.chain_steps = (torch.zeros(s.buffer_size, dtype=torch.long, device=self.device)
                             if self.buffer is not None else None)
         metrics = cfg.eval.metrics
-        primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception") if n in metrics),
-                       None)
-        self.best_metric = (f"eval/{primary}", "min") if primary else ("train/loss", "min")
+        # best.pt: by domain coverage where it is measured (what the conv sweeps rank by), else FID/KID
+        if "prdc_domain" in metrics:
+            self.best_metric = ("eval/coverage_domain", "max")
+        else:
+            primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception") if n in metrics),
+                           None)
+            self.best_metric = (f"eval/{primary}", "min") if primary else ("train/loss", "min")
         self.epoch = 0
         self.iteration = 0
         self.status = "ok"

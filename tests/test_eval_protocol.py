@@ -44,7 +44,7 @@ def test_every_conv_sweep_names_one_protocol_that_no_arm_varies(name, preset):
     if start == "buffer":
         assert sweep.config["sampler.init"] == "buffer"
         assert "sampler.init" not in sweep.space and p["eval.protocol.min_chain_steps"] >= (preset != "smoke")
-    assert sweep.metric == "eval/kid_domain"
+    assert sweep.metric == "eval/coverage_domain" and sweep.ranked_by == "final/coverage_domain"
 
 
 def test_every_shipped_conv_config_names_its_protocol():
