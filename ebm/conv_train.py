@@ -180,8 +180,7 @@ class ConvEBMRun:
         if p.init == "as_trained":
             return self.as_trained_samples(n, generator, record_energy)
         x0 = self._eval_starts(p.init, n, generator, as_trained=False)
-        return self._chains(x0, p.steps or s.k, _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std),
-                            _own(p.grad_clip, s.grad_clip), record_energy, generator)
+        return self._chains(x0, p.steps or s.k, *self._protocol_settings(), record_energy, generator)
 
     def as_trained_samples(self, n: int, generator: torch.Generator, record_energy: bool = False):
         """What the arm's training sampler hands the loss now: CD-k from training images, PCD-k from replay-buffer
@@ -198,6 +197,11 @@ class ConvEBMRun:
         start = f"buffer start (chains >= {p.min_chain_steps} steps old, no restarts)" if p.init == "buffer" else \
             f"{p.init} start"
         return f"{start}, {self._protocol_steps()}"
+
+    def _protocol_settings(self) -> tuple[float, float, float]:
+        """The common sampler's (step size, noise std, grad clip): the protocol's, or the arm's own where it is null."""
+        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        return _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std), _own(p.grad_clip, s.grad_clip)
 
     def _protocol_steps(self) -> str:
         p, s = self.cfg.eval.protocol, self.cfg.sampler
@@ -265,8 +269,7 @@ class ConvEBMRun:
             return samples, energies, self.protocol_description()
         x0, _, start = self._final_starts(n, generator)
         s = self.cfg.sampler
-        drawn = self._chains(x0, p.steps or s.k, _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std),
-                             _own(p.grad_clip, s.grad_clip), record_energy, generator)
+        drawn = self._chains(x0, p.steps or s.k, *self._protocol_settings(), record_energy, generator)
         samples, energies = drawn if isinstance(drawn, tuple) else (drawn, None)
         return samples, energies, f"{start}, {self._protocol_steps()}"
 
@@ -278,7 +281,7 @@ class ConvEBMRun:
         are random younger chains, each first run min_chain_steps more steps with the protocol's step size,
         noise and clip, so that none is scored as noise. The buffer and its chain ages are read, never written.
         """
-        p, s = self.cfg.eval.protocol, self.cfg.sampler
+        p = self.cfg.eval.protocol
         b, need = self._filled_buffer(), p.min_chain_steps
         size = len(b)
         n_used = min(n, size)
@@ -288,8 +291,7 @@ class ConvEBMRun:
         young = young[torch.randperm(len(young), generator=gen, device=self.device)[:n_used - len(mature)]]
         x0, age = b.samples[mature], ages[mature]  # (m, C, H, W) copies, (m,)
         if len(young):
-            grown = self._chains(b.samples[young], need, _own(p.step_size, s.step_size),
-                                 _own(p.noise_std, s.noise_std), _own(p.grad_clip, s.grad_clip), False, gen)
+            grown = self._chains(b.samples[young], need, *self._protocol_settings(), False, gen)
             x0, age = torch.cat([x0, grown]), torch.cat([age, ages[young] + need])
             mixed = torch.randperm(len(x0), generator=gen, device=self.device)  # a grid's first n: both kinds
             x0, age = x0[mixed], age[mixed]
