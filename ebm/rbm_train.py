@@ -17,13 +17,16 @@ from ebm.config import ConfigError, RBMConfig, to_dict
 from ebm.data import binarize, flatten, image_shape, load_images
 from ebm.devices import resolve_device
 from ebm.rbm import RBM, gibbs, sample_bernoulli
-from ebm.rng import BernoulliStream, Rng, torch_generator
+from ebm.rng import BernoulliStream, Rng, seed_for, torch_generator
 from ebm.runs import finite_parameters, finite_signals
 
 _HEALTH_ROWS = 1000  # rows of train/test data used for the per-epoch health metrics
 _TEST_BINARIZE_SEED = 1234  # stochastic binarization of the held-out set is drawn once, with this seed
 EXACT_MAX_UNITS = 25  # enumerate at most 2^25 states in evaluate (minutes on a CPU)
 EVAL_METRICS = ("exact", "ais", "recon", "pll", "fe_gap", "ess")
+# purposes of the evaluation streams (ebm.rng.seed_for): none shares its draws with another or with training
+ESS_STREAM = "rbm chain diagnostics"  # + the epoch
+FINAL_STREAM = "rbm final evaluation"
 
 
 class RBMRun:
@@ -121,7 +124,7 @@ class RBMRun:
             metrics.update(self.heldout_log_likelihood())
         if cfg.eval.ess_steps and evaluating:
             # a stream of its own, so switching diagnostics on leaves the training trajectory as it was
-            gen = BernoulliStream(cfg.seed * 1_000_003 + self.epoch, self.device)
+            gen = BernoulliStream(seed_for(cfg.seed, f"{ESS_STREAM} {self.epoch}"), self.device)
             d = self.chain_diagnostics(cfg.eval.ess_chains, cfg.eval.ess_steps, gen)
             metrics.update({"eval/ess": d["ess/free_energy"], "eval/tau": d["ess/tau"]})
         if self.epoch == cfg.train.epochs and cfg.eval.final != "none":
@@ -193,7 +196,7 @@ class RBMRun:
         so the evaluation never changes the training stream."""
         e, n_units = self.cfg.eval, min(self.rbm.n_visible, self.rbm.n_hidden)
         method = e.final if e.final != "auto" else ("exact" if n_units <= EXACT_MAX_UNITS else "ais")
-        gen = BernoulliStream(self.cfg.seed * 1_000_003 + 7, self.device)
+        gen = BernoulliStream(seed_for(self.cfg.seed, FINAL_STREAM), self.device)
         t0 = time.perf_counter()
         res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method=method,
                                                  n_betas=e.final_ais_betas, n_chains=e.final_ais_chains,

@@ -7,7 +7,8 @@ from ebm import likelihood
 from ebm.checkpoint import load_checkpoint, save_checkpoint
 from ebm.config import load_config
 from ebm.rbm import RBM, gibbs
-from ebm.rbm_train import RBMRun
+from ebm.rbm_train import ESS_STREAM, FINAL_STREAM, RBMRun
+from ebm.rng import seed_for
 
 
 def _all_states(n):
@@ -93,10 +94,19 @@ def test_per_eval_chain_diagnostics_leave_training_as_it_was():
     for a, b in zip(plain, with_ess, strict=True):
         assert "eval/ess" not in a
         assert a["eval/log_likelihood"] == b["eval/log_likelihood"]  # the same training trajectory
-        assert 1.0 <= b["eval/ess"] <= 20 * 60 and b["eval/tau"] >= 0.5
+        # tau's estimate dips below 1 where sampled lags are negatively correlated, so ESS may pass T C a little
+        assert 1.0 <= b["eval/ess"] <= 1.2 * 20 * 60 and b["eval/tau"] >= 0.5
     assert with_ess[0]["eval/ess"] != with_ess[1]["eval/ess"]  # measured on each epoch's model
     assert RBMRun(_cfg("train.epochs=2")).chain_diagnostics(20, 60, torch.Generator().manual_seed(0)) == \
         RBMRun(_cfg("train.epochs=2")).chain_diagnostics(20, 60, torch.Generator().manual_seed(0))
+
+
+def test_every_evaluation_stream_is_seeded_by_its_own_purpose():
+    """Issue 20: epoch 7's chain diagnostics and the final evaluation once drew the same stream (seed * 1_000_003 + 7
+    for both). Seeds by purpose (ebm.rng.seed_for) cannot collide, across epochs, seeds and the training stream."""
+    seeds = [seed_for(s, f"{ESS_STREAM} {epoch}") for s in range(3) for epoch in range(1, 1_001)]
+    seeds += [seed_for(s, FINAL_STREAM) for s in range(3)] + list(range(3))
+    assert len(set(seeds)) == len(seeds)
 
 
 @pytest.mark.parametrize("init", ["data", "persistent"])
