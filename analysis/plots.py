@@ -27,9 +27,10 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from analysis import stats  # noqa: E402
 from analysis.frames import Experiment  # noqa: E402
 from analysis.stats import SAMPLER_NAMES, Skip, importance, metric_label, sampler_name  # noqa: E402
+from ebm import metric_names  # noqa: E402
 
-HEADLINE = ("eval/log_likelihood", "eval/fid_domain", "eval/kid_domain", "eval/fid_inception", "eval/kid_inception")
-DIAGNOSTICS = ("eval/ess", "eval/tau")
+HEADLINE = metric_names.panel("headline")  # plotted against k beside the sweep's metric
+DIAGNOSTICS = metric_names.panel("diagnostics")
 MAX_PANELS = 9  # training-curve panels; more groups share one panel
 MAX_SAMPLES = 12  # sample grids side by side
 OUTCOME_MARKS = {"stopped": ("X", "black", "stopped early by ASHA"), "diverged": ("v", "red", "diverged"),

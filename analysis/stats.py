@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ebm.metric_names import unit
+
 if TYPE_CHECKING:
     from analysis.frames import Experiment
 
@@ -35,8 +37,6 @@ OUTCOMES = ("ok", "diverged", "errored", "stopped", "unfinished")  # a trial's, 
 # their last value, as in the driver's table). An errored or unfinished run's last value is from a shorter run
 # than its seeds'; it is counted and shown, not averaged.
 AVERAGED = ("ok", "stopped")
-UNITS = {"log_likelihood": "nats per image", "kid": "KID", "fid": "FID", "ess": "effective samples",
-         "tau": "steps", "energy_gap": "energy units"}
 SAMPLER_NAMES = {"data": "CD", "persistent": "PCD", "buffer": "PCD", "noise": "short-run"}
 BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the other starts are compared to it
 # Samples whose domain Inception Score (exp E KL(p(y|x) || p(y)) on the data set's own classifier) is below this
@@ -305,9 +305,7 @@ def fmt(v, digits: int = 4) -> str:
 
 def metric_label(metric: str) -> str:
     """``eval/log_likelihood`` -> ``eval/log_likelihood (nats per image)``: the metric with its unit, where known."""
-    leaf = metric.rsplit("/", 1)[-1]
-    unit = next((u for k, u in UNITS.items() if leaf.startswith(k)), None)
-    return f"{metric} ({unit})" if unit else metric
+    return f"{metric} ({unit(metric)})" if unit(metric) else metric
 
 
 def sampler_name(init) -> str:

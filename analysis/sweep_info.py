@@ -14,12 +14,10 @@ import os
 from dataclasses import dataclass, field
 
 from analysis.tune_files import first_line
+from ebm.metric_names import direction
 
 RECORD_FILE = "sweep.yaml"  # sweeps/run.py's RECORD_FILE
 INFERRED = "inferred from the trial folders"
-# Metric direction when no sweep file says it (a lower FID/KID is better; a higher likelihood is).
-KNOWN_MODES = {"log_likelihood": "max", "pseudo_log_likelihood": "max", "kid": "min", "fid": "min", "loss": "min",
-               "recon_error": "min", "lpips": "max", "is": "max", "ess": "max", "tau": "min"}
 
 
 @dataclass
@@ -187,8 +185,7 @@ def _inferred_settings(states: dict, rows: list[dict], notes: list) -> dict:
         reported = {k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], int | float)}
         metric = next((m for m in ("eval/log_likelihood", "eval/kid_domain", "eval/fid_domain") if m in reported),
                       min(reported) if reported else "eval/log_likelihood")
-    leaf = metric.rsplit("/", 1)[-1]
-    mode = KNOWN_MODES.get(leaf) or next((m for k, m in KNOWN_MODES.items() if leaf.startswith(k)), None)
+    mode = direction(metric)  # when no sweep file says it
     if mode is None:
         mode = "max"
         notes.append(f"the direction of {metric} is unknown; assumed larger is better (pass --mode min if not)")

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from ebm.metric_names import OPTIONS
 from ebm.strict import (  # noqa: F401  (field_docs, flatten, unflatten: importable from here as before)
     ConfigError,
     build,
@@ -123,11 +124,22 @@ class RBMEvalConfig:
     """AIS chains for the per-epoch estimate."""
     final: Literal["auto", "exact", "ais", "none"] = "auto"
     """Evaluation of the last epoch's model, reported as ``final/...`` (what sweeps rank by): exact when
-    min(V, H) <= 25 (auto), else AIS with ``final_ais_betas`` and ``final_ais_chains``."""
+    min(V, H) <= 25 (auto), else forward AIS (``final_ais_*``) bracketed by RAISE (``final_raise_*``)."""
     final_ais_betas: int = 14_500
-    """Inverse temperatures of the final AIS (Salakhutdinov & Murray 2008's schedule)."""
+    """Inverse temperatures of the final AIS's first run (Salakhutdinov & Murray 2008's schedule)."""
     final_ais_chains: int = 100
-    """Chains of the final AIS (and of its reverse run)."""
+    """Chains of each final forward AIS run."""
+    final_ais_rounds: int = 4
+    """Final forward AIS runs at most: while the weight ESS is below 10 the next run doubles the betas (4: up to
+    8 x final_ais_betas, 15 runs' worth of time); ``final/rounds`` and ``final/forward_seconds`` say what was spent."""
+    final_raise_images: int = 100
+    """Held-out images RAISE (Burda et al. 2015) runs on, the final evaluation's conservative side (0 = off). It
+    costs images x final_raise_chains chains at final_raise_betas plus at a quarter of them (its trend check):
+    100 images, one chain each, at 14,500 betas cost 1.25 forward runs of 100 chains."""
+    final_raise_chains: int = 1
+    """RAISE's reverse chains per image; their mean weight, before the log, tightens each image's estimate."""
+    final_raise_betas: int = 14_500
+    """Inverse temperatures of RAISE's reverse schedule."""
     n_samples: int = 100
     """Samples drawn for the sample grid."""
     sample_steps: int = 1000
@@ -146,6 +158,12 @@ class RBMEvalConfig:
         check(self.ais_chains >= 2, "eval.ais_chains", self.ais_chains, "must be >= 2")
         check(self.final_ais_betas >= 10, "eval.final_ais_betas", self.final_ais_betas, "must be >= 10")
         check(self.final_ais_chains >= 2, "eval.final_ais_chains", self.final_ais_chains, "must be >= 2")
+        check(self.final_ais_rounds >= 1, "eval.final_ais_rounds", self.final_ais_rounds, "must be >= 1")
+        check(self.final_raise_images >= 0, "eval.final_raise_images", self.final_raise_images,
+              "must be >= 0 (0 = off)")
+        check(self.final_raise_chains >= 1, "eval.final_raise_chains", self.final_raise_chains, "must be >= 1")
+        check(self.final_raise_betas >= 16, "eval.final_raise_betas", self.final_raise_betas,
+              "must be >= 16 (its trend check runs a quarter of them)")
         check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
         check(self.sample_steps >= 1, "eval.sample_steps", self.sample_steps, "must be >= 1")
 
@@ -249,10 +267,6 @@ class ConvTrainConfig:
         check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
 
 
-CONV_METRICS = ("energy_gap", "ess", "fid_domain", "kid_domain", "is_domain", "prdc_domain", "fid_inception",
-                "kid_inception", "is", "lpips")
-
-
 @dataclass
 class EvalProtocolConfig:
     """The common evaluation sampler: every arm of a comparison is scored on samples it draws, so CD-k,
@@ -290,8 +304,8 @@ class ConvEvalConfig:
     every: int = 1
     """Compute ``metrics`` every this many epochs (and after the last)."""
     metrics: list[str] = field(default_factory=lambda: ["energy_gap", "ess", "fid_domain", "kid_domain"])
-    """Per-epoch metrics, from: energy_gap ess fid_domain kid_domain is_domain prdc_domain fid_inception kid_inception
-    is lpips (``prdc_domain``: precision, recall, density and coverage in the domain features)."""
+    """Per-epoch metrics: names of ``ebm.metric_names.OPTIONS`` (``prdc_domain``: precision, recall, density and
+    coverage in the domain features)."""
     n_samples: int = 256
     """Samples drawn for the per-epoch metrics and the sample grid."""
     protocol: EvalProtocolConfig = field(default_factory=EvalProtocolConfig)
@@ -321,8 +335,8 @@ class ConvEvalConfig:
                "must be >= 0 (0 = off)")
         check(self.final_n_samples >= 2, "eval.final_n_samples", self.final_n_samples, "must be >= 2")
         for key, names in (("eval.metrics", self.metrics), ("eval.final_metrics", self.final_metrics)):
-            bad = [m for m in names if m not in CONV_METRICS]
-            check(not bad, key, names, f"has unknown names; choose from {', '.join(CONV_METRICS)}")
+            bad = [m for m in names if m not in OPTIONS]
+            check(not bad, key, names, f"has unknown names; choose from {', '.join(OPTIONS)}")
         if self.sample_init != "auto" and self.protocol.init == "as_trained":
             self.protocol.init = self.sample_init  # an older config's evaluation chains
         if self.sample_steps and not self.protocol.steps:

@@ -23,10 +23,10 @@ import time
 import torch
 from torch import Tensor
 
-from ebm.config import CONV_METRICS, ConfigError
-from ebm.metric_names import CONV_EVAL, expand
-from ebm.metrics import IMAGE_METRICS, chain_diagnostics, energy_stats, flatten, image_metrics
-from ebm.metrics.baselines import BASELINE_METRICS, baseline_metrics, position
+from ebm.config import ConfigError
+from ebm.metric_names import IMAGE_METRICS, OPTIONS, PLACED, as_trained_names, expand
+from ebm.metrics import chain_diagnostics, energy_stats, flatten, image_metrics
+from ebm.metrics.baselines import baseline_metrics, position
 from ebm.metrics.result import Metric, MetricUnavailable
 
 MAX_REFERENCE = 2000  # held-out images compared against the samples (FID/KID reference set)
@@ -42,9 +42,9 @@ BASELINE_SEED = 0
 
 def evaluate_conv(run, names: list[str]) -> dict:
     """Metrics of ``run`` (a :class:`ebm.conv_train.ConvEBMRun`) as one flat dict, keyed by metric name."""
-    unknown = [n for n in names if n not in CONV_METRICS]
+    unknown = [n for n in names if n not in OPTIONS]
     if unknown:
-        raise ConfigError(f"unknown conv-EBM metric(s) {', '.join(unknown)}; choose from {', '.join(CONV_METRICS)}")
+        raise ConfigError(f"unknown conv-EBM metric(s) {', '.join(unknown)}; choose from {', '.join(OPTIONS)}")
     cfg, e = run.cfg, run.cfg.eval
     out: dict = {"data": cfg.data.name, "epoch": run.epoch, "protocol": run.protocol_description(),
                  "as_trained": run.as_trained_description()}
@@ -63,8 +63,8 @@ def evaluate_conv(run, names: list[str]) -> dict:
     metrics.update(positions(metrics, base))
     as_trained = {**as_trained, **positions(as_trained, base)}
     out.update(flatten(metrics))
-    out.update(flatten({f"{AS_TRAINED}{k}": v for k, v in as_trained.items()
-                        if k != "domain_accuracy" and not k.endswith(("_floor", "_ceiling", "_spread"))}))
+    shown = as_trained_names(as_trained)  # the floors, ceilings and spreads are the protocol's too
+    out.update(flatten({f"{AS_TRAINED}{k}": v for k, v in as_trained.items() if k in shown}))
     return out
 
 
@@ -80,7 +80,7 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
     """
     cfg, e = run.cfg, run.cfg.eval
     t0 = time.perf_counter()
-    names = list(e.final_metrics)  # checked against CONV_METRICS by the config
+    names = list(e.final_metrics)  # checked against ebm.metric_names.OPTIONS by the config
     held_out = run.test_x
     reference = held_out if len(held_out) <= FINAL_WHOLE_REFERENCE else held_out[:MAX_REFERENCE]
     try:
@@ -121,7 +121,7 @@ def sample_quality(names: list[str], samples: Tensor, reference: Tensor, train_i
 def positions(metrics: dict[str, Metric], base: dict[str, Metric]) -> dict[str, Metric]:
     """``<name>_position`` for every metric in ``metrics`` whose floor and ceiling are in ``base``."""
     return {f"{m}_position": position(metrics[m], base[f"{m}_floor"], base[f"{m}_ceiling"])
-            for m in BASELINE_METRICS if m in metrics and f"{m}_floor" in base}
+            for m in PLACED if m in metrics and f"{m}_floor" in base}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -162,11 +162,11 @@ def _set_metrics(names: list[str], drawn, run, reference: Tensor, score) -> dict
 
 
 def _all_missing(names: list[str], reason: str) -> dict[str, Metric]:
-    return {m: Metric.missing("none", reason) for n in names for m in CONV_EVAL.get(n, (n,))}
+    return {m: Metric.missing("none", reason) for m in expand(names)}
 
 
 def _networks(metrics: dict[str, Metric]) -> dict[str, str]:
-    return {k: m.network for k, m in metrics.items() if k in BASELINE_METRICS}
+    return {k: m.network for k, m in metrics.items() if k in PLACED}
 
 
 def _settings(dataset: str) -> str:

@@ -20,6 +20,7 @@ from ebm.conv_ebm import build_energy_net
 from ebm.data import load_images
 from ebm.devices import resolve_device
 from ebm.langevin import ReplayBuffer, init_chains, langevin
+from ebm.metric_names import direction
 from ebm.metrics.result import MetricUnavailable
 from ebm.rng import seed_for
 from ebm.runs import finite_parameters, finite_signals
@@ -60,11 +61,12 @@ class ConvEBMRun:
         metrics = cfg.eval.metrics
         # best.pt: by domain coverage where it is measured (what the conv sweeps rank by), else FID/KID
         if "prdc_domain" in metrics:
-            self.best_metric = ("eval/coverage_domain", "max")
+            best = "eval/coverage_domain"
         else:
             primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception") if n in metrics),
                            None)
-            self.best_metric = (f"eval/{primary}", "min") if primary else ("train/loss", "min")
+            best = f"eval/{primary}" if primary else "train/loss"
+        self.best_metric = (best, direction(best))
         self.epoch = 0
         self.iteration = 0
         self.status = "ok"

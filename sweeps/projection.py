@@ -382,12 +382,12 @@ def _floors_seconds(run, names: list[str], n: int, resamples: int, cache: dict,
     """FID/KID (and the like) floors and ceilings at n: ``baseline_resamples`` draws each of training images and
     of noise, each scored as a sample set is; 0 when none of ``names`` has one, or N exceeds the training split."""
     from ebm.conv_eval import MAX_REFERENCE
-    from ebm.metrics.baselines import BASELINE_METRICS
+    from ebm.metric_names import PLACED
 
     reference = run.test_x[:MAX_REFERENCE] if reference is None else reference
     score = _score_seconds(run, names, n, reference, cache)
     scored = cache[("score", tuple(names), n, len(reference), "names")]
-    if not scored & set(BASELINE_METRICS) or n > len(run.train_x):
+    if not scored & set(PLACED) or n > len(run.train_x):
         return 0.0
     return 2 * resamples * score
 

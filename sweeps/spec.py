@@ -34,7 +34,7 @@ import os
 from typing import Any
 
 from ebm.config import from_dict
-from ebm.metric_names import reported
+from ebm.metric_names import direction, reported
 from ebm.strict import ConfigError, build, flatten, known, parse_override, read_yaml, replace
 from sweeps.literature import grids_of, read_claims
 from sweeps.space import DOMAINS, UNSWEEPABLE, Domain, domain  # noqa: F401  (importable from here as before)
@@ -210,6 +210,10 @@ def _check(s: Sweep, where: str) -> None:
             examples = ", ".join(m for m in known_metrics if m.startswith(("eval/", "final/")))[:200]
             hint = f"did you mean {close[0]}?" if close else f"{s.kind} runs with this config report e.g. {examples}"
             raise ConfigError(f"{where}: {key}={value!r} is not a metric {s.kind} runs report; {hint}")
+        better = direction(value)
+        if better not in (None, s.mode):
+            raise ConfigError(f"{where}: mode={s.mode!r}, but a {'lower' if better == 'min' else 'higher'} "
+                              f"{value} is better (ebm.metric_names); set mode: {better}")
     position = f"{s.ranked_by}_position"
     for i, claim in enumerate(s.literature):
         if claim.uses_position and position not in known_metrics:

@@ -26,16 +26,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm.metric_names import expand
+from ebm.metric_names import IMAGE_METRICS, expand, network
 from ebm.metrics.domain import DomainNet, domain_fid_kid, domain_inception_score, domain_metrics, load_domain_net
 from ebm.metrics.energy import chain_diagnostics, energy_stats
 from ebm.metrics.fid import Features, features, fid_kid, frechet_distance, kid_from_features
 from ebm.metrics.inception import inception_metrics, load_inception
 from ebm.metrics.lpips_div import lpips_diversity
 from ebm.metrics.result import Metric, MetricUnavailable, flatten
-
-IMAGE_METRICS = ("fid_domain", "kid_domain", "is_domain", "prdc_domain", "fid_inception", "kid_inception", "is",
-                 "lpips")
 
 __all__ = ["IMAGE_METRICS", "DomainNet", "Features", "Metric", "MetricUnavailable", "chain_diagnostics",
            "domain_fid_kid", "domain_inception_score", "domain_metrics", "energy_stats", "features", "fid_kid",
@@ -55,14 +52,13 @@ def image_metrics(names: list[str] | tuple[str, ...], samples: Tensor, reference
     if bad:
         raise ValueError(f"unknown image metrics {bad}; choose from {', '.join(IMAGE_METRICS)}")
     out: dict[str, Metric] = {}
-    in_domain = [n for n in ("fid_domain", "kid_domain", "prdc_domain") if n in names]
+    in_domain = [n for n in names if network(n) == "domain" and n != "is_domain"]  # one pass of the samples
     if in_domain:
         dom = domain_metrics(in_domain, samples, reference, dataset, root, cache_dir, device, download, seed=seed)
-        wanted = {*expand(in_domain), "domain_accuracy"}
-        out.update({k: v for k, v in dom.items() if k in wanted})
+        out.update({k: v for k, v in dom.items() if k in expand(in_domain)})
     if "is_domain" in names:
         out.update(domain_inception_score(samples, dataset, root, cache_dir, device, download))
-    incep = tuple(n for n in ("fid_inception", "kid_inception", "is") if n in names)
+    incep = tuple(n for n in names if network(n) == "inception")
     if incep:
         out.update(inception_metrics(samples, reference, incep, device, fid_method=fid_method, seed=seed))
     if "lpips" in names:

@@ -31,10 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ebm.metric_names import PRDC_DOMAIN
+from ebm.metric_names import PLACED
 from ebm.metrics.result import Metric
 
-BASELINE_METRICS = ("fid_domain", "kid_domain", "is_domain", *PRDC_DOMAIN, "fid_inception", "kid_inception")
 CACHE_VERSION = 1  # bump when what a cached floor/ceiling means changes
 DEFAULT_CACHE_DIR = "~/.cache/ebm-cd-study"
 SEED_OFFSET = 7919  # the baselines' draws never coincide with the samples' seed
@@ -45,14 +44,14 @@ def baseline_metrics(names: list[str] | tuple[str, ...], n: int, reference: Tens
                      networks: dict[str, str], score, resamples: int, seed: int = 0,
                      cache_dir: str | None = None, settings: str = "") -> dict[str, Metric]:
     """``<name>_floor``, ``<name>_ceiling`` and ``<name>_spread`` for each of ``names`` in
-    :data:`BASELINE_METRICS` at N = ``n``.
+    :data:`ebm.metric_names.PLACED` at N = ``n``.
 
     ``score(images) -> {name: Metric}`` must be the very function the samples were scored with (same
     reference, network, settings); ``networks`` maps each name to the network the samples' value came from,
     so a floor is only ever reported for the network its value used. ``settings`` enters the cache key
     (e.g. KID subset sizes, FID method).
     """
-    names = [m for m in names if m in BASELINE_METRICS]
+    names = [m for m in names if m in PLACED]
     if not names or resamples < 1:
         return {}
     if n > len(train_images):
