@@ -1,16 +1,22 @@
-"""Annealed importance sampling for the log partition function of a Bernoulli RBM: forward and reverse.
+"""Annealed importance sampling for a Bernoulli RBM: forward AIS, reverse AIS and RAISE.
 
 - AIS (Salakhutdinov & Murray 2008, "On the quantitative analysis of deep belief networks", Sec. 3-4):
   anneal from a base-rate model A (W = 0, c = 0, b_A = logit of the data marginals) to the RBM B
   through  p*_beta(v) = exp((1 - beta) b_A^T v + beta b^T v) prod_j (1 + exp(beta (c_j + v^T W_:j))).
   The mean importance weight is unbiased for Z_B / Z_A, so by Jensen its log is a stochastic LOWER
-  bound on log Z_B, i.e. an optimistic log-likelihood.
+  bound on log Z_B, i.e. an optimistic log-likelihood; by Markov's inequality it overshoots log Z_B by
+  more than t nats with probability below e^-t, whatever the weights' ESS (``MARKOV_NATS``).
 - Reverse AIS (Grosse et al. 2015, "Sandwiching the marginal likelihood using bidirectional Monte
-  Carlo"; Burda et al. 2015, RAISE): the same chain run from model samples at beta = 1 down to A. Its
-  mean weight is unbiased for Z_A / Z_B, so log Z_A - log(mean weight) is a stochastic UPPER bound on
-  log Z_B (a pessimistic log-likelihood) ONLY when the starting states are exact model samples
-  (``ebm.likelihood.exact_samples``); from held-out data (PyDeep's estimator) or the forward chains' end
-  states it is no bound of any kind. The caller labels where it started.
+  Carlo"): the same chain run from model samples at beta = 1 down to A. Its mean weight is unbiased for
+  Z_A / Z_B, so log Z_A - log(mean weight) is a stochastic UPPER bound on log Z_B ONLY when the starting
+  states are exact model samples (``ebm.likelihood.exact_samples``); from held-out data or the forward
+  chains' end states it is no bound of any kind. The caller labels where it started.
+- RAISE (Burda, Grosse & Salakhutdinov 2015, "Accurate and conservative estimates of MRF log-likelihood
+  using reverse annealing", Sec. 3): the forward AIS chain's last state is itself a generative model,
+  p_ann(v). Run backwards from a held-out image v (one Gibbs sweep at beta = 1, then down the schedule),
+  its weight is unbiased for p_ann(v), so its log errs low on log p_ann(v) in expectation; p_ann tends to
+  p as the schedule lengthens, and short schedules make it worse, not better, on held-out data. That is
+  the conservative side of the bracket; ``raise_log_likelihood``.
 - Intervals: 95% on log Z from a log-normal model of the weights (``_log_mean_interval``), with the
   weights' effective sample size (Kong 1992) beside it; below ``MIN_WEIGHT_ESS`` the estimate is flagged
   unreliable and callers state no interval.
@@ -35,6 +41,7 @@ N_BETAS_DEFAULT = sum(SCHEDULE_COUNTS)  # 14,500
 BASE_MARGINAL_EPS = 1e-3  # clamp for the base-rate marginals so that b_A stays finite (Hinton 2010, 8.1)
 CONFIDENCE = 0.95  # coverage of the stated log Z interval (checked against exact log Z in the tests)
 MIN_WEIGHT_ESS = 10.0  # fewer effective weights than this: the interval cannot be trusted (see AISResult)
+MARKOV_NATS = math.log(1 / (1 - CONFIDENCE))  # ln 20: P(log of an unbiased estimate > log truth + this) < 5%
 # max |delta x| up to which an AIS step sums the cumulant series (_bernoulli_cgf_sum) to the y^2, y^3, y^4 term
 SERIES_STEPS = (2e-3, 1.5e-2, 6e-2)
 
@@ -130,6 +137,67 @@ def reverse_ais_log_z(rbm: RBM, base_visible_marginals: Tensor, v_init: Tensor, 
     log_mean, log_low, log_high = _log_mean_interval(log_w)
     return AISResult(log_z_A - log_mean, log_z_A - log_high, log_z_A - log_low, log_w, log_z_A,
                      len(betas), v, "reverse", weight_ess(log_w), start)
+
+
+@dataclass
+class RAISEResult:
+    """RAISE on held-out images (Burda et al. 2015): per image, the log of the mean of ``chains`` weights, each
+    unbiased for p_ann(v)."""
+
+    log_p: Tensor  # (N,) float64: estimates of log p_ann(v_i), low in expectation (Jensen)
+    neg_free_energy: Tensor  # (N,) float64: -F(v_i) under the RBM
+    n_betas: int
+    chains: int  # reverse chains per image
+
+    @property
+    def log_likelihood(self) -> float:
+        """Mean of ``log_p``: errs low on the images' mean log p_ann(v)."""
+        return self.log_p.mean().item()
+
+    @property
+    def log_likelihood_low(self) -> float:
+        """``log_likelihood`` less ``MARKOV_NATS`` / N: the product of the N independent image estimates is unbiased
+        for prod_i p_ann(v_i), so by Markov's inequality the mean log p_ann(v) lies above this with >= 95%."""
+        return self.log_likelihood - MARKOV_NATS / len(self.log_p)
+
+    @property
+    def log_z(self) -> float:
+        """The log Z these images imply, mean(-F(v) - log_p): high in expectation where p_ann is no better than p,
+        so an image set's log-likelihood mean(-F) - log_z is conservative."""
+        return (self.neg_free_energy - self.log_p).mean().item()
+
+
+@torch.no_grad()
+def raise_log_likelihood(rbm: RBM, base_visible_marginals: Tensor, v: Tensor, chains: int = 1,
+                         betas: Tensor | None = None, n_betas: int | None = None, generator: Rng = None) -> RAISEResult:
+    """RAISE (Burda, Grosse & Salakhutdinov 2015, Sec. 3) on the held-out images ``v`` (N, V).
+
+    From x_K = v the chain moves backwards, x_{k-1} ~ T_k(. | x_k) with T_k the Gibbs sweep that leaves p*_k
+    invariant (reversible, so it is its own reversal): one sweep at beta = 1 first, then one per beta down to the
+    base. The weight p_A(x_0) prod_k p*_k(x_k) / p*_k(x_{k-1}) is unbiased for p_ann(v), and rearranged it is
+    -F(v) - log Z_A plus the reverse AIS weight along the flipped schedule from x_{K-1}. Costs N x ``chains``
+    chains for the schedule's length, as forward AIS with that many chains.
+    """
+    if v.ndim != 2 or v.shape[0] < 1 or v.shape[1] != rbm.n_visible:
+        raise ValueError(f"v must be (N >= 1, {rbm.n_visible}), got {tuple(v.shape)}")
+    if chains < 1:
+        raise ValueError(f"raise_log_likelihood needs chains >= 1, got {chains}")
+    betas = _schedule(betas, n_betas)
+    b_A = base_rate_bias(base_visible_marginals).to(rbm.W.device)  # (V,)
+    v = v.to(device=rbm.W.device, dtype=torch.float32)
+    x, _ = gibbs(rbm, v.repeat_interleave(chains, 0).contiguous(), 1, generator)  # (N S, V): x_{K-1} ~ T_K(. | v)
+    log_w, _ = _anneal(rbm, b_A, betas.flip(0), x.float().contiguous(), generator)  # (N S,) from beta_{K-1} to 0
+    neg_f = _neg_free_energy64(rbm, v)  # (N,)
+    log_p_chain = neg_f.repeat_interleave(chains) - _base_log_z(b_A, rbm.n_hidden) + log_w  # (N S,)
+    log_p = torch.logsumexp(log_p_chain.view(len(v), chains), 1) - math.log(chains)  # (N,)
+    return RAISEResult(log_p, neg_f, len(betas), chains)
+
+
+def _neg_free_energy64(rbm: RBM, v: Tensor) -> Tensor:
+    """-F(v) = b^T v + sum_j softplus(c_j + v^T W_:j) per row (N,), in float64: log p*_1(v) of the schedule."""
+    W, b, c = (t.detach().double() for t in (rbm.W, rbm.visible_bias, rbm.hidden_bias))
+    v64 = v.double()
+    return v64 @ b + F.softplus(torch.addmm(c, v64, W)).sum(1)
 
 
 def _anneal(rbm: RBM, b_A: Tensor, betas: Tensor, v: Tensor,

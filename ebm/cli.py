@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="RBM: exact ais recon pll fe_gap ess; conv-EBM: energy_gap ess fid_domain kid_domain "
                         "is_domain prdc_domain fid_inception kid_inception is lpips")
     e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
+    e.add_argument("--seed", type=int, help="RBM: seed of the AIS, RAISE and chain-diagnostic draws (default: the "
+                                            "checkpoint's saved stream, so a repeat without it is identical)")
     _add_overrides(e)
     e.set_defaults(func=cmd_evaluate)
 
@@ -174,7 +176,10 @@ def cmd_evaluate(args) -> int:
 
     overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
     run = restore_run(args.checkpoint, overrides)
-    result = run.evaluate(args.metrics)
+    if args.seed is not None and run.cfg.kind != "rbm":
+        raise ConfigError(f"--seed applies to RBM checkpoints; {args.checkpoint} holds a {run.cfg.kind} run, whose "
+                          f"evaluation draws from its own saved streams")
+    result = run.evaluate(args.metrics) if args.seed is None else run.evaluate(args.metrics, seed=args.seed)
     print(json.dumps(finite_json(result), indent=2, sort_keys=False, allow_nan=False, default=_json_default))
     return 0
 

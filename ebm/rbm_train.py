@@ -27,6 +27,7 @@ EVAL_METRICS = ("exact", "ais", "recon", "pll", "fe_gap", "ess")
 # purposes of the evaluation streams (ebm.rng.seed_for): none shares its draws with another or with training
 ESS_STREAM = "rbm chain diagnostics"  # + the epoch
 FINAL_STREAM = "rbm final evaluation"
+EVALUATE_STREAM = "rbm evaluate"  # python -m ebm evaluate --seed
 
 
 class RBMRun:
@@ -175,32 +176,45 @@ class RBMRun:
         }
 
     def heldout_log_likelihood(self, method: str | None = None) -> dict:
-        """Mean held-out log-likelihood, exact where affordable, else AIS with the per-epoch schedule."""
+        """Mean held-out log-likelihood, exact where affordable, else AIS with the per-epoch schedule, with its weight
+        ESS and ``eval/reliable``: exact, or AIS with weight ESS >= ``ebm.ais.MIN_WEIGHT_ESS``.
+        ``eval/reliable_log_likelihood`` is the value where reliable and missing (with the reason) where not: what
+        ASHA and Optuna steer by, so no search decision rests on a value the run itself cannot vouch for."""
         e = self.cfg.eval
         method = method or e.log_likelihood
         res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method=method,
-                                                 n_betas=e.ais_betas, n_chains=e.ais_chains, reverse=False,
-                                                 generator=self.stream)  # the curve reports no reverse estimate
+                                                 n_betas=e.ais_betas, n_chains=e.ais_chains, generator=self.stream)
         if "exact/log_likelihood" in res:
-            return {"eval/log_likelihood": res["exact/log_likelihood"], "eval/log_z": res["exact/log_z"],
-                    "eval/log_likelihood_method": "exact"}
-        return {"eval/log_likelihood": res["ais/log_likelihood"], "eval/log_z": res["ais/log_z"],
-                "eval/log_likelihood_low": res["ais/log_likelihood_low"],
-                "eval/log_likelihood_high": res["ais/log_likelihood_high"],
-                "eval/log_likelihood_method": "ais"}
+            ll = res["exact/log_likelihood"]
+            return {"eval/log_likelihood": ll, "eval/log_z": res["exact/log_z"], "eval/reliable": True,
+                    "eval/reliable_log_likelihood": ll, "eval/log_likelihood_method": "exact"}
+        ll, reliable = res["ais/log_likelihood"], res["ais/reliable"]
+        out = {"eval/log_likelihood": ll, "eval/log_z": res["ais/log_z"],
+               "eval/log_likelihood_low": res["ais/log_likelihood_low"],
+               "eval/log_likelihood_high": res["ais/log_likelihood_high"],
+               "eval/weight_ess": res["ais/weight_ess"], "eval/reliable": reliable,
+               "eval/reliable_log_likelihood": ll if reliable else None, "eval/log_likelihood_method": "ais"}
+        if not reliable:
+            out["eval/reliable_log_likelihood/missing"] = res["ais/note"]
+        return out
 
-    def final_evaluation(self) -> dict:
-        """The last model's held-out log-likelihood as a paper would quote it, keyed ``final/...``: exact
-        when min(V, H) <= 25, else forward AIS with the full schedule (``eval.final_ais_betas``) and its
-        interval, plus reverse AIS labelled by where it started. Draws come from a stream of its own,
-        so the evaluation never changes the training stream."""
+    def final_evaluation(self, generator: Rng = None) -> dict:
+        """The last model's held-out log-likelihood as a paper would quote it, keyed ``final/...``: exact when
+        min(V, H) <= 25, else the bracket of ``ebm.likelihood.final_log_likelihood``: forward AIS rerun with more
+        betas until reliable or ``eval.final_ais_rounds`` are spent (``final/log_likelihood``, labelled by
+        ``final/reliable``), and RAISE on ``eval.final_raise_images`` held-out images (``final/raise_...``). Draws
+        come from a stream of its own (or ``generator``), so the evaluation never changes the training stream."""
         e, n_units = self.cfg.eval, min(self.rbm.n_visible, self.rbm.n_hidden)
         method = e.final if e.final != "auto" else ("exact" if n_units <= EXACT_MAX_UNITS else "ais")
-        gen = BernoulliStream(seed_for(self.cfg.seed, FINAL_STREAM), self.device)
+        gen = generator or BernoulliStream(seed_for(self.cfg.seed, FINAL_STREAM), self.device)
         t0 = time.perf_counter()
-        res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method=method,
-                                                 n_betas=e.final_ais_betas, n_chains=e.final_ais_chains,
-                                                 generator=gen)
+        if method == "exact":
+            res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method="exact")
+            res["exact/reliable"] = True
+        else:
+            res = likelihood.final_log_likelihood(self.rbm, self.test_v, self.marginals, e.final_ais_chains,
+                                                  e.final_ais_betas, e.final_ais_rounds, e.final_raise_images,
+                                                  e.final_raise_chains, e.final_raise_betas, gen)
         out = {"final/method": method, "final/epoch": self.epoch}
         for key, value in res.items():
             group, name = key.split("/", 1)
@@ -208,13 +222,17 @@ class RBMRun:
         out["final/seconds"] = time.perf_counter() - t0
         return out
 
-    def evaluate(self, names: list[str] | None = None, ess_chains: int = 100, ess_steps: int = 1000) -> dict:
-        """Metrics of the current model by name, as ``evaluate``'s JSON: see ``EVAL_METRICS``."""
+    def evaluate(self, names: list[str] | None = None, ess_chains: int = 100, ess_steps: int = 1000,
+                 seed: int | None = None) -> dict:
+        """Metrics of the current model by name, as ``evaluate``'s JSON: see ``EVAL_METRICS``. ``ais`` is the final
+        evaluation's bracket at the config's ``eval.final_*`` settings. ``seed`` seeds the stream of AIS, RAISE and
+        the chain diagnostics (default: the run's own, as restored from its checkpoint), so repeats can differ."""
         affordable = min(self.rbm.n_visible, self.rbm.n_hidden) <= likelihood.AUTO_EXACT_MAX_UNITS
         names = names or ["exact" if affordable else "ais", "recon", "pll", "fe_gap"]
         unknown = [n for n in names if n not in EVAL_METRICS]
         if unknown:
             raise ConfigError(f"unknown RBM metric(s) {', '.join(unknown)}; choose from {', '.join(EVAL_METRICS)}")
+        gen = self.stream if seed is None else BernoulliStream(seed_for(seed, EVALUATE_STREAM), self.device)
         out: dict = {"data": self.cfg.data.name, "epoch": self.epoch}
         if "exact" in names:
             if min(self.rbm.n_visible, self.rbm.n_hidden) <= EXACT_MAX_UNITS:
@@ -223,8 +241,10 @@ class RBMRun:
                 out.update({"exact/log_z": None, "exact/log_likelihood": None, "exact/missing_reason":
                             f"enumeration needs 2^{min(self.rbm.n_visible, self.rbm.n_hidden)} states; use ais"})
         if "ais" in names:
-            out.update(likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method="ais",
-                                                          generator=self.stream))
+            e = self.cfg.eval
+            out.update(likelihood.final_log_likelihood(self.rbm, self.test_v, self.marginals, e.final_ais_chains,
+                                                       e.final_ais_betas, e.final_ais_rounds, e.final_raise_images,
+                                                       e.final_raise_chains, e.final_raise_betas, gen))
         health = self.health()
         if "recon" in names:
             out["recon_error"] = health["train/recon_error"]
@@ -233,7 +253,7 @@ class RBMRun:
         if "fe_gap" in names:
             out["free_energy_gap"] = health["train/free_energy_gap"]
         if "ess" in names:
-            out.update(self.chain_diagnostics(ess_chains, ess_steps))
+            out.update(self.chain_diagnostics(ess_chains, ess_steps, gen))
         return out
 
     @torch.no_grad()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ebm.ais import (
+    MARKOV_NATS,
     MIN_WEIGHT_ESS,
     N_BETAS_DEFAULT,
     _anneal,
@@ -15,6 +16,7 @@ from ebm.ais import (
     ais_log_z,
     ais_schedule,
     base_rate_bias,
+    raise_log_likelihood,
     reverse_ais_log_z,
     weight_ess,
 )
@@ -23,6 +25,7 @@ from ebm.likelihood import (
     estimate_log_likelihood,
     exact_log_z,
     exact_samples,
+    final_log_likelihood,
     log_likelihood,
     pseudo_log_likelihood,
 )
@@ -199,11 +202,13 @@ def test_one_dominant_weight_is_unreliable_and_states_no_interval():
     assert log_mean == pytest.approx(math.log(0.25), abs=1e-9) and low <= log_mean <= high
     assert weight_ess(log_w) == pytest.approx(1.0, abs=1e-9)
     assert weight_ess(torch.zeros(50, dtype=torch.float64)) == pytest.approx(50.0)
-    # 10 betas on a 40x14 RBM with N(0, 1) weights: one chain carries the weight, and the result says so
+    # 10 betas on a 40x14 RBM with N(0, 1) weights: one chain carries the weight, and the result says so; only
+    # Markov's high end is stated
     res = estimate_log_likelihood(_random_rbm(40, 14, scale=1.0, seed=0), torch.zeros(5, 40), torch.full((40,), 0.5),
-                                  method="ais", n_betas=10, reverse=False, generator=torch.Generator().manual_seed(0))
+                                  method="ais", n_betas=10, generator=torch.Generator().manual_seed(0))
     assert res["ais/weight_ess"] < MIN_WEIGHT_ESS and res["ais/reliable"] is False
-    assert res["ais/log_likelihood_low"] == -math.inf and res["ais/log_likelihood_high"] == math.inf
+    assert res["ais/log_likelihood_low"] == -math.inf
+    assert res["ais/log_likelihood_high"] == pytest.approx(res["ais/log_likelihood"] + MARKOV_NATS)
     assert "unreliable: weight ESS" in res["ais/note"]
 
 
@@ -285,10 +290,7 @@ def test_estimate_log_likelihood_keys_and_interval_order(digits, digits_rbm):
                                   generator=torch.Generator().manual_seed(3))
     assert set(ais) == {"ais/log_z", "ais/log_z_low", "ais/log_z_high", "ais/log_likelihood",
                         "ais/log_likelihood_low", "ais/log_likelihood_high", "ais/weight_ess", "ais/chains",
-                        "ais/betas", "ais/reliable", "reverse_ais/log_z", "reverse_ais/log_likelihood",
-                        "reverse_ais/start", "reverse_ais/upper_bound", "reverse_ais/weight_ess"}
-    # H = 14: reverse AIS starts from exact samples, so it is labelled a bound
-    assert ais["reverse_ais/start"] == "exact_samples" and ais["reverse_ais/upper_bound"] is True
+                        "ais/betas", "ais/reliable"}
     assert ais["ais/reliable"] is True
     assert ais["ais/log_z_low"] <= ais["ais/log_z"] <= ais["ais/log_z_high"]
     assert ais["ais/log_likelihood_low"] <= ais["ais/log_likelihood"] <= ais["ais/log_likelihood_high"]
@@ -296,7 +298,102 @@ def test_estimate_log_likelihood_keys_and_interval_order(digits, digits_rbm):
     assert ais["ais/log_likelihood"] + ais["ais/log_z"] == pytest.approx(
         ais["ais/log_likelihood_low"] + ais["ais/log_z_high"])
     assert ais["ais/log_likelihood"] == pytest.approx(exact["exact/log_likelihood"], abs=0.5)
-    assert ais["reverse_ais/log_likelihood"] == pytest.approx(exact["exact/log_likelihood"], abs=0.5)
+
+
+# --- RAISE and the final evaluation's bracket ------------------------------------------------------------
+def _annealing_model(rbm, marginals, betas):
+    """p_ann(v) over all 2^V states by enumeration: base-rate draws, then one Gibbs sweep of p*_beta at each beta
+    after the first (forward AIS's last state after one more sweep at beta = 1; Burda et al. 2015)."""
+    vs, hs = _all_states(rbm.n_visible), _all_states(rbm.n_hidden)  # (2^V, V), (2^H, H)
+    W, b, c = (t.detach().double() for t in (rbm.W, rbm.visible_bias, rbm.hidden_bias))
+    b_A = base_rate_bias(marginals).double()
+
+    def bernoulli(p, x):  # P(x | p) of independent bits
+        return (x * p + (1 - x) * (1 - p)).prod(-1)
+
+    p = bernoulli(torch.sigmoid(b_A), vs)  # (2^V,)
+    for beta in betas[1:].tolist():
+        p_h = torch.stack([bernoulli(torch.sigmoid(beta * (vs @ W + c)), h) for h in hs], 1)  # (2^V, 2^H)
+        p_v = torch.stack([bernoulli(torch.sigmoid((1 - beta) * b_A + beta * (hs @ W.t() + b)), v)
+                           for v in vs], 1)  # (2^H, 2^V)
+        p = p @ p_h @ p_v
+    return p
+
+
+def test_raise_is_unbiased_for_the_annealing_model():
+    """RAISE's weight is unbiased for p_ann(v): the log of the mean of 50,000 weights per image matches p_ann by
+    enumeration at every one of the 2^5 images, and p_ann at four betas is far enough from p to tell them apart."""
+    rbm, marginals = _random_rbm(5, 3, scale=1.5, seed=1), torch.linspace(0.2, 0.8, 5)
+    betas = torch.tensor([0.0, 0.3, 0.7, 1.0], dtype=torch.float64)
+    p_ann = torch.log(_annealing_model(rbm, marginals, betas))  # (32,)
+    est = raise_log_likelihood(rbm, marginals, _all_states(5).float(), chains=50_000, betas=betas,
+                               generator=BernoulliStream(0))
+    err = est.log_p - p_ann
+    assert err.abs().max() < 0.05 and abs(err.mean()) < 0.01, err
+    log_p = est.neg_free_energy - exact_log_z(rbm)
+    assert (p_ann - log_p).abs().max() > 0.2  # the check above would catch RAISE estimating p instead
+    assert est.log_z == pytest.approx((est.neg_free_energy - est.log_p).mean().item())
+
+
+def _bracket(rbm, test, marginals, repeats, n_betas):
+    """``repeats`` final evaluations (100 forward chains, one run; RAISE on 100 test images, one chain each, both at
+    ``n_betas``): (how often RAISE states itself conservative, how often the stated bracket holds the exact
+    log-likelihood of the whole test set). The bracket is RAISE's low end <= exact <= forward AIS's high end, the
+    low side only where RAISE states it (else -inf)."""
+    exact = log_likelihood(rbm, test, exact_log_z(rbm))
+    stated = held = 0
+    for r in range(repeats):
+        res = final_log_likelihood(rbm, test, marginals, 100, n_betas, 1, 100, 1, n_betas, BernoulliStream(100 + r))
+        low = res["raise/log_likelihood_low"] if res["raise/conservative"] else -math.inf
+        stated += res["raise/conservative"]
+        held += low <= exact <= res["ais/log_likelihood_high"]
+    return stated, held
+
+
+@pytest.fixture(scope="module")
+def rugged_digits_rbm(digits):
+    """V = 64, H = 16 after 300 CD-1 epochs at lr 0.5: weights of std ~1.5, where 30 betas leave a weight ESS ~10."""
+    train, _, marginals = digits
+    rbm = RBM(64, 16, init_std=0.01, generator=torch.Generator().manual_seed(0))
+    rbm.init_visible_bias(marginals)
+    return _train_cd1(rbm, train, epochs=300, lr=0.5)
+
+
+def test_the_final_bracket_holds_the_exact_log_likelihood(digits, digits_rbm, rugged_digits_rbm):
+    """Two CD-1 digits RBMs, 30 repeats each at 1,000 betas: RAISE states itself conservative and the bracket
+    [RAISE low, forward AIS high] holds the exact test log-likelihood in >= 90% of repeats."""
+    _, test, marginals = digits
+    for rbm in (digits_rbm, rugged_digits_rbm):
+        stated, held = _bracket(rbm, test, marginals, 30, 1_000)
+        assert stated >= 27 and held >= 27, (stated, held)
+
+
+@pytest.mark.slow
+def test_raise_says_when_it_is_not_conservative():
+    """784 x 16 on mnist5k after 50 CD-1 epochs: the annealing model beats the RBM on held-out digits, so RAISE
+    overestimates (by 3.5 nats at 1,000 betas, 0.4 at 14,500 against exact log Z) and falls as its schedule
+    grows. The trend check says so in >= 90% of repeats, and the bracket keeps only forward AIS's high end."""
+    train = binarize(flatten(load_images("mnist5k", split="train")), "threshold")
+    test = binarize(flatten(load_images("mnist5k", split="test")), "threshold")
+    rbm = RBM(784, 16, init_std=0.01, generator=torch.Generator().manual_seed(0))
+    rbm.init_visible_bias(train.mean(0))
+    _train_cd1(rbm, train, epochs=50, lr=0.1)
+    stated, held = _bracket(rbm, test, train.mean(0), 20, 1_000)
+    assert stated <= 2 and held >= 18, (stated, held)
+
+
+def test_final_forward_ais_doubles_its_betas_until_reliable():
+    """The 40x14 N(0, 1) RBM at 10 betas is unreliable: one run says so and states Markov's high end only (which
+    holds); given rounds, the final evaluation doubles the betas until the weight ESS is enough."""
+    rbm, v, marginals = _random_rbm(40, 14, scale=1.0, seed=0), torch.zeros(5, 40), torch.full((40,), 0.5)
+    exact = log_likelihood(rbm, v, exact_log_z(rbm))
+    one = final_log_likelihood(rbm, v, marginals, 100, 10, rounds=1, generator=BernoulliStream(0))
+    assert one["ais/reliable"] is False and one["ais/rounds"] == 1 and "raise/log_likelihood" not in one
+    assert one["ais/log_likelihood_low"] == -math.inf and exact <= one["ais/log_likelihood_high"] < math.inf
+    more = final_log_likelihood(rbm, v, marginals, 100, 10, rounds=8, generator=BernoulliStream(0))
+    assert more["ais/reliable"] is True and 1 < more["ais/rounds"] < 8, more
+    assert more["ais/betas"] == 10 * 2 ** (more["ais/rounds"] - 1) and more["ais/forward_seconds"] > 0
+    assert more["ais/log_likelihood_low"] <= exact <= more["ais/log_likelihood_high"]
 
 
 # --- pseudo-log-likelihood -----------------------------------------------------------------------------
@@ -378,4 +475,4 @@ def test_ais_increment_series_matches_the_closed_form(scale):
 def test_bench_ais_smoke_test_runs(capsys):
     importlib.import_module("benchmarks.bench_ais").main(["--smoke-test"])
     out = capsys.readouterr().out
-    assert "forward AIS: 100 betas x 100 chains" in out and "reverse AIS" in out and "nan" not in out
+    assert "forward AIS: 100 betas x 100 chains" in out and "RAISE on 100" in out and "nan" not in out

@@ -32,7 +32,7 @@ def test_a_tiny_rbm_run_reports_exactly_the_registry_s_names(method):
                              "eval.final_ais_betas=10", "eval.final_ais_chains=2"])
     got, listed = _names(build_run(cfg).train_epoch()), reported(flatten(to_dict(cfg)))
     assert got == listed, (got - listed, listed - got)
-    assert ("final/reverse_ais_log_likelihood" in got) == (method == "ais")
+    assert ("final/raise_log_likelihood" in got) == (method == "ais")
     assert {"eval/ess", "final/log_likelihood"} <= got
 
 

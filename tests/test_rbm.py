@@ -139,7 +139,7 @@ def test_centering_trains_too():
 
 def test_the_last_epoch_reports_a_final_evaluation_a_paper_could_quote():
     """min(V, H) <= 25: the final log-likelihood is exact, equal to an independent evaluation of the same model;
-    forcing AIS gives its interval, weight ESS and a reverse estimate labelled by its start."""
+    forcing AIS gives its interval, weight ESS, the effort spent, and RAISE below it."""
     run = RBMRun(_cfg("train.epochs=2", "model.n_hidden=12", "eval.every=2"))
     first = run.train_epoch()
     assert not any(k.startswith("final/") for k in first)
@@ -147,9 +147,15 @@ def test_the_last_epoch_reports_a_final_evaluation_a_paper_could_quote():
     assert last["final/method"] == "exact" and last["final/epoch"] == 2
     exact = likelihood.estimate_log_likelihood(run.rbm, run.test_v, run.marginals, method="exact")
     assert last["final/log_likelihood"] == pytest.approx(exact["exact/log_likelihood"], abs=1e-9)
-    run.cfg.eval.final, run.cfg.eval.final_ais_betas = "ais", 500
+    assert last["final/reliable"] is True
+    e = run.cfg.eval
+    e.final, e.final_ais_betas, e.final_raise_betas, e.final_raise_images = "ais", 500, 500, 50
     ais = run.final_evaluation()
-    assert ais["final/method"] == "ais" and ais["final/reliable"] is True
+    assert ais["final/method"] == "ais" and ais["final/reliable"] is True and ais["final/rounds"] == 1
     assert ais["final/log_likelihood_low"] <= ais["final/log_likelihood"] <= ais["final/log_likelihood_high"]
     assert abs(ais["final/log_likelihood"] - exact["exact/log_likelihood"]) < 0.5
-    assert ais["final/reverse_ais_start"] == "exact_samples" and ais["final/reverse_ais_upper_bound"] is True
+    assert ais["final/raise_images"] == 50 and ais["final/raise_betas"] == 500
+    assert ais["final/raise_log_likelihood_low"] < ais["final/raise_log_likelihood"] < ais["final/log_likelihood"]
+    assert not any("reverse" in k for k in ais)
+    timeless = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
+    assert timeless(run.final_evaluation()) == timeless(ais)  # its own stream: the same draws every time
