@@ -1,10 +1,9 @@
 """What a sweep varied and measured, read from its experiment folder's ``sweep.yaml``.
 
 ``sweeps/run.py`` writes ``sweep.yaml`` when a sweep starts: the sweep file, its preset and overrides, and the
-settings they resolved to (``Sweep.settings()``). The settings are read from there; a record written before
-the driver recorded them falls back to loading its sweep file now (``sweeps.spec``, no Ray), and an
-experiment without a usable record to settings inferred from the trial folders. Every path ends in the same
-settings dict and :func:`from_settings`, and says in ``notes`` what it could not read.
+settings they resolved to (``Sweep.settings()``). The settings are read from there; an experiment without a
+usable record gets settings inferred from the trial folders, and says in ``notes`` what it could not read. A
+record without settings was written before the driver recorded them, and is refused.
 """
 
 from __future__ import annotations
@@ -84,23 +83,25 @@ class SweepInfo:
 
 
 def read_sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
-    """The settings of the sweep in the experiment folder ``path``: as ``sweep.yaml`` recorded them, else as its
-    sweep file gives them now, else inferred from Tune's ``states`` and the trials' ``rows``."""
+    """The settings of the sweep in the experiment folder ``path``: as ``sweep.yaml`` recorded them, else
+    inferred from Tune's ``states`` and the trials' ``rows``. A record without settings raises AnalysisError."""
     name = os.path.basename(path.rstrip(os.sep))
     record = _read_record(path, notes)
-    if record and isinstance(record.get("settings"), dict):
+    if record and not isinstance(record.get("settings"), dict):
+        from analysis.frames import AnalysisError  # frames imports this module
+
+        prov = record.get("provenance") or {}
+        wrote = (f"ebm-cd-study {prov.get('project', '?')} at commit {prov['git_commit']}" if prov.get("git_commit")
+                 else "a sweeps/run.py from before provenance was recorded")
+        raise AnalysisError(f"{os.path.join(path, RECORD_FILE)} holds no settings: it was written by {wrote}, "
+                            f"before the driver recorded them; rerun the sweep with this version")
+    if record:
         try:
             source = f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep started"
             return from_settings(name, record["settings"], record, source, sweep_file=str(record["sweep"]),
                                  preset=str(record.get("preset", "")))
         except (KeyError, TypeError, ValueError, StopIteration) as e:
-            notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); reading the sweep file instead")
-    if record:
-        preset = record.get("preset", "cpu")
-        settings = _sweep_file_settings(record, preset, rows, notes)
-        if settings is not None:
-            return from_settings(name, settings, record, f"{record['sweep']} (preset {preset})",
-                                 sweep_file=record["sweep"], preset=preset)
+            notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); they are inferred instead")
     return from_settings(name, _inferred_settings(states, rows, notes), record, INFERRED)
 
 
@@ -153,28 +154,6 @@ def _read_record(path: str, notes: list) -> dict | None:
         notes.append(f"{RECORD_FILE} is not a sweep record; the sweep's settings are inferred")
         return None
     return record
-
-
-def _sweep_file_settings(record: dict, preset: str, rows: list[dict], notes: list) -> dict | None:
-    """The settings of the record's sweep file as it loads now (older records hold no settings); None when it
-    does not load or no longer matches the trials."""
-    try:
-        from sweeps.spec import SweepError, load_sweep  # no Ray, no torch: the YAML checks only
-    except ImportError as e:  # analysing on a machine without the repository's packages
-        notes.append(f"sweeps.spec is not importable ({e}); the sweep's settings are inferred")
-        return None
-    try:
-        settings = load_sweep(record["sweep"], preset, record.get("overrides") or []).settings()
-    except (SweepError, ValueError, OSError) as e:
-        notes.append(f"the sweep file {record['sweep']} no longer loads ({first_line(e)}); the sweep's "
-                     f"settings are inferred from the trial folders")
-        return None
-    missing = [k for k in settings["space"] if not any(f"config/{k}" in r for r in rows)]
-    if missing:
-        notes.append(f"the sweep file {record['sweep']} names space keys the trials lack "
-                     f"({', '.join(missing)}); it changed since the sweep ran, so settings are inferred")
-        return None
-    return settings
 
 
 def _inferred_settings(states: dict, rows: list[dict], notes: list) -> dict:

@@ -55,7 +55,8 @@ def run_sweep(sweep, storage: str, name: str):
 
 
 def bench_overhead(storage: str) -> None:
-    from sweeps.spec import Domain, load_sweep
+    from sweeps.space import Domain
+    from sweeps.spec import load_sweep
 
     sweep = load_sweep("rbm_cd_k", "smoke", [*TINY, "train.epochs=1"])
     sweep.space = {"train.lr": Domain("grid", (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08))}
@@ -126,7 +127,9 @@ def bench_cpu(storage: str) -> None:
 
 
 def bench_asha(storage: str, name: str, order: str) -> None:
-    from sweeps.spec import Domain, SearchSpec, load_sweep
+    from sweeps.space import Domain
+    from sweeps.spec import load_sweep
+    from sweeps.sweep import SearchSpec
 
     def sweep(scheduler: str):
         s = load_sweep(name, "cpu", ["train.epochs=9", "eval.every=1", "eval.sample_steps=100", "model.n_hidden=64",

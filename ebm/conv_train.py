@@ -15,6 +15,7 @@ import time
 import torch
 from torch import Tensor
 
+from ebm.checkpoint import CheckpointError
 from ebm.config import ConvEBMConfig, to_dict
 from ebm.conv_ebm import build_energy_net
 from ebm.data import load_images
@@ -377,10 +378,7 @@ class ConvEBMRun:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.buffer is not None and state.get("buffer") is not None:
             self.buffer.load_state_dict(state["buffer"])
-            if state.get("chain_steps") is not None:
-                self.chain_steps.copy_(state["chain_steps"].to(self.device))
-            else:  # a checkpoint from before chain ages were kept: count every stored chain as old
-                self.chain_steps.fill_(torch.iinfo(torch.long).max // 2)
+            self.chain_steps.copy_(_chain_ages(state).to(self.device))
         self.gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
@@ -390,7 +388,7 @@ class ConvEBMRun:
     @staticmethod
     def sample_checkpoint(state: dict, n: int, steps: int, seed: int = 0) -> Tensor:
         """Langevin samples from a checkpoint's network: from its replay buffer when it has one (only chains at least
-        ``eval.protocol.min_chain_steps`` old, when the checkpoint records chain ages and any are), else noise."""
+        ``eval.protocol.min_chain_steps`` old, when any are), else noise."""
         from ebm.config import from_dict
 
         cfg = from_dict(state["config"])
@@ -406,8 +404,8 @@ class ConvEBMRun:
         gen = torch.Generator().manual_seed(seed)
         if buf is not None and len(buf["samples"]):
             pool = buf["samples"]  # (size, C, H, W)
-            ages, need = state.get("chain_steps"), cfg.eval.protocol.min_chain_steps
-            if ages is not None and need:  # as the protocol: not chains restarted from noise a few steps ago
+            ages, need = _chain_ages(state), cfg.eval.protocol.min_chain_steps
+            if need:  # as the protocol: not chains restarted from noise a few steps ago
                 old = (ages[: len(pool)] >= need).nonzero().squeeze(1)
                 pool = pool[old] if len(old) else pool
             x0 = pool[torch.randint(len(pool), (n,), generator=gen)]
@@ -415,6 +413,14 @@ class ConvEBMRun:
             x0 = torch.rand(n, *shape, generator=gen)
         return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None, clamp=(0.0, 1.0),
                         generator=gen)
+
+
+def _chain_ages(state: dict) -> Tensor:
+    """A checkpoint's chain ages (Langevin steps per buffer slot since its last start from noise)."""
+    if state.get("chain_steps") is None:
+        raise CheckpointError("the checkpoint holds a replay buffer without its chain ages: it was written before "
+                              "b06aaeb (2026-11-30) saved them; train it again with this version")
+    return state["chain_steps"]
 
 
 def _own(value: float | None, own: float) -> float:

@@ -69,6 +69,8 @@ def restore_run(path: str, overrides: list[str] | None = None):
     run = build_run(cfg)
     try:
         run.load_state_dict(state)
+    except CheckpointError as e:  # one this version refuses, e.g. written by an older one
+        raise CheckpointError(f"{path}: {e}") from None
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise CheckpointError(f"{path} does not match its own config ({reason}); it is corrupt") from None

@@ -8,7 +8,8 @@ import os
 import sys
 
 from sweeps.records import holds_sweep
-from sweeps.spec import REPO_ROOT, Sweep
+from sweeps.spec import REPO_ROOT
+from sweeps.sweep import Sweep
 
 
 def plan(sweep: Sweep, cpus: float) -> None:

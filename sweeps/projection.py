@@ -35,7 +35,7 @@ import torch
 
 from ebm.data import DataError, load_images
 from ebm.strict import replace
-from sweeps.spec import Sweep
+from sweeps.sweep import Sweep
 
 TRIAL_OVERHEAD_S = 2.0  # Ray's scheduling overhead per trial (benchmarks/bench_sweeps.py: 1.96 s)
 EPOCH_OVERHEAD_S = 0.1  # per epoch: health metrics, report, checkpoint (a rbm_cd_k trial: 0.06-0.10 s)

@@ -23,7 +23,7 @@ from analysis.tune_files import first_line, to_int
 def final_table(path: str, results, sweep, top: int) -> tuple[str, int]:
     """The best ``top`` configurations of the sweep in ``path`` as text, and how many trials are unfinished.
     ``results``: Tune's ResultGrid, read only where ``path`` is not a local experiment folder; ``sweep``: the
-    ``sweeps.spec.Sweep`` that ran."""
+    ``sweeps.sweep.Sweep`` that ran."""
     try:
         exp = load_experiment(path)
     except AnalysisError:  # e.g. s3:// storage

@@ -14,7 +14,7 @@ import time
 
 from ebm.data import EMBEDDED, DataError, load_images
 from ebm.strict import ConfigError
-from sweeps.spec import Sweep
+from sweeps.sweep import Sweep
 
 FALLBACK = "mnist5k"
 

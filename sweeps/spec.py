@@ -37,15 +37,8 @@ from ebm.config import from_dict
 from ebm.metric_names import direction, reported
 from ebm.strict import ConfigError, build, flatten, known, parse_override, read_yaml, replace
 from sweeps.literature import grids_of, read_claims
-from sweeps.space import DOMAINS, UNSWEEPABLE, Domain, domain  # noqa: F401  (importable from here as before)
-from sweeps.sweep import (  # noqa: F401  (importable from here as before)
-    SECTIONS,
-    ResourcesSpec,
-    SchedulerSpec,
-    SearchSpec,
-    Sweep,
-    SweepSettings,
-)
+from sweeps.space import domain
+from sweeps.sweep import SECTIONS, Sweep, SweepSettings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,7 +57,6 @@ def _configs_dir() -> str:
 CONFIGS_DIR = _configs_dir()
 SWEEPS_DIR = os.path.join(CONFIGS_DIR, "sweeps")
 PRESETS = ("smoke", "cpu", "study", "full", "paper")
-SweepError = ConfigError  # one user-error type for run configs and sweep files; the old name stays importable
 SETTINGS = tuple(f.name for f in dataclasses.fields(SweepSettings))
 FILE_KEYS = ("description", "base", "set", "space", *SETTINGS[1:], "presets")
 FILE_ONLY = ("description", "base", "metric", "rank_metric", "mode", "literature", "presets")

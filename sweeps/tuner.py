@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from ebm.config import to_dict
 from ebm.strict import ConfigError, flatten
-from sweeps.spec import Domain, Sweep
+from sweeps.space import Domain
+from sweeps.sweep import Sweep
 
 if TYPE_CHECKING:
     from ray import tune

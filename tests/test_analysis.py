@@ -337,6 +337,18 @@ def test_settings_recorded_by_the_driver_outlive_the_sweep_file(tmp_path):
     assert not any("inferred" in n or "no longer loads" in n for n in exp.notes)
 
 
+def test_a_record_without_settings_is_refused_naming_what_wrote_it(tmp_path, capsys):
+    sweep = write_sweep_file(tmp_path, "old", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}}, [0],
+                             LL, "max")
+    path = write_experiment(tmp_path, "old", sweep, _cd_k_trials(), LL)
+    with open(os.path.join(path, "sweep.yaml"), "w") as f:  # what sweeps/run.py wrote before it recorded settings
+        yaml.safe_dump({"sweep": sweep, "preset": "cpu", "overrides": [], "data": "mnist5k",
+                        "provenance": {"project": "0.1.0", "git_commit": "abc1234"}}, f)
+    assert main([path, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no settings: it was written by ebm-cd-study 0.1.0 at commit abc1234" in err
+
+
 def test_without_the_driver_record_settings_are_inferred_and_said_so(tmp_path):
     path = write_experiment(tmp_path, "norecord", None, _cd_k_trials(), LL)
     exp = load_experiment(path)

@@ -41,9 +41,12 @@ def write_experiment(folder, name: str, sweep_file: str | None, trials: list[dic
     path = os.path.join(str(folder), name)
     os.makedirs(path)
     if sweep_file:
+        from sweeps.spec import load_sweep
+
+        record = {"sweep": sweep_file, "preset": "cpu", "overrides": [], "data": "mnist5k",
+                  "settings": load_sweep(sweep_file, "cpu").settings()}  # as sweeps/run.py records it
         with open(os.path.join(path, "sweep.yaml"), "w") as f:
-            yaml.safe_dump({"sweep": sweep_file, "preset": "cpu", "overrides": [], "data": "mnist5k"}, f,
-                           sort_keys=False)
+            yaml.safe_dump(record, f, sort_keys=False)
     trial_data = []
     for i, t in enumerate(trials):
         tid = f"a{i:07x}"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ebm.checkpoint import CheckpointError
 from ebm.config import ConfigError, load_config
 from ebm.conv_eval import sample_quality
 from ebm.conv_train import ConvEBMRun
@@ -225,9 +226,11 @@ def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
     again.load_state_dict(torch.load(path, weights_only=True))
     assert torch.equal(again.chain_steps, run.chain_steps)
     state = run.state_dict()
-    state.pop("chain_steps")  # a checkpoint from before chain ages were kept: every chain counts as old
-    again.load_state_dict(state)
-    assert (again.chain_steps > 10**9).all()
+    state.pop("chain_steps")  # a checkpoint from before chain ages were kept: refused, naming what wrote it
+    with pytest.raises(CheckpointError, match="without its chain ages: it was written before b06aaeb"):
+        again.load_state_dict(state)
+    with pytest.raises(CheckpointError, match="without its chain ages"):
+        ConvEBMRun.sample_checkpoint(state, 2, 1)
 
 
 def test_sample_command_starts_from_old_chains_only():

@@ -11,7 +11,8 @@ from test_sweeps_helpers import run_cli, write_sweep
 
 from analysis import load_experiment
 from analysis.summary import sentences
-from sweeps.spec import SweepError, load_sweep
+from ebm.strict import ConfigError
+from sweeps.spec import load_sweep
 
 IGEBM = {"source": "Du & Mordatch 2019 (IGEBM; openai/ebm_code_release)",
          "claim": "Langevin step 10 with noise 0.005 draws realistic samples",
@@ -134,7 +135,7 @@ K1, K5 = {"sampler.k": 1}, {"sampler.k": 5}
 ])
 def test_a_bad_entry_is_refused_with_one_line(tmp_path, literature, message):
     path = write_sweep(tmp_path, "bad", space={"sampler.k": {"grid": [1, 5]}}, literature=literature)
-    with pytest.raises(SweepError) as e:
+    with pytest.raises(ConfigError) as e:
         load_sweep(path, "cpu")
     assert message in str(e.value) and "\n" not in str(e.value)
     assert str(e.value).startswith(path)  # where: the sweep file
@@ -143,14 +144,14 @@ def test_a_bad_entry_is_refused_with_one_line(tmp_path, literature, message):
 def test_literature_belongs_to_the_file_not_a_preset(tmp_path):
     path = write_sweep(tmp_path, "bad", space={"sampler.k": {"grid": [1, 5]}},
                        presets={"smoke": {"literature": [_entry(better=K5, than=K1)]}})
-    with pytest.raises(SweepError, match="presets.smoke: unknown key 'literature'"):
+    with pytest.raises(ConfigError, match="presets.smoke: unknown key 'literature'"):
         load_sweep(path, "cpu")
 
 
 def test_a_sampled_key_cannot_be_selected(tmp_path):
     path = write_sweep(tmp_path, "bad", space={"train.lr": {"loguniform": [0.001, 0.1]}}, search={"type": "none"},
                        literature=[_entry(better={"train.lr": 0.01}, than={"train.lr": 0.001})])
-    with pytest.raises(SweepError, match="train.lr is sampled, not a grid"):
+    with pytest.raises(ConfigError, match="train.lr is sampled, not a grid"):
         load_sweep(path, "cpu")
 
 

@@ -9,8 +9,9 @@ import os
 import pytest
 from test_sweeps_helpers import run_cli, write_sweep
 
+from ebm.strict import ConfigError
 from sweeps.run import main
-from sweeps.spec import PRESETS, SweepError, available, load_sweep
+from sweeps.spec import PRESETS, available, load_sweep
 
 
 def _shipped():
@@ -107,7 +108,7 @@ def test_presets_override_config_space_seeds_scheduler_and_resources():
 ])
 def test_bad_sweep_files_fail_with_one_line_naming_the_problem(tmp_path, change, message):
     path = write_sweep(tmp_path, "bad", **change)
-    with pytest.raises(SweepError) as e:
+    with pytest.raises(ConfigError) as e:
         load_sweep(path, "cpu")
     assert message in str(e.value)
     assert "\n" not in str(e.value)
@@ -116,13 +117,13 @@ def test_bad_sweep_files_fail_with_one_line_naming_the_problem(tmp_path, change,
 def test_malformed_yaml_is_one_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("space:\n  sampler.k: {grid: [1, 5\n")
-    with pytest.raises(SweepError, match="not valid YAML") as e:
+    with pytest.raises(ConfigError, match="not valid YAML") as e:
         load_sweep(str(path))
     assert "\n" not in str(e.value)
 
 
 def test_set_of_a_swept_key_is_refused_and_seed_pins_one_seed():
-    with pytest.raises(SweepError, match="sampler.k is swept by"):
+    with pytest.raises(ConfigError, match="sampler.k is swept by"):
         load_sweep("rbm_cd_k", "smoke", ["sampler.k=3"])
     assert load_sweep("rbm_cd_k", "cpu", ["seed=7"]).seeds == [7]
     assert load_sweep("rbm_cd_k", "smoke", ["train.lr=0.02"]).config["train.lr"] == 0.02
