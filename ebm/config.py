@@ -13,19 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from ebm.metric_names import OPTIONS
-from ebm.strict import (  # noqa: F401  (field_docs, flatten, unflatten: importable from here as before)
-    ConfigError,
-    build,
-    check,
-    deep_merge,
-    field_docs,
-    flatten,
-    parse_override,
-    plain,
-    read_yaml,
-    set_dotted,
-    unflatten,
-)
+from ebm.strict import ConfigError, build, check, deep_merge, parse_override, plain, read_yaml, set_dotted
 
 # --------------------------------------------------------------------------------------------------
 # Shared sections

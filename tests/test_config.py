@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from ebm.config import ConfigError, RBMConfig, field_docs, flatten, load_config, to_dict, unflatten
+from ebm.config import ConfigError, RBMConfig, load_config, to_dict
+from ebm.strict import field_docs, flatten, unflatten
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -24,8 +24,9 @@ import torch
 from ray import tune
 
 from ebm.checkpoint import load_checkpoint, save_checkpoint
-from ebm.config import from_dict, unflatten
+from ebm.config import from_dict
 from ebm.runs import run_class
+from ebm.strict import unflatten
 
 CHECKPOINT_FILE = "checkpoint.pt"
 SAMPLES_FILE = "samples.png"
