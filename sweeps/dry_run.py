@@ -26,9 +26,10 @@ def plan(sweep: Sweep, cpus: float) -> None:
               f"wait forever: use --preset cpu", file=sys.stderr, flush=True)
 
 
-def dry_run(sweep: Sweep, path: str, args, strict: bool = False, fallback: bool = True) -> int:
-    """The dry run's report; ``strict`` and ``fallback`` are what the real run would pass to
-    ``sweeps.shared_data.load_shared``, so the data line says what it would do."""
+def dry_run(sweep: Sweep, path: str, project: bool = False, strict: bool = False, fallback: bool = True) -> int:
+    """The dry run's report for results at ``path``, with the projected wall time when ``project``; ``strict`` and
+    ``fallback`` are what the real run would pass to ``sweeps.shared_data.load_shared``, so the data line says what
+    it would do."""
     from sweeps.shared_data import describe
     from sweeps.tuner import max_concurrent
 
@@ -57,7 +58,7 @@ def dry_run(sweep: Sweep, path: str, args, strict: bool = False, fallback: bool 
             else "NO trial fits (it asks for a GPU): use --preset cpu, or --address a cluster with GPUs")
     print(f"  resources: {r.cpu:g} CPU + {r.gpu:g} GPU per trial (torch threads = {max(1, int(r.cpu))}); "
           f"this machine has {cpus} CPUs -> {plan}")
-    if args.project:
+    if project:
         _projection(s, cpus)
     print("dry run: nothing was started or written")
     return 0

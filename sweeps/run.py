@@ -127,7 +127,7 @@ def cmd_run(args) -> int:
                   else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
     strict = args.strict_data if args.strict_data is not None else sweep.preset in STUDY_PRESETS
     if args.dry_run:  # says what the run below would do, data set included
-        return dry_run(sweep, path, args, strict=strict, fallback=not args.resume)
+        return dry_run(sweep, path, args.project, strict=strict, fallback=not args.resume)
     from sweeps import tuner as tuners
 
     callbacks = tuners.tracking_callbacks(args.callbacks, experiment)  # a missing package: one line, before Ray

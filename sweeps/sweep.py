@@ -138,10 +138,6 @@ class Sweep(SweepSettings):
     def ranked_by(self) -> str:
         return self.rank_metric or self.metric
 
-    def group_keys(self) -> list[str]:
-        """Keys that tell configurations apart; seeds of one configuration form a group."""
-        return list(self.space)
-
     def grid(self) -> list[dict]:
         """Every grid point (without seeds): grid domains only; sampled domains stay as they are."""
         keys = [k for k, d in self.space.items() if d.kind == "grid"]

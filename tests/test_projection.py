@@ -1,7 +1,6 @@
 """The dry run (sweeps/dry_run.py) and its projected wall time (sweeps/projection.py): costs measured here, trials
 packed onto the slots the Tuner's own concurrency rule allows, and what the run will do about its data set."""
 
-import argparse
 import ast
 import os
 
@@ -49,7 +48,7 @@ def test_conv_dry_run_projects_each_configuration_and_the_domain_classifier(quic
     assumed (not measured) GPU figure is printed for a preset that asks for a GPU where none is visible."""
     sweep = load_sweep("ablation_langevin", "smoke", ["data.name=digits", f"eval.feature_cache={tmp_path}"])
     sweep.resources.gpu = 0.25  # as the full presets ask
-    assert dry_run(sweep, str(tmp_path / "results"), argparse.Namespace(project=True)) == 0
+    assert dry_run(sweep, str(tmp_path / "results"), project=True) == 0
     out = capsys.readouterr().out
     head = next(line for line in out.splitlines() if line.startswith("  projected wall time on cpu: "))
     assert "(2 trials on " in head and "not measured" not in head
@@ -79,7 +78,7 @@ def test_the_dry_run_and_the_tuner_share_one_concurrency_rule(quick, monkeypatch
     optuna = load_sweep("tune_rbm", "smoke", DIGITS)  # search.max_concurrent: 2
     assert (max_concurrent(grid, 4), max_concurrent(optuna, 4)) == (4, 2)
     for sweep, n in ((grid, 4), (optuna, 2)):
-        assert dry_run(sweep, str(tmp_path / "r"), argparse.Namespace(project=True)) == 0
+        assert dry_run(sweep, str(tmp_path / "r"), project=True) == 0
         out = capsys.readouterr().out
         assert f"up to {n} trials at once" in out and f"trials on {n} slot(s)" in out
     grid.resources.gpu = 0.5
