@@ -33,6 +33,7 @@ HEADLINE = metric_names.panel("headline")  # plotted against k beside the sweep'
 DIAGNOSTICS = metric_names.panel("diagnostics")
 MAX_PANELS = 9  # training-curve panels; more groups share one panel
 MAX_SAMPLES = 12  # sample grids side by side
+UNRELIABLE_MARK = "unreliable by its run's AIS weight ESS (optimistic)"  # per-epoch points, ebm.rbm_train
 OUTCOME_MARKS = {"stopped": ("X", "black", "stopped early by ASHA"), "diverged": ("v", "red", "diverged"),
                  "errored": ("s", "purple", "errored"), "unfinished": ("o", "gray", "unfinished")}
 
@@ -84,12 +85,12 @@ def plot_groups(exp: Experiment) -> plt.Figure:
     ax.scatter(g["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4, label="mean")
     _intervals(ax, g, y, horizontal=True)
     for yi, (_, r) in zip(y, g.iterrows(), strict=True):
-        trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished") if r[o]]
+        trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished", "unreliable") if r[o]]
         silent = r["no_value"] - r["diverged"] - r["errored"] - r["unfinished"]  # ran, but reported no value
         trouble = ", ".join(trouble + ([f"{silent} without a value"] if silent > 0 else []))
         note = f"n={r['n']}" + (f"; {trouble}" if trouble else "")
         ax.annotate(note, (1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8,
-                    color="red" if r["diverged"] or r["errored"] or silent > 0 else "black")
+                    color="red" if r["diverged"] or r["errored"] or r["unreliable"] or silent > 0 else "black")
     ax.set_yticks(y, g["group"])
     ax.set_xlabel(metric_label(s.metric))
     ax.set_title(f"{s.name}: {s.metric} per configuration ({'higher' if s.mode == 'max' else 'lower'} is "
@@ -131,6 +132,10 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
             for _, r in line[line["diverged"] > 0].iterrows():
                 ax.annotate(f"{r['diverged']}/{r['trials']} diverged", (r["sampler.k"], r["mean"]), fontsize=7,
                             color="red", textcoords="offset points", xytext=(4, -10))
+            for _, r in line[line["unreliable"] > 0].iterrows():  # an optimistic AIS value, never drawn as plain
+                ax.plot(r["sampler.k"], r["mean"], "o", ms=10, mfc="none", mec="red", mew=1.5)
+                ax.annotate(f"{r['unreliable']}/{r['trials']} unreliable", (r["sampler.k"], r["mean"]), fontsize=7,
+                            color="red", textcoords="offset points", xytext=(4, 6))
         if len(ks) > 1 and ks[-1] / max(ks[0], 1) >= 10:
             ax.set_xscale("log")
         ax.set_xticks(ks, [stats.fmt(k) for k in ks])
@@ -147,8 +152,10 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
 def plot_training_curves(exp: Experiment) -> plt.Figure:
     """The sweep metric over training, one line per trial, grouped; where trials ended early is marked."""
     s = exp.sweep
-    curves = exp.curves()
+    # the steering metric has gaps where its run called the AIS estimate unreliable: draw the estimate, marked
+    curves = exp.curves("eval/log_likelihood" if s.metric == "eval/reliable_log_likelihood" else None)
     shown = curves["metric"].iloc[0] if len(curves) else s.metric  # a final/ metric's curve is its eval/ twin
+    flagged = stats.unreliable_points(exp.history)
     if curves.empty or not curves["value"].map(stats.finite).any():
         raise Skip(f"no trial reported {shown} during training")
     groups = exp.groups()
@@ -165,6 +172,11 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
             c = curves[curves["trial_id"] == tid].sort_values("iteration")
             color = f"C{i % 10}"
             ax.plot(c["iteration"], c["value"], "-o", ms=3, color=color, alpha=0.8)
+            bad = c[[(tid, it) in flagged for it in c["iteration"]]]
+            if len(bad):
+                ax.plot(bad["iteration"], bad["value"], "o", ms=9, mfc="none", mec="red", mew=1.5,
+                        label=None if UNRELIABLE_MARK in marked else UNRELIABLE_MARK)
+                marked.add(UNRELIABLE_MARK)
             mark = OUTCOME_MARKS.get(outcome.get(tid))
             finite = c[c["value"].map(stats.finite)]
             if mark and len(c):

@@ -124,10 +124,15 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
                    f"({stats.MIN_PAIRED_DOF} degrees of freedom), and shows the seeds' own values with fewer."))
     names = [k.removeprefix("config/") for k in exp.group_keys]
     header = ["#", *names, f"{s.metric} mean", "± 95% CI", "std", "n", *OUTCOMES, "best trial"]
-    rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names), stats.fmt(r["mean"], 5), _spread(r["ci"]),
-             _spread(r["std"]), str(r["n"]), *(str(r[o]) for o in OUTCOMES), str(r["best_trial"])]
+    rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names),
+             stats.fmt(r["mean"], 5) + (f" ({r['unreliable']} unreliable)" if r["unreliable"] else ""),
+             _spread(r["ci"]), _spread(r["std"]), str(r["n"]), *(str(r[o]) for o in OUTCOMES), str(r["best_trial"])]
             for i, (_, r) in enumerate(g.iterrows())]
     b.append(("table", header, rows))
+    if (g["unreliable"] > 0).any():
+        b.append(("p", f"A mean marked unreliable averages a seed whose run called its {s.metric} unreliable (AIS "
+                       f"with too few effective weights after every round it was allowed: an optimistic estimate); "
+                       f"such configurations rank after every reliable one."))
 
     b.append(("h2", "Plots"))
     for p in plots:

@@ -73,11 +73,13 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     Columns: the group keys (without the ``config/`` prefix), ``group`` (a short label), ``mean``, ``std``,
     ``ci`` (half-width of the 95% interval), ``ci_low``, ``ci_high``, ``n`` (values averaged: finite, from
     ``AVERAGED`` outcomes), ``trials``, one count per outcome, ``no_value`` (trials not averaged),
-    ``collapsed`` (averaged trials whose samples collapsed, :func:`collapsed`), ``diverged_fraction`` and
-    ``best_trial`` (the trial with the best value).
+    ``collapsed`` (averaged trials whose samples collapsed, :func:`collapsed`), ``unreliable`` (averaged trials
+    whose run called the value unreliable, :func:`unreliable`), ``diverged_fraction`` and ``best_trial`` (the trial
+    with the best value).
 
-    Order: best mean first among configurations whose samples never collapsed, then those with a collapsed
-    seed, then those with a diverged seed.
+    Order: best mean first among configurations whose samples never collapsed and whose runs call every value
+    reliable, then those with an unreliable value, then those with a collapsed seed, then those with a diverged
+    seed.
     """
     df = trials.copy()
     keys = [k for k in group_keys if k in df]
@@ -100,6 +102,7 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
         row.update({"mean": mean, "std": std, "ci": half, "ci_low": mean - half, "ci_high": mean + half, "n": n,
                     "trials": len(g), **{o: int((outcomes == o).sum()) for o in OUTCOMES},
                     "no_value": int((~averaged).sum()), "collapsed": int((collapsed(g) & averaged).sum()),
+                    "unreliable": int((unreliable(g, column) & averaged).sum()),
                     "diverged_fraction": float((outcomes == "diverged").mean()),
                     "best_trial": best["trial_id"].iloc[0] if len(best) and "trial_id" in best else None})
         rows.append(row)
@@ -110,10 +113,34 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     # Best mean first, but a configuration that diverged on some seed ranks after every one that never did (its
     # mean covers only the seeds that survived), and one whose samples collapsed on some seed after every one
     # whose samples never did (its mean scores one pattern, which KID and FID can rank well).
+    # An estimate its own run calls unreliable (AIS with too few effective weights: optimistic by an unknown amount)
+    # ranks after every reliable one, the same way.
     out["_diverged"], out["_collapsed"] = out["diverged"] > 0, out["collapsed"] > 0
-    out = out.sort_values(["_diverged", "_collapsed", "mean"], ascending=[True, True, mode == "min"],
-                          na_position="last", kind="stable")
-    return out.drop(columns=["_diverged", "_collapsed"]).reset_index(drop=True)
+    out["_unreliable"] = out["unreliable"] > 0
+    out = out.sort_values(["_diverged", "_collapsed", "_unreliable", "mean"],
+                          ascending=[True, True, True, mode == "min"], na_position="last", kind="stable")
+    return out.drop(columns=["_diverged", "_collapsed", "_unreliable"]).reset_index(drop=True)
+
+
+def unreliable(trials: pd.DataFrame, column: str) -> pd.Series:
+    """Per trial: whether its run called its ``column`` value unreliable, i.e. a log-likelihood whose group's
+    ``<group>/reliable`` is false (an AIS estimate with weight ESS below ``ebm.ais.MIN_WEIGHT_ESS``). False where
+    the run says nothing (exact values, other metrics)."""
+    flag = f"{column.split('/', 1)[0]}/reliable"
+    if not column.endswith("log_likelihood") or flag not in trials:
+        return pd.Series(False, index=trials.index)
+    return trials[flag].map(lambda v: isinstance(v, bool | np.bool_) and not v)
+
+
+def unreliable_points(history: pd.DataFrame) -> set[tuple]:
+    """(trial_id, iteration) of the per-epoch log-likelihoods their run called unreliable: an AIS estimate (it
+    reports ``eval/weight_ess``) without a finite ``eval/reliable_log_likelihood`` beside it (``ebm.rbm_train``)."""
+    if history.empty:
+        return set()
+    ais = history[history["metric"] == "eval/weight_ess"]
+    ok = history[(history["metric"] == "eval/reliable_log_likelihood") & history["value"].map(finite)]
+    return set(zip(ais["trial_id"], ais["iteration"], strict=True)) - set(zip(ok["trial_id"], ok["iteration"],
+                                                                                strict=True))
 
 
 def collapsed(trials: pd.DataFrame) -> pd.Series:

@@ -30,7 +30,7 @@ def sentences(exp: Experiment, imp: pd.Series | Skip | None = None) -> list[str]
     out = [scale(exp), outcomes(exp), best(exp)]
     out += literature.sentences(exp)
     out += runners_up(exp)
-    out += [collapse(exp)]
+    out += [collapse(exp), unreliable(exp)]
     out += cd_comparisons(exp)
     out += effects.main_effects(exp)
     out += [swings.sentence(exp), divergence(exp), stopped(exp), errors(exp), unfinished(exp), missing(exp),
@@ -91,10 +91,27 @@ def runners_up(exp: Experiment) -> list[str]:
             out.append(f"{head} is behind the best by {stats.amount(c, stats.unit_phrase(s.metric))}.")
         else:
             why = "a seed diverged, and its mean covers only the seeds that survived" if r["diverged"] else \
-                "its samples collapsed on some seed" if r["collapsed"] else "it has fewer seeds with a value"
+                "its samples collapsed on some seed" if r["collapsed"] else \
+                "its run called its value unreliable on some seed" if r["unreliable"] else \
+                "it has fewer seeds with a value"
             out.append(f"{head} is ahead of the best by {stats.amount(c, stats.unit_phrase(s.metric))}, but ranks "
                        f"after it: {why}.")
     return out
+
+
+def unreliable(exp: Experiment) -> str:
+    """Which configurations have a value their own run called unreliable (:func:`analysis.stats.unreliable`); the
+    ranking puts them after the reliable ones."""
+    g = exp.groups()
+    bad = g[g["unreliable"] > 0]
+    if bad.empty:
+        return ""
+    names = "; ".join(bad["group"].head(6)) + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")
+    return (f"{len(bad)} of {len(g)} configurations have a {exp.sweep.metric} that their own run called unreliable "
+            f"on some seed (forward AIS whose weight ESS stayed below its threshold: it overstates the likelihood by "
+            f"an amount it cannot state): {names}. They rank after the others whatever their mean; the final "
+            f"evaluation's RAISE figure and Markov bound beside it (final/raise_log_likelihood, "
+            f"final/log_likelihood_high) say how far it may be off.")
 
 
 def collapse(exp: Experiment) -> str:

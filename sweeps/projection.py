@@ -272,8 +272,11 @@ def _rbm_eval_seconds(run) -> tuple[float, float]:
         final = 0.0
     elif final_exact:
         final = exact_s or 0.0
-    else:  # forward and reverse runs, ais_chains vs final_ais_chains scale about linearly
-        final = 2 * (ais_step or 0.0) * e.final_ais_betas * e.final_ais_chains / e.ais_chains
+    else:  # chains scale the time about linearly. Forward AIS at its worst, every round (betas doubling); RAISE at
+        # its betas and a quarter of them, one chain per image and final_raise_chains
+        forward = (2 ** e.final_ais_rounds - 1) * e.final_ais_betas * e.final_ais_chains
+        raise_ = 1.25 * e.final_raise_betas * e.final_raise_images * e.final_raise_chains
+        final = (ais_step or 0.0) * (forward + raise_) / e.ais_chains
     return per_eval or 0.0, final
 
 

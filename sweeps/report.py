@@ -55,7 +55,7 @@ def ray_trials(results, info: SweepInfo) -> pd.DataFrame:
 
 def table(groups: pd.DataFrame, keys: list[str], metric: str, mode: str, top: int) -> str:
     """The first ``top`` rows of ``stats.group_table``'s frame as aligned text, with a title."""
-    counts = [*stats.OUTCOMES, *(["collapsed"] if (groups["collapsed"] > 0).any() else [])]
+    counts = [*stats.OUTCOMES, *(c for c in ("collapsed", "unreliable") if (groups[c] > 0).any())]
     header = ["#", *keys, f"{metric} ({mode})", "± 95% CI", "n", *counts]
     rows = [[str(i + 1), *(stats.fmt(r[k], 5) for k in keys), _number(r["mean"]), _number(r["ci"]), str(int(r["n"])),
              *(str(int(r[o])) for o in counts)] for i, (_, r) in enumerate(groups.head(top).iterrows())]
@@ -63,6 +63,7 @@ def table(groups: pd.DataFrame, keys: list[str], metric: str, mode: str, top: in
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
     collapsed = (f", with collapsed samples ({stats.COLLAPSE_COLUMN} < {stats.COLLAPSE_BELOW:g}) before them"
                  if "collapsed" in counts else "")
+    collapsed += ", with a value its run called unreliable before them" if "unreliable" in counts else ""
     title = (f"best {min(top, len(groups))} of {len(groups)} configurations by {metric} ({mode}), mean and 95% "
              f"t-interval over seeds (configurations with a diverged trial last{collapsed}):")
     return "\n".join([title, *lines])

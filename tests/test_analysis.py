@@ -17,7 +17,7 @@ import yaml
 from scipy import stats as sps
 from test_analysis_helpers import NAN, assert_real_plot, write_experiment, write_sweep_file
 
-from analysis import AnalysisError, load_experiment
+from analysis import AnalysisError, load_experiment, stats
 from analysis.__main__ import main
 from analysis.stats import contrast, t_interval
 from analysis.summary import sentences
@@ -223,6 +223,38 @@ def test_collapsed_samples_rank_after_the_others_whatever_their_kid(tmp_path):
     lines = table(g, ["sampler.init", "sampler.k"], kid, "min", 3).splitlines()
     assert "with collapsed samples (eval/is_domain < 2) before them" in lines[0] and lines[1].endswith("collapsed")
     assert lines[4].split()[:2] == ["3", "noise"] and lines[4].split()[-1] == "2"
+
+
+def test_an_unreliable_likelihood_is_marked_and_ranks_after_the_reliable_ones(tmp_path):
+    """Issue 19: an RBM sweep steered by eval/reliable_log_likelihood, ranked by final/log_likelihood. k=1's AIS is
+    unreliable on its last epoch (eval/weight_ess reported, eval/reliable_log_likelihood NaN) and in its final
+    evaluation (final/reliable false): its optimistic -100 would win, yet it ranks after k=5's reliable -110, the
+    tables and the summary say why, and the training curve marks the points."""
+    steer, rank = "eval/reliable_log_likelihood", "final/log_likelihood"
+    sweep = write_sweep_file(tmp_path, "rbm", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}},
+                             [0, 1], steer, "max", epochs=2, rank_metric=rank)
+    trials = []
+    for k, final, reliable in ((1, -100.0, False), (5, -110.0, True)):
+        for seed in (0, 1):
+            trials.append({"params": {"sampler.k": k, "seed": seed}, "values": [-130.0, final if reliable else NAN],
+                           "extra": {LL: [-130.0, final], "eval/weight_ess": [50.0, 40.0 if reliable else 3.0],
+                                     rank: [None, final + seed], "final/reliable": [None, reliable]}})
+    exp = load_experiment(write_experiment(tmp_path, "rbm", sweep, trials, steer))
+    g = exp.groups()
+    assert list(g["group"]) == ["k=5", "k=1"] and list(g["unreliable"]) == [0, 2]
+    flagged = stats.unreliable_points(exp.history)
+    assert len(flagged) == 2 and all(it == 2 for _, it in flagged)
+    (line,) = [s for s in sentences(exp) if "called unreliable" in s]
+    assert line.startswith("1 of 2 configurations have a final/log_likelihood") and line.count("k=1") == 1
+    from sweeps.report import table
+
+    lines = table(g, ["sampler.k"], rank, "max", 2).splitlines()
+    assert "with a value its run called unreliable before them" in lines[0] and lines[1].endswith("unreliable")
+    assert lines[3].split()[:2] == ["2", "1"] and lines[3].split()[-1] == "2"
+    out = tmp_path / "report"
+    assert main([exp.path, "--out", str(out)]) == 0
+    assert "(2 unreliable)" in (out / "report.md").read_text()
+    assert_real_plot(str(out / "training_curves.png"))
 
 
 def test_ablation_heatmap_and_divergence_threshold(tmp_path):

@@ -137,6 +137,24 @@ def test_centering_trains_too():
     assert m["eval/log_likelihood"] > start + 2.0
 
 
+def test_a_per_epoch_ais_estimate_says_whether_it_can_be_steered_by():
+    """Issue 19: every per-epoch estimate carries its weight ESS and a flag. With N(0, 1) weights 10 betas leave a
+    degenerate AIS: the value is still reported, flagged, and the steering metric is missing with the reason;
+    2,000 betas make it reliable and the two metrics agree."""
+    run = RBMRun(_cfg("eval.log_likelihood=ais", "eval.ais_betas=10", "eval.ais_chains=20", "model.n_hidden=16"))
+    with torch.no_grad():
+        run.rbm.W.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(0))
+    bad = run.heldout_log_likelihood()
+    assert bad["eval/reliable"] is False and bad["eval/weight_ess"] < 10 and bad["eval/log_likelihood"] < 0
+    assert bad["eval/reliable_log_likelihood"] is None
+    assert bad["eval/reliable_log_likelihood/missing"].startswith("unreliable: weight ESS")
+    run.cfg.eval.ais_betas = 2_000
+    good = run.heldout_log_likelihood()
+    assert good["eval/reliable"] is True and good["eval/reliable_log_likelihood"] == good["eval/log_likelihood"]
+    exact = run.heldout_log_likelihood("exact")
+    assert exact["eval/reliable"] is True and "eval/weight_ess" not in exact
+
+
 def test_the_last_epoch_reports_a_final_evaluation_a_paper_could_quote():
     """min(V, H) <= 25: the final log-likelihood is exact, equal to an independent evaluation of the same model;
     forcing AIS gives its interval, weight ESS, the effort spent, and RAISE below it."""
