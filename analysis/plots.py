@@ -9,6 +9,7 @@ seeds, 1 degree of freedom, t(0.975) is 12.7 and the bar says nothing).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import textwrap
@@ -56,17 +57,14 @@ def make_plots(exp: Experiment, out_dir: str, imp: pd.Series | Skip | None = Non
         sns.set_theme(style="whitegrid", context="notebook")
         plt.rcParams["axes.formatter.useoffset"] = False  # -203.01, not -0.003 + -2.0301e2
         for name, title, fn in PLOTS:
-            plot = Plot(name, title)
-            try:
-                fig = plot_importance(exp, imp) if fn is plot_importance else fn(exp)
-            except Skip as e:
-                plot.skipped = str(e)
-            else:
-                plot.path = os.path.join(out_dir, f"{name}.png")
-                fig.savefig(plot.path, dpi=110, bbox_inches="tight")
-                plt.close(fig)
-            out.append(plot)
+            draw = functools.partial(plot_importance, exp, imp) if fn is plot_importance else functools.partial(fn, exp)
+            out.append(_save(Plot(name, title), draw, out_dir))
     return out
+
+
+def save_placement(exp: Experiment, p: pd.DataFrame, out_dir: str) -> Plot:
+    """:func:`plot_placement` saved as ``out_dir/placement.png``, for the report's floor / ceiling section."""
+    return _save(Plot("placement", "position between floor and ceiling"), lambda: plot_placement(exp, p), out_dir)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -329,7 +327,54 @@ def plot_importance(exp: Experiment, imp: pd.Series | Skip | None = None) -> plt
     return fig
 
 
+def plot_placement(exp: Experiment, p: pd.DataFrame | None = None) -> plt.Figure:
+    """Position between floor and ceiling per configuration (:func:`analysis.stats.placement`; 0 = floor,
+    1 = ceiling): a heatmap over two numeric grid keys, else bars."""
+    p = stats.placement(exp) if p is None else p
+    if not p["position"].map(stats.finite).any():
+        raise Skip("no configuration has a finite position")
+    keys = list(exp.sweep.space)
+    g = exp.groups()
+    numeric = len(keys) == 2 and set(keys) <= set(g) and all(g[k].map(stats.finite).all() for k in keys)
+    if numeric:
+        a, b = keys
+        table = g[[a, b, "group"]].merge(p[["group", "position"]], on="group")
+        grid = table.pivot_table(index=a, columns=b, values="position", aggfunc="first", dropna=False)
+        fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(grid.columns), 1.6 + 1.1 * len(grid.index)))
+        sns.heatmap(grid.astype(float), annot=True, fmt=".2f", cmap="viridis_r", vmin=0, vmax=1, linewidths=1,
+                    linecolor="white", cbar_kws={"label": "position (0 = data, 1 = noise)"}, ax=ax)
+        ax.set_xlabel(b)
+        ax.set_ylabel(a)
+    else:
+        shown = p[p["position"].map(stats.finite)].head(30)
+        fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(shown)))
+        ax.barh(range(len(shown)), shown["position"], color="tab:blue")
+        ax.set_yticks(range(len(shown)), shown["group"], fontsize=8)
+        ax.invert_yaxis()
+        for x, text in ((0, "floor (data)"), (1, "ceiling (noise)")):
+            ax.axvline(x, color="gray", ls="--", lw=1)
+            ax.text(x, -0.7, text, ha="center", fontsize=8, color="gray")
+        ax.set_xlabel("position between floor and ceiling")
+    ax.set_title(f"{exp.sweep.name}: where {exp.sweep.metric} sits between held-out data (0) and noise (1)",
+                 fontsize=10)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
+
+
+def _save(plot: Plot, draw, out_dir: str) -> Plot:
+    """``plot`` with the figure ``draw()`` returns saved as ``out_dir/<name>.png``, or the reason it does not
+    apply."""
+    try:
+        fig = draw()
+    except Skip as e:
+        plot.skipped = str(e)
+    else:
+        plot.path = os.path.join(out_dir, f"{plot.name}.png")
+        fig.savefig(plot.path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return plot
 
 
 def _seed_points(ax, values: list[pd.Series], at, horizontal: bool = False, color: str = "C0") -> None:

@@ -1,6 +1,6 @@
 """The analysis's statistics: across-seed means and intervals, paired differences, the one ranking rule of
-configurations (the report's and the driver's table), and fANOVA parameter importances; with how a person
-reads a value, a configuration, a metric and a sampler.
+configurations (the report's and the driver's table), positions between floor and ceiling, and fANOVA parameter
+importances; with how a person reads a value, a configuration, a metric and a sampler.
 
 The interval is mean ± t(0.975, n-1) · s / sqrt(n) over the group's finite values (n seeds). With one value
 there is no spread to estimate, so std and the interval are NaN and the report says "1 seed, no interval".
@@ -318,6 +318,40 @@ def key_names(keys) -> dict:
     return {k: leaf if leaves.count(leaf) == 1 else k for k, leaf in zip(keys, leaves, strict=True)}
 
 
+def placement(exp: Experiment) -> pd.DataFrame:
+    """Where each configuration's sample metric sits between its floor and ceiling.
+
+    Conv-EBM trials report, beside ``eval/<m>``, ``eval/<m>_floor`` (training vs held-out images),
+    ``eval/<m>_ceiling`` (uniform noise) and ``eval/<m>_spread`` (the floor's std over draws of N images: the
+    metric's own noise at that N), all at the trial's N through the same network (:mod:`ebm.metrics.baselines`):
+    position = (value - floor) / (ceiling - floor), 0 = as good as held-out data, 1 = as bad as noise; a
+    configuration's position is the mean over its seeds of each trial's own position.
+
+    One row per configuration, in the report's order: ``group``, ``mean`` (of the sweep metric), ``position``,
+    ``floor``, ``ceiling``, ``spread``, ``ceiling_spread`` (the ceiling's std over draws), ``as_trained`` and
+    ``as_trained_position`` (the same metric of the arm's own training sampler's samples, ``eval/as_trained/<m>``;
+    means over the group's trials) and ``n``. Raises :class:`Skip` when the trials report no floor and ceiling
+    for the metric (log-likelihoods, Inception Score)."""
+    m = exp.sweep.metric
+    t = exp.trials.copy()
+    own = m.replace("eval/", "eval/as_trained/", 1)
+    cols = {"floor": f"{m}_floor", "ceiling": f"{m}_ceiling", "spread": f"{m}_spread",
+            "ceiling_spread": f"{m}_ceiling/std", "as_trained": own, "as_trained_position": f"{own}_position"}
+    if not all(c in t and t[c].map(finite).any() for c in (cols["floor"], cols["ceiling"])):
+        raise Skip(f"the trials report no {m}_floor / {m}_ceiling (conv-EBM FID/KID only, with "
+                   "eval.baseline_resamples > 0)")
+    ok = t["outcome"].isin(AVERAGED) & t[m].map(finite)
+    t["_position"] = ((t[m] - t[cols["floor"]]) / (t[cols["ceiling"]] - t[cols["floor"]])).where(ok)
+    pos = group_table(t, "_position", exp.sweep.mode, exp.group_keys).set_index("group")
+    rows = []
+    for _, r in exp.groups().iterrows():
+        members = exp.members(r)
+        rows.append({"group": r["group"], "mean": r["mean"], "position": pos.loc[r["group"], "mean"],
+                     **{k: _finite_mean(members[c]) if c in members else math.nan for k, c in cols.items()},
+                     "n": int(r["n"])})
+    return pd.DataFrame(rows)
+
+
 def fmt(v, digits: int = 4) -> str:
     """A value as a person reads it: 0.005, 1e-05, 100, data."""
     if isinstance(v, bool) or not isinstance(v, int | float | np.number):
@@ -361,6 +395,11 @@ def _distribution(domain: tuple | None, values: pd.Series | None):
     if values is None:
         return None
     values = values.dropna()
+def _finite_mean(values: pd.Series) -> float:
+    kept = values[values.map(finite)]
+    return float(kept.mean()) if len(kept) else math.nan
+
+
     if values.nunique() < 2:
         return None
     if values.map(finite).all():

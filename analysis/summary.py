@@ -9,6 +9,9 @@ only on a paired interval with ``stats.MIN_PAIRED_DOF`` degrees of freedom, show
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from analysis import effects, literature, stats, swings
@@ -19,6 +22,7 @@ from analysis.stats import BASELINE_INIT, Skip, fmt, importance, importance_metr
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
            "stopped": "{were} stopped early by ASHA", "unfinished": "{were} unfinished when the sweep stopped"}
 FEW_TRIALS = 10  # fewer trials than this make parameter importances a rough indication only
+CLEAR = 2.0  # placement: differences larger than this many spreads are "clear" of the metric's own noise
 RUNNERS_UP = ("The runner-up", "Third", "Fourth", "Fifth")  # the best is contrasted with each of these in turn
 
 
@@ -232,6 +236,24 @@ def importance_sentence(exp: Experiment, imp: pd.Series | Skip | None) -> str:
     of = f" of {metric}" if metric != exp.sweep.metric else ""
     return f"By fANOVA importance{of} over {n} trials with a value{rough}, {top[0]} matters most" + \
            (f", then {', '.join(top[1:])}" if len(top) > 1 else "") + "."
+
+
+def placement_sentences(p: pd.DataFrame, metric: str) -> list[str]:
+    """Where the best configuration sits between floor and ceiling (:func:`analysis.stats.placement`), and how
+    many configurations the metric's spread cannot separate from it."""
+    ranked = p[p["mean"].map(stats.finite)]
+    if ranked.empty:
+        return [f"No configuration has a finite {metric}."]
+    top = ranked.iloc[0]
+    out = [f"The best configuration, {top['group']}, sits at {fmt(top['position'], 2)} of the way from "
+           f"the floor ({fmt(top['floor'], 3)}) to the ceiling ({fmt(top['ceiling'], 3)})."]
+    spreads = ranked[["spread", "ceiling_spread"]].to_numpy(dtype=float)
+    spread = float(np.nanmax(spreads)) if np.isfinite(spreads).any() else math.nan
+    if stats.finite(spread):
+        close = ranked[(ranked["mean"] - top["mean"]).abs() <= CLEAR * spread]
+        out.append(f"The metric's spread at this N is up to {fmt(spread, 2)}: {len(close)} of {len(ranked)} "
+                   f"configurations lie within {CLEAR:g} spreads of the best, which the metric does not tell apart.")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""The report's floor / ceiling section: each configuration's position between held-out data and noise."""
+"""The report's floor / ceiling section: each configuration's position between held-out data and noise
+(analysis.stats.placement), its sentences (analysis.summary) and its plot (analysis.plots)."""
 
 import math
 
 import pytest
 
-from analysis import load_experiment, placement
+from analysis import load_experiment, stats
 from analysis.__main__ import main
 from analysis.plots import Skip
+from analysis.summary import placement_sentences
 from tests.test_analysis_helpers import assert_real_plot, write_experiment, write_sweep_file
 
 KID = "eval/kid_domain"
@@ -32,14 +34,14 @@ def _langevin(tmp_path, floors=True):
 
 def test_positions_between_floor_and_ceiling_per_configuration(tmp_path):
     exp, _ = _langevin(tmp_path)
-    p = placement.placement(exp)
+    p = stats.placement(exp)
     best = p.iloc[0]
     assert best["group"] == "step_size=10, noise_std=0.001"
     assert best["position"] == pytest.approx((1.105 - 0.02) / 10.0)  # mean over the seeds' own positions
     assert (best["floor"], best["ceiling"], best["spread"], best["ceiling_spread"]) == (0.02, 10.02, 0.05, 0.3)
     assert (best["as_trained"], best["as_trained_position"]) == (1.0, 0.05)  # final values, mean over seeds
     assert list(p["position"]) == sorted(p["position"])  # a lower KID sits closer to the floor
-    text = placement.sentences(p, KID)
+    text = placement_sentences(p, KID)
     assert text[0].startswith("The best configuration, step_size=10, noise_std=0.001, sits at 0.11 of the way")
     # 0.3 is the larger spread: 1.105 and 1.905 are 0.8 apart (> 0.6), so only the best is within two spreads
     assert text[1] == ("The metric's spread at this N is up to 0.3: 1 of 4 configurations lie within 2 spreads of "
@@ -59,7 +61,7 @@ def test_report_has_the_section_and_heatmap_before_the_plots(tmp_path):
 def test_no_floor_no_section(tmp_path):
     exp, path = _langevin(tmp_path, floors=False)
     with pytest.raises(Skip, match="no eval/kid_domain_floor"):
-        placement.placement(exp)
+        stats.placement(exp)
     out = tmp_path / "report"
     assert main([path, "--out", str(out)]) == 0
     assert "Between floor and ceiling" not in (out / "report.md").read_text()
