@@ -134,8 +134,8 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
                        f"with too few effective weights after every round it was allowed: an optimistic estimate); "
                        f"such configurations rank after every reliable one."))
 
-    b.append(("h2", "Plots"))
     b += placement
+    b.append(("h2", "Plots"))
     for p in plots:
         b.append(("h3", p.title))
         if p.path:
@@ -159,7 +159,6 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
     return b
 
 
-# --------------------------------------------------------------------------------------------------
 def _placement(exp: Experiment, out_dir: str) -> list[tuple]:
     """The floor / ceiling section (heading, sentences, table, plot saved in ``out_dir``); empty when the sweep's
     metric has none (:func:`analysis.stats.placement`)."""
@@ -193,6 +192,7 @@ def _placement(exp: Experiment, out_dir: str) -> list[tuple]:
     return out
 
 
+# --------------------------------------------------------------------------------------------------
 # Rendering
 
 

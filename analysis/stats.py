@@ -304,20 +304,6 @@ def importance(exp: Experiment) -> pd.Series:
     return pd.Series(imp, dtype=float).sort_values(ascending=False)
 
 
-def label(values: dict, keys=None) -> str:
-    """``{"sampler.init": "data", "sampler.k": 5}`` -> ``init=data, k=5`` (full keys where leaves collide among
-    ``keys``, by default the keys of ``values``: pass the swept keys to name a part of a configuration)."""
-    names = key_names(keys if keys is not None else list(values))
-    return ", ".join(f"{names.get(k, k)}={fmt(v)}" for k, v in values.items())
-
-
-def key_names(keys) -> dict:
-    """Dotted key -> how a person reads it: its leaf (``step_size``), or the full key where two leaves collide
-    (``data.noise_std`` beside ``sampler.noise_std``)."""
-    leaves = [k.rsplit(".", 1)[-1] for k in keys]
-    return {k: leaf if leaves.count(leaf) == 1 else k for k, leaf in zip(keys, leaves, strict=True)}
-
-
 def placement(exp: Experiment) -> pd.DataFrame:
     """Where each configuration's sample metric sits between its floor and ceiling.
 
@@ -352,6 +338,20 @@ def placement(exp: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def label(values: dict, keys=None) -> str:
+    """``{"sampler.init": "data", "sampler.k": 5}`` -> ``init=data, k=5`` (full keys where leaves collide among
+    ``keys``, by default the keys of ``values``: pass the swept keys to name a part of a configuration)."""
+    names = key_names(keys if keys is not None else list(values))
+    return ", ".join(f"{names.get(k, k)}={fmt(v)}" for k, v in values.items())
+
+
+def key_names(keys) -> dict:
+    """Dotted key -> how a person reads it: its leaf (``step_size``), or the full key where two leaves collide
+    (``data.noise_std`` beside ``sampler.noise_std``)."""
+    leaves = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: leaf if leaves.count(leaf) == 1 else k for k, leaf in zip(keys, leaves, strict=True)}
+
+
 def fmt(v, digits: int = 4) -> str:
     """A value as a person reads it: 0.005, 1e-05, 100, data."""
     if isinstance(v, bool) or not isinstance(v, int | float | np.number):
@@ -381,6 +381,11 @@ def finite(v) -> bool:
     return isinstance(v, int | float | np.number) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _finite_mean(values: pd.Series) -> float:
+    kept = values[values.map(finite)]
+    return float(kept.mean()) if len(kept) else math.nan
+
+
 def _distribution(domain: tuple | None, values: pd.Series | None):
     """The Optuna distribution of a swept key: from its domain, else (settings inferred) from its values."""
     import optuna.distributions as od
@@ -395,11 +400,6 @@ def _distribution(domain: tuple | None, values: pd.Series | None):
     if values is None:
         return None
     values = values.dropna()
-def _finite_mean(values: pd.Series) -> float:
-    kept = values[values.map(finite)]
-    return float(kept.mean()) if len(kept) else math.nan
-
-
     if values.nunique() < 2:
         return None
     if values.map(finite).all():
