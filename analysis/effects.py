@@ -98,7 +98,7 @@ def _effect(exp: Experiment, g: pd.DataFrame, key: str, keys: list[str]) -> list
             continue
         a, b = on_common_seeds(cells_by_seed(exp, [cells[level][c] for c in kept]),
                                cells_by_seed(exp, [cells[best][c] for c in kept]))
-        c = stats.contrast(a, b, s.mode)
+        c = stats.contrast(a, b, s.mode, s.level)
         over = _over(kept, shared, others, names)
         if c.verdict == "no value":
             out.append(f"{head}, {over}: no seed has a finite {s.metric} in every cell, so no comparison.")
@@ -112,7 +112,8 @@ def phrase(c: stats.Contrast, unit: str) -> str:
     difference larger than 0.05 in M (95% CI, paired over 4 seeds: better by 0.01 ± 0.04)``."""
     side = "worse" if c.gain < 0 else "better"
     if c.verdict == "unclear":
-        return (f"no difference larger than {fmt(c.bound, 2)} {unit} (95% CI, paired over {c.n} seeds: {side} by "
+        return (f"no difference larger than {fmt(c.bound, 2)} {unit} ({stats.ci_name(c.level)}, paired over {c.n} "
+                f"seeds: {side} by "
                 f"{fmt(abs(c.difference), 3)} ± {fmt(c.half, 2)})")
     if c.difference == 0:
         return f"the same on average, a difference of {stats.amount(c, unit)}"

@@ -56,7 +56,7 @@ class Experiment:
         outcome counts and the diverged fraction. ``value``: ``final`` (last report) or ``best`` (best report)."""
         metric = metric or self.sweep.metric
         column = metric if value == "final" else f"best/{metric}"
-        return stats.group_table(self.trials, column, self.sweep.mode, self.group_keys)
+        return stats.group_table(self.trials, column, self.sweep.mode, self.group_keys, self.sweep.level)
 
     def members(self, group_row, keys: list[str] | None = None) -> pd.DataFrame:
         """The trials of one configuration: ``group_row`` is a row of :meth:`groups` (or a dict with its keys), or

@@ -91,7 +91,7 @@ def _better_than(exp: Experiment, better: dict, than: dict, head: str, names) ->
             return f"{head}; this run cannot say: {_all_diverged(name, rows)}."
         sides.append((name, kept, [r for r in rows if r["diverged"] > 0]))
     a, b = on_common_seeds(cells_by_seed(exp, sides[0][1]), cells_by_seed(exp, sides[1][1]))
-    c = stats.contrast(a, b, s.mode)
+    c = stats.contrast(a, b, s.mode, s.level)
     if c.verdict == "no value":
         return f"{head}; this run cannot say (no seed has a finite {s.metric} for both {sides[0][0]} and " \
                f"{sides[1][0]})."
@@ -116,7 +116,7 @@ def _position(exp: Experiment, selector: dict, threshold: float, good: bool, hea
     kept, left = [r for r in rows if r["diverged"] == 0], [r for r in rows if r["diverged"] > 0]
     if not kept:
         return f"{head}; this run cannot say: {_all_diverged(name, rows)}."
-    c = stats.contrast(cells_by_seed(exp, kept, lambda r: _positions(exp, r)), threshold, "min")
+    c = stats.contrast(cells_by_seed(exp, kept, lambda r: _positions(exp, r)), threshold, "min", exp.sweep.level)
     if c.verdict == "no value":
         return f"{head}; this run cannot say (no seed has a finite position in every configuration with {name})."
     mean = c.difference + threshold
@@ -126,7 +126,7 @@ def _position(exp: Experiment, selector: dict, threshold: float, good: bool, hea
         at = (f"{fmt(mean, 3)} {where} ({c.n} seed{'s' * (c.n != 1)}: {values}; an interval needs >= "
               f"{stats.MIN_PAIRED_DOF + 1} seeds to call it)")
     else:
-        at = f"{fmt(mean, 3)} ± {fmt(c.half, 2)} {where} (95% CI over {c.n} seeds)"
+        at = f"{fmt(mean, 3)} ± {fmt(c.half, 2)} {where} ({stats.ci_name(c.level)} over {c.n} seeds)"
     side = "below" if c.difference < 0 else "above"
     leans = [(d < 0) == good for d in c.seeds if d != 0]
     verdict = _verdict(c, (c.difference < 0) == good, leans, threshold)

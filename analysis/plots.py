@@ -81,7 +81,7 @@ def plot_groups(exp: Experiment) -> plt.Figure:
     y = np.arange(len(g))[::-1]
     _seed_points(ax, [exp.by_seed(r) for _, r in g.iterrows()], y, horizontal=True)
     ax.scatter(g["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4, label="mean")
-    _intervals(ax, g, y, horizontal=True)
+    _intervals(ax, g, y, horizontal=True, level=exp.sweep.level)
     for yi, (_, r) in zip(y, g.iterrows(), strict=True):
         trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished", "unreliable") if r[o]]
         silent = r["no_value"] - r["diverged"] - r["errored"] - r["unfinished"]  # ran, but reported no value
@@ -115,7 +115,7 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
     inits = _inits(t)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        table = stats.group_table(t, metric, s.mode, ["config/sampler.init", "config/sampler.k"])
+        table = stats.group_table(t, metric, s.mode, ["config/sampler.init", "config/sampler.k"], s.level)
         keys = ["config/sampler.init", "config/sampler.k"]
         for i, init in enumerate(inits):
             line = table[table["sampler.init"] == init] if init is not None else table
@@ -142,8 +142,8 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
         ax.set_title(f"{metric} vs k")
         ax.legend(fontsize=8)
     seeds = int(exp.groups()["trials"].max())
-    fig.suptitle(f"{s.name}: final metrics vs k, {seeds} seed(s) per point; bars and bands: 95% CI where >= "
-                 f"{stats.MIN_PAIRED_DOF + 1} seeds", y=1.02)
+    fig.suptitle(f"{s.name}: final metrics vs k, {seeds} seed(s) per point; bars and bands: "
+                 f"{stats.ci_name(s.level)} where >= {stats.MIN_PAIRED_DOF + 1} seeds", y=1.02)
     return fig
 
 
@@ -241,7 +241,7 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     ax.set_xlabel(b)
     ax.set_ylabel(a)
     ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is better; "
-                 f"± 95% CI where >= {stats.MIN_PAIRED_DOF + 1} seeds)\n"
+                 f"± {stats.ci_name(s.level)} where >= {stats.MIN_PAIRED_DOF + 1} seeds)\n"
                  f"red hatched: cells with diverged or errored trials", fontsize=10)
     return fig
 
@@ -283,7 +283,7 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
                              squeeze=False, sharey=not by_k, layout="constrained")
     for ax, metric in zip(axes[0], present, strict=True):
         present_keys = [k for k in keys if k in t]
-        table = stats.group_table(t, metric, "max", present_keys)
+        table = stats.group_table(t, metric, "max", present_keys, exp.sweep.level)
         if by_k:
             for i, init in enumerate(_inits(t)):
                 line = (table[table["sampler.init"] == init] if init is not None else table).sort_values("sampler.k")
@@ -300,13 +300,13 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
             y = np.arange(len(table))[::-1]
             _seed_points(ax, [exp.by_seed(r, metric, present_keys) for _, r in table.iterrows()], y, horizontal=True)
             ax.scatter(table["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4)
-            _intervals(ax, table, y, horizontal=True)
+            _intervals(ax, table, y, horizontal=True, level=exp.sweep.level)
             ax.set_yticks(y, table["group"])
             ax.set_xlabel(metric_label(metric))
         ax.set_ylabel(metric_label(metric) if by_k else "")
         ax.set_title(metric)
-    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (points: seeds; 95% CI where >= "
-                 f"{stats.MIN_PAIRED_DOF + 1} seeds)")
+    fig.suptitle(f"{exp.sweep.name}: MCMC diagnostics of the final model (points: seeds; "
+                 f"{stats.ci_name(exp.sweep.level)} where >= {stats.MIN_PAIRED_DOF + 1} seeds)")
     return fig
 
 
@@ -391,15 +391,16 @@ def _seed_points(ax, values: list[pd.Series], at, horizontal: bool = False, colo
     ax.scatter(*xy, s=18, color=color, alpha=0.6, zorder=3, label="each seed" if horizontal else None)
 
 
-def _intervals(ax, table: pd.DataFrame, at, horizontal: bool = False, color: str = "C3") -> None:
-    """95% t-interval bars of the rows of ``table`` (``mean``, ``ci``, ``n``) that have the seeds for one
-    (``stats.enough_seeds``); none for the others, whose seeds' points say more."""
+def _intervals(ax, table: pd.DataFrame, at, horizontal: bool = False, color: str = "C3",
+               level: float = stats.LEVEL) -> None:
+    """t-interval bars (at ``level``, the table's own) of the rows of ``table`` (``mean``, ``ci``, ``n``) that
+    have the seeds for one (``stats.enough_seeds``); none for the others, whose seeds' points say more."""
     wide = (table["n"].map(lambda n: stats.finite(n) and stats.enough_seeds(int(n))).to_numpy(dtype=bool)
             & table["ci"].map(stats.finite).to_numpy(dtype=bool))
     if not wide.any():
         return
     at, mean, ci = np.asarray(at)[wide], table["mean"].to_numpy()[wide], table["ci"].to_numpy()[wide]
-    label = f"95% CI (>= {stats.MIN_PAIRED_DOF + 1} seeds)" if horizontal else None
+    label = f"{stats.ci_name(level)} (>= {stats.MIN_PAIRED_DOF + 1} seeds)" if horizontal else None
     if horizontal:
         ax.errorbar(mean, at, xerr=ci, fmt="none", ecolor=color, capsize=4, zorder=5, label=label)
     else:

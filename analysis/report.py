@@ -118,12 +118,13 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
 
     b.append(("h2", "Configurations"))
     b.append(("p", f"One row per configuration, best first. {s.metric}: final value of each trial; mean, "
-                   f"standard deviation and 95% Student-t interval over its seeds (one seed: no interval). "
+                   f"standard deviation and {stats.ci_name(s.level).removesuffix(' CI')} Student-t interval over "
+                   f"its seeds (one seed: no interval{_split(s)}). "
                    f"Diverged and errored trials have no value and are counted, not averaged. The summary calls a "
                    f"difference only on a paired interval over at least {stats.MIN_PAIRED_DOF + 1} seeds "
                    f"({stats.MIN_PAIRED_DOF} degrees of freedom), and shows the seeds' own values with fewer."))
     names = [k.removeprefix("config/") for k in exp.group_keys]
-    header = ["#", *names, f"{s.metric} mean", "± 95% CI", "std", "n", *OUTCOMES, "best trial"]
+    header = ["#", *names, f"{s.metric} mean", f"± {stats.ci_name(s.level)}", "std", "n", *OUTCOMES, "best trial"]
     rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names),
              stats.fmt(r["mean"], 5) + (f" ({r['unreliable']} unreliable)" if r["unreliable"] else ""),
              _spread(r["ci"]), _spread(r["std"]), str(r["n"]), *(str(r[o]) for o in OUTCOMES), str(r["best_trial"])]
@@ -246,6 +247,14 @@ def to_html(blocks: list[tuple], title: str) -> str:
 def _inline(text: str) -> str:
     """Escaped text with markdown's `code` spans as <code>."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _split(s) -> str:
+    """Why a sequential sweep's intervals are wider than 95%, for the sentence that gives their level."""
+    if s.looks <= 1:
+        return ""
+    return (f"; 95% split over the {s.looks} looks of its sequential seeds, so that what it calls clear stays wrong "
+            f"at most 5% of the time however the looks fell")
 
 
 def _spread(v) -> str:

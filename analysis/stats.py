@@ -52,6 +52,17 @@ class Skip(Exception):  # noqa: N818 - a reason, not an error
     """This statistic or plot does not apply to the sweep; the message says why (the report shows it)."""
 
 
+def split_level(looks: int) -> float:
+    """The level of each of ``looks`` looks at the same contrasts such that, together, what they call clear is
+    wrong at most ``1 - LEVEL`` of the time (Bonferroni): 0.975 for two looks (:mod:`sweeps.sequential`)."""
+    return 1 - (1 - LEVEL) / max(1, looks)
+
+
+def ci_name(level: float = LEVEL) -> str:
+    """``95% CI``; ``97.5% CI`` for a sweep that looked twice (sequential seeds: :attr:`SweepInfo.level`)."""
+    return f"{100 * level:.1f}".removesuffix(".0") + "% CI"
+
+
 def t_interval(values, level: float = LEVEL) -> tuple[float, float, float, int]:
     """(mean, std, half-width, n) of the finite ``values``; std and half-width are NaN for n < 2."""
     x = np.asarray([v for v in values if finite(v)], dtype=float)
@@ -66,7 +77,8 @@ def t_interval(values, level: float = LEVEL) -> tuple[float, float, float, int]:
     return mean, std, half, n
 
 
-def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[str]) -> pd.DataFrame:
+def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[str], level: float = LEVEL
+                ) -> pd.DataFrame:
     """One row per configuration (trials that differ only in ``config/seed``), best mean first; configurations
     with a diverged trial after all others.
 
@@ -96,7 +108,7 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
         values = values if isinstance(values, tuple) else (values,)
         outcomes = g["outcome"] if "outcome" in g else pd.Series("ok", index=g.index)
         averaged = g[column].map(finite) & outcomes.isin(AVERAGED)
-        mean, std, half, n = t_interval(g.loc[averaged, column])
+        mean, std, half, n = t_interval(g.loc[averaged, column], level)
         row = {k.removeprefix("config/"): v for k, v in zip(keys, values, strict=True)}
         best = g[averaged].sort_values(column, ascending=(mode == "min"))
         row.update({"mean": mean, "std": std, "ci": half, "ci_low": mean - half, "ci_high": mean + half, "n": n,
@@ -178,6 +190,8 @@ class Contrast:
     """Paired and one-sample: the per-seed differences, in seed order."""
     sizes: tuple = (0, 0)
     """Finite values on each side (one-sample: (n, 0))."""
+    level: float = LEVEL
+    """The interval's level: 0.95, or less than 0.05 / looks short of 1 for a sweep that looked several times."""
 
     @property
     def gain(self) -> float:
@@ -218,23 +232,23 @@ def contrast(a: pd.Series, b: pd.Series | float, mode: str, level: float = LEVEL
         if half < 1e-9 * abs(mean):  # identical differences: rounding, not spread
             half = 0.0
         if n == 0:
-            return Contrast(math.nan, math.nan, 0, math.nan, how, "no value", mode, (), sizes)
+            return Contrast(math.nan, math.nan, 0, math.nan, how, "no value", mode, (), sizes, level)
         verdict = "too few seeds" if not enough_seeds(n) else "clear" if abs(mean) > half else "unclear"
         return Contrast(mean, half, n, float(n - 1) if n > 1 else math.nan, how, verdict, mode,
-                        tuple(float(d) for d in diffs), sizes)
+                        tuple(float(d) for d in diffs), sizes, level)
     n = min(sizes)
     if n == 0:
-        return Contrast(math.nan, math.nan, 0, math.nan, how, "no value", mode, (), sizes)
+        return Contrast(math.nan, math.nan, 0, math.nan, how, "no value", mode, (), sizes, level)
     diff = float(a.mean() - b.mean())
     if n < 2:
-        return Contrast(diff, math.nan, n, math.nan, how, "unpaired", mode, (), sizes)
+        return Contrast(diff, math.nan, n, math.nan, how, "unpaired", mode, (), sizes, level)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        return Contrast(diff, 0.0, n, math.inf, how, "unpaired", mode, (), sizes)
+        return Contrast(diff, 0.0, n, math.inf, how, "unpaired", mode, (), sizes, level)
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch-Satterthwaite
     return Contrast(diff, float(sps.t.ppf(0.5 + level / 2, dof) * se), n, float(dof), how, "unpaired", mode, (),
-                    sizes)
+                    sizes, level)
 
 
 def amount(c: Contrast, unit: str) -> str:
@@ -246,7 +260,7 @@ def amount(c: Contrast, unit: str) -> str:
     number = fmt(abs(c.difference), 3)
     if c.verdict in ("clear", "unclear"):
         over = "paired over" if c.how == "paired" else "over"
-        text = f"{number} ± {fmt(c.half, 2)} {unit} (95% CI, {over} {c.n} seeds"
+        text = f"{number} ± {fmt(c.half, 2)} {unit} ({ci_name(c.level)}, {over} {c.n} seeds"
         if c.verdict == "unclear":
             text += f"; the interval includes 0: no difference larger than {fmt(c.bound, 2)} {unit}"
         return text + ")"
@@ -259,8 +273,8 @@ def amount(c: Contrast, unit: str) -> str:
         na, nb = c.sizes
         if not finite(c.half):
             return f"{number} {unit} (unpaired, {na} and {nb} seeds: no interval)"
-        return (f"{number} ± {fmt(c.half, 2)} {unit} (unpaired 95% CI over {na} and {nb} seeds, not called: the two "
-                f"do not share their seeds)")
+        return (f"{number} ± {fmt(c.half, 2)} {unit} (unpaired {ci_name(c.level)} over {na} and {nb} seeds, not "
+                f"called: the two do not share their seeds)")
     return f"no finite value ({unit})"
 
 

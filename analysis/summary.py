@@ -84,7 +84,7 @@ def runners_up(exp: Experiment) -> list[str]:
     top = ranked.iloc[0]
     out = []
     for name, (_, r) in zip(RUNNERS_UP, ranked.iloc[1:].iterrows(), strict=False):
-        c = stats.contrast(exp.by_seed(r), exp.by_seed(top), s.mode)
+        c = stats.contrast(exp.by_seed(r), exp.by_seed(top), s.mode, s.level)
         head = f"{name}, {r['group']} ({fmt(r['mean'], 5)}),"
         if c.verdict == "no value":
             continue
@@ -147,7 +147,7 @@ def cd_comparisons(exp: Experiment) -> list[str]:
             continue
         for _, r in g[(g["sampler.k"] == k) & (g["sampler.init"] != BASELINE_INIT)].iterrows():
             other, cd = f"{sampler_name(r['sampler.init'])}-{fmt(k)}", f"CD-{fmt(k)}"
-            c = stats.contrast(exp.by_seed(r), exp.by_seed(base.iloc[0]), s.mode)
+            c = stats.contrast(exp.by_seed(r), exp.by_seed(base.iloc[0]), s.mode, s.level)
             if c.verdict == "no value":
                 out.append(f"{other} vs {cd}: no comparison, one of them has no finite {s.metric} "
                            f"({r['diverged'] + base.iloc[0]['diverged']} diverged).")
@@ -267,7 +267,7 @@ def _estimate(exp: Experiment, r) -> str:
     if not stats.enough_seeds(int(r["n"])):
         values = [v for v in exp.by_seed(r) if stats.finite(v)]
         return f"{fmt(r['mean'], 4)} ({int(r['n'])} seeds: {', '.join(fmt(v, 4) for v in values)})"
-    return f"{fmt(r['mean'], 4)} ± {fmt(r['ci'], 2)} (95% CI over {int(r['n'])} seeds)"
+    return f"{fmt(r['mean'], 4)} ± {fmt(r['ci'], 2)} ({stats.ci_name(exp.sweep.level)} over {int(r['n'])} seeds)"
 
 
 def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -> str:

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from analysis.stats import split_level
 from analysis.tune_files import first_line
 from ebm.metric_names import direction
 
@@ -64,9 +65,18 @@ class SweepInfo:
     """The sweep file's ``literature:`` entries as recorded (mappings: source, claim, and better/than,
     good/position_below or bad/position_above; checked when the sweep loaded, ``sweeps.literature``); the
     report judges each (:mod:`analysis.literature`). Empty for sweeps without any, and for older records."""
+    looks: int = 1
+    """Times the sweep looked at its contrasts before spending held-back seeds (sequential seeds), plus one; every
+    interval of its report is at :attr:`level`."""
     provenance: dict = field(default_factory=dict)
     """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
     driver recorded them when the sweep started; empty for older sweeps."""
+
+    @property
+    def level(self) -> float:
+        """Level of every interval the report states: 95%, split over the looks (Bonferroni) when the sweep spent
+        seeds where contrasts were unsettled, so its clear calls keep a 5% error rate (:mod:`sweeps.sequential`)."""
+        return split_level(self.looks)
 
     @property
     def space(self) -> dict:
@@ -119,7 +129,8 @@ def from_settings(name: str, st: dict, record: dict | None = None, source: str =
         cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
         preset=preset, description=str(st.get("description", "")), source=source, sweep_file=sweep_file,
         caveat=str(st.get("caveat") or ""),
-        literature=[e for e in st.get("literature") or [] if isinstance(e, dict) and "claim" in e])
+        literature=[e for e in st.get("literature") or [] if isinstance(e, dict) and "claim" in e],
+        looks=int((st.get("sequential") or {}).get("looks", 1)))
     requested, used = str(record.get("data_requested") or ""), str(record.get("data") or "")
     if requested and used and requested != used:  # the driver fell back to the embedded data set
         info.data_requested, info.data_used = requested, used

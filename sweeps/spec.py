@@ -227,6 +227,16 @@ def _check(s: Sweep, where: str) -> None:
     if s.search.type == "grid" and sampled:
         raise ConfigError(f"{where}: search.type grid runs grid points only, but space.{sampled[0]} is "
                           f"{s.space[sampled[0]].kind}; use search.type none (random draws) or optuna")
+    q = s.sequential
+    if q.more_seeds:
+        if s.search.type != "grid" or sch.type == "asha" or s.num_samples != 1:
+            raise ConfigError(f"{where}: sequential seeds look at every configuration's final value, so they need "
+                              f"search.type grid, num_samples 1 and no scheduler (got {s.search.type}, "
+                              f"{s.num_samples}, {sch.type}); drop sequential or those")
+        reused = sorted(set(q.more_seeds) & set(s.seeds))
+        if reused:
+            raise ConfigError(f"{where}: sequential.more_seeds repeats seed {reused[0]} of seeds {s.seeds}; "
+                              f"hold back seeds the first look does not run")
     if s.search.type == "optuna":
         grids = [k for k, d in s.space.items() if d.kind == "grid"]
         if grids:

@@ -61,6 +61,43 @@ class ResourcesSpec:
 
 
 @dataclass
+class SequentialSpec:
+    """Seeds spent where a contrast is still unsettled (:mod:`sweeps.sequential`): after every configuration has run
+    ``seeds``, each contrast the report makes is looked at, and only the configurations of those neither clear nor
+    within ``resolve`` run the next ``per_round`` of ``more_seeds``; then the next look, until all settle or
+    ``more_seeds`` is spent. Every interval of such a sweep's report is at level 1 - 0.05 / looks, so that what
+    it calls clear stays wrong at most 5% of the time however the looks fall (Bonferroni over the looks)."""
+
+    more_seeds: list[int] = field(default_factory=list)
+    """Seeds held back for unsettled contrasts, in the order they are spent ([] = no looks: every configuration
+    runs ``seeds``)."""
+    per_round: int = 2
+    """Seeds added per look to each configuration of an unsettled contrast."""
+    resolve: float = 0.0
+    """The smallest difference in the rank metric that matters: a contrast whose interval lies within +-resolve
+    is settled as "no difference larger than resolve" (0 = only a clear difference settles a contrast)."""
+
+    def __post_init__(self):
+        check(self.per_round >= 1, "sequential.per_round", self.per_round, "must be >= 1")
+        check(math.isfinite(self.resolve) and self.resolve >= 0, "sequential.resolve", self.resolve,
+              "must be a number >= 0")
+        check(len(set(self.more_seeds)) == len(self.more_seeds), "sequential.more_seeds", self.more_seeds,
+              "repeats a seed")
+
+    @property
+    def rounds(self) -> list[list[int]]:
+        """The seeds each later look may add, in order."""
+        k = self.per_round
+        return [self.more_seeds[i:i + k] for i in range(0, len(self.more_seeds), k)]
+
+    @property
+    def looks(self) -> int:
+        """Times the contrasts are looked at: after ``seeds``, and after each round but the last, plus the
+        report's (the same count: the report reads the sweep after its last round)."""
+        return 1 + len(self.rounds)
+
+
+@dataclass
 class SweepSettings:
     """What a sweep file sets besides ``base``, ``set``, ``space`` and ``presets``; a preset may set any of it
     but the description, the metrics and the mode (``FILE_ONLY``)."""
@@ -82,6 +119,7 @@ class SweepSettings:
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     search: SearchSpec = field(default_factory=SearchSpec)
     resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    sequential: SequentialSpec = field(default_factory=SequentialSpec)
     max_failures: int = 2
     """Times a trial whose worker died is retried from its last checkpoint."""
     keep_checkpoints: int = 2
@@ -151,10 +189,12 @@ class Sweep(SweepSettings):
             cfg = replace(cfg, key, value, f"{self.name}: {key}")
         return cfg
 
-    def n_trials(self) -> int:
+    def n_trials(self, most: bool = False) -> int:
+        """Trials the sweep runs; with sequential seeds, the fewest (``most``: the most, every seed spent)."""
         if self.search.type == "optuna":
             return self.num_samples
-        return self.num_samples * len(self.grid()) * len(self.seeds)
+        seeds = len(self.seeds) + (len(self.sequential.more_seeds) if most else 0)
+        return self.num_samples * len(self.grid()) * seeds
 
     def settings(self) -> dict:
         """What the sweep varies and measures, resolved (preset and overrides applied), as plain YAML values:
@@ -168,7 +208,10 @@ class Sweep(SweepSettings):
             "scheduler": {"type": s.type, "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
             "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
             "caveat": self.caveat, "literature": [c.to_dict() for c in self.literature],
+            "sequential": ({"more_seeds": list(q.more_seeds), "per_round": q.per_round, "resolve": q.resolve,
+                            "looks": q.looks} if (q := self.sequential).more_seeds else None),
         }
 
 
-SECTIONS = {"scheduler": SchedulerSpec, "search": SearchSpec, "resources": ResourcesSpec}
+SECTIONS = {"scheduler": SchedulerSpec, "search": SearchSpec, "resources": ResourcesSpec,
+            "sequential": SequentialSpec}

@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 
 def param_space(sweep: Sweep) -> dict:
-    """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid."""
+    """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid. With
+    sequential seeds the search algorithm hands out the swept keys and the seed, so only the base config is here."""
     from ray import tune
 
     space = flatten(to_dict(sweep.base_config))
+    if sweep.sequential.more_seeds:
+        return space
     space.update({key: _tune_domain(d) for key, d in sweep.space.items()})
     space["seed"] = tune.grid_search(sweep.seeds) if len(sweep.seeds) > 1 else sweep.seeds[0]
     return space
@@ -49,7 +52,8 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
         trainable,
         param_space=param_space(sweep),
         tune_config=tune.TuneConfig(
-            metric=sweep.metric, mode=sweep.mode, num_samples=sweep.num_samples,
+            metric=sweep.metric, mode=sweep.mode,
+            num_samples=-1 if sweep.sequential.more_seeds else sweep.num_samples,  # -1: until the search ends it
             scheduler=_scheduler(sweep), search_alg=_search_alg(sweep, cluster_cpus),
             reuse_actors=True,  # a trial after another on the same worker skips the torch import
         ),
@@ -144,6 +148,12 @@ def _scheduler(sweep: Sweep):
 def _search_alg(sweep: Sweep, cluster_cpus: float):
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
+    if sweep.sequential.more_seeds:
+        from sweeps.seed_searcher import SeedSearcher
+
+        keys = [k for k, d in sweep.space.items() if d.kind == "grid"]
+        return SeedSearcher(keys, [tuple(p[k] for k in keys) for p in sweep.grid()], sweep.seeds,
+                            sweep.sequential.rounds, sweep.ranked_by, sweep.mode, sweep.sequential.resolve)
     if sweep.search.type != "optuna":
         return BasicVariantGenerator(random_state=sweep.search.seed)
     import optuna

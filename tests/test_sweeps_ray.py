@@ -111,6 +111,35 @@ def test_a_diverging_trial_ends_diverged_while_the_others_finish(tmp_path, capsy
         assert by_lr[lr]["status"] == "ok" and by_lr[lr]["epoch"] == 3
 
 
+def test_sequential_seeds_go_only_to_the_configurations_of_unsettled_contrasts(tmp_path, capsys):
+    # Two learning rates 1% apart: after four seeds their paired interval neither excludes 0 nor lies within
+    # resolve, so both run the held-back seeds 4 and 5, in the same Tuner and folder; the report states its
+    # intervals at 97.5% (95% split over the two looks).
+    from analysis.__main__ import main as analyse
+    from analysis.stats import split_level
+    from sweeps.sequential import unsettled
+
+    path = write_sweep(tmp_path, "seq", epochs=2, space={"train.lr": {"grid": [0.05, 0.0505]}}, seeds=[0, 1, 2, 3],
+                       sequential={"more_seeds": [4, 5, 6, 7], "per_round": 2, "resolve": 0.01})
+    assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    ran = {(params(t)["train.lr"], params(t)["seed"]): last_result(t)["eval/log_likelihood"]
+           for t in trial_dirs(str(tmp_path / "results" / "seq"))}
+    first = {((lr,), s): v for (lr, s), v in ran.items() if s < 4}
+    assert len(first) == 8
+    todo = unsettled(first, 1, "max", 0.01, split_level(3))
+    assert todo, first  # the point of the test: the first look leaves the contrast open
+    second = {((lr,), s): v for (lr, s), v in ran.items() if s in (4, 5)}
+    assert set(second) == {(p, s) for p in todo for s in (4, 5)}
+    assert "sequential seeds, look 1: 2 of 2 configurations in unsettled contrasts run seeds [4, 5]" in out
+    later = {(lr, s) for lr, s in ran if s in (6, 7)}
+    assert not later or "look 2" in out
+    assert analyse([str(tmp_path / "results" / "seq")]) == 0
+    with open(tmp_path / "results" / "seq" / "report" / "report.md") as f:
+        report = f.read()
+    assert "98.3% CI" in report and "95% CI" not in report
+
+
 def test_a_trial_whose_worker_is_killed_resumes_from_its_last_checkpoint(tmp_path, capsys):
     n_epochs = 8
     path = write_sweep(tmp_path, "killed", epochs=n_epochs, max_failures=2,
