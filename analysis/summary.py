@@ -16,7 +16,6 @@ import pandas as pd
 
 from analysis import effects, literature, stats, swings
 from analysis.frames import Experiment
-from analysis.literature import LITERATURE_CD_K, LITERATURE_PCD  # noqa: F401  (importable from here as before)
 from analysis.stats import BASELINE_INIT, Skip, fmt, importance, importance_metric, sampler_name
 
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
