@@ -33,7 +33,7 @@ EVALUATE_STREAM = "rbm evaluate"  # python -m ebm evaluate --seed
 class RBMRun:
     """A CD-k / PCD-k training run of a Bernoulli RBM."""
 
-    best_metric = ("eval/log_likelihood", "max")
+    best_metric = ("eval/reliable_log_likelihood", "max")  # best.pt: never chosen by an AIS value flagged unreliable
 
     def __init__(self, cfg: RBMConfig, train_images: Tensor | None = None, test_images: Tensor | None = None):
         self.cfg = cfg

@@ -471,7 +471,13 @@ def test_ais_increment_series_matches_the_closed_form(scale):
         assert truncation <= 1e-9 * x.shape[1], (y_bound, truncation)
 
 
-# --- the benchmark's tiny mode -------------------------------------------------------------------------
+# --- the benchmarks' tiny modes ------------------------------------------------------------------------
+def test_bench_bracket_smoke_test_runs(capsys):
+    importlib.import_module("benchmarks.bench_bracket").main(["--smoke-test"])
+    out = capsys.readouterr().out
+    assert "3 repeats: RAISE stated conservative in" in out and "nan" not in out
+
+
 def test_bench_ais_smoke_test_runs(capsys):
     importlib.import_module("benchmarks.bench_ais").main(["--smoke-test"])
     out = capsys.readouterr().out
