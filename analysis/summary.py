@@ -110,11 +110,11 @@ def unreliable(exp: Experiment) -> str:
     if bad.empty:
         return ""
     names = "; ".join(bad["group"].head(6)) + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")
+    bounds = (" The final evaluation's RAISE figure and Markov bound beside it (final/raise_log_likelihood, "
+              "final/log_likelihood_high) say how far it may be off." if exp.sweep.metric.startswith("final/") else "")
     return (f"{len(bad)} of {len(g)} configurations have a {exp.sweep.metric} that their own run called unreliable "
             f"on some seed (forward AIS whose weight ESS stayed below its threshold: it overstates the likelihood by "
-            f"an amount it cannot state): {names}. They rank after the others whatever their mean; the final "
-            f"evaluation's RAISE figure and Markov bound beside it (final/raise_log_likelihood, "
-            f"final/log_likelihood_high) say how far it may be off.")
+            f"an amount it cannot state): {names}. They rank after the others whatever their mean.{bounds}")
 
 
 def collapse(exp: Experiment) -> str:

@@ -237,7 +237,8 @@ def _rbm_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> t
 
     e = cfg.eval
     n_evals = len({*range(e.every, t.epochs + 1, e.every), t.epochs}) if e.log_likelihood != "none" else 0
-    key = ("rbm", cfg.model.n_hidden, e.log_likelihood, e.ais_betas, e.ais_chains, e.final, e.final_ais_betas)
+    key = ("rbm", cfg.model.n_hidden, e.log_likelihood, e.ais_betas, e.ais_chains, e.final, e.final_ais_betas,
+           e.final_ais_chains, e.final_ais_rounds, e.final_raise_images, e.final_raise_chains, e.final_raise_betas)
     if key not in cache:
         cache[key] = _rbm_eval_seconds(run)
     per_eval, final = cache[key]
