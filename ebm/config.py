@@ -147,8 +147,8 @@ class RBMEvalConfig:
         check(self.final_ais_betas >= 10, "eval.final_ais_betas", self.final_ais_betas, "must be >= 10")
         check(self.final_ais_chains >= 2, "eval.final_ais_chains", self.final_ais_chains, "must be >= 2")
         check(self.final_ais_rounds >= 1, "eval.final_ais_rounds", self.final_ais_rounds, "must be >= 1")
-        check(self.final_raise_images >= 0, "eval.final_raise_images", self.final_raise_images,
-              "must be >= 0 (0 = off)")
+        check(self.final_raise_images != 1 and self.final_raise_images >= 0, "eval.final_raise_images",
+              self.final_raise_images, "must be 0 (off) or >= 2 (its trend check needs a spread over images)")
         check(self.final_raise_chains >= 1, "eval.final_raise_chains", self.final_raise_chains, "must be >= 1")
         check(self.final_raise_betas >= 16, "eval.final_raise_betas", self.final_raise_betas,
               "must be >= 16 (its trend check runs a quarter of them)")

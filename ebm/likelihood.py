@@ -165,6 +165,8 @@ def final_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, n_cha
     standard errors (``raise/rise``, per image) sets ``raise/conservative`` false. The log Z those images imply
     gives the whole test set's figure; ``raise/log_likelihood_low`` is it less Markov's margin for N images.
     """
+    if raise_images == 1:
+        raise ValueError("final_log_likelihood's RAISE needs raise_images >= 2 (its trend check needs a spread) or 0")
     neg_free = log_likelihood(rbm, v_test, 0.0)
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
@@ -179,8 +181,7 @@ def final_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, n_cha
     full, short = (raise_log_likelihood(rbm, base_marginals, v_test[rows], raise_chains, n_betas=k, generator=generator)
                    for k in (raise_betas, max(4, raise_betas // 4)))
     rise = full.log_p - short.log_p  # (N,) paired by image
-    rise_se = rise.std().item() / math.sqrt(len(rise)) if len(rise) > 1 else math.inf
-    conservative = rise.mean().item() >= -2 * rise_se
+    conservative = rise.mean().item() >= -2 * rise.std().item() / math.sqrt(len(rise))
     out |= {"raise/log_likelihood": neg_free - full.log_z,
             "raise/log_likelihood_low": neg_free - full.log_z - MARKOV_NATS / len(rows),
             "raise/log_z": full.log_z, "raise/images": len(rows), "raise/chains": raise_chains,

@@ -45,6 +45,10 @@ def test_overrides_apply_last_with_yaml_typed_values():
     (["model.centering=3"], "must be of type bool"),
     (["train.lr"], "key=value"),
     (["kind=gan"], "unknown kind"),
+    (["eval.final_ais_rounds=0"], "eval.final_ais_rounds=0 must be >= 1"),
+    (["eval.final_raise_images=1"], "eval.final_raise_images=1 must be 0 (off) or >= 2"),
+    (["eval.final_raise_chains=0"], "eval.final_raise_chains=0 must be >= 1"),
+    (["eval.final_raise_betas=8"], "eval.final_raise_betas=8 must be >= 16"),
 ])
 def test_bad_values_name_the_key_and_the_fix(override, message):
     with pytest.raises(ConfigError) as e:
