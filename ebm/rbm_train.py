@@ -198,23 +198,20 @@ class RBMRun:
             out["eval/reliable_log_likelihood/missing"] = res["ais/note"]
         return out
 
-    def final_evaluation(self, generator: Rng = None) -> dict:
+    def final_evaluation(self) -> dict:
         """The last model's held-out log-likelihood as a paper would quote it, keyed ``final/...``: exact when
         min(V, H) <= 25, else the bracket of ``ebm.likelihood.final_log_likelihood``: forward AIS rerun with more
         betas until reliable or ``eval.final_ais_rounds`` are spent (``final/log_likelihood``, labelled by
         ``final/reliable``), and RAISE on ``eval.final_raise_images`` held-out images (``final/raise_...``). Draws
-        come from a stream of its own (or ``generator``), so the evaluation never changes the training stream."""
+        come from a stream of its own, so the evaluation never changes the training stream."""
         e, n_units = self.cfg.eval, min(self.rbm.n_visible, self.rbm.n_hidden)
         method = e.final if e.final != "auto" else ("exact" if n_units <= EXACT_MAX_UNITS else "ais")
-        gen = generator or BernoulliStream(seed_for(self.cfg.seed, FINAL_STREAM), self.device)
         t0 = time.perf_counter()
         if method == "exact":
             res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method="exact")
             res["exact/reliable"] = True
         else:
-            res = likelihood.final_log_likelihood(self.rbm, self.test_v, self.marginals, e.final_ais_chains,
-                                                  e.final_ais_betas, e.final_ais_rounds, e.final_raise_images,
-                                                  e.final_raise_chains, e.final_raise_betas, gen)
+            res = self._bracket(BernoulliStream(seed_for(self.cfg.seed, FINAL_STREAM), self.device))
         out = {"final/method": method, "final/epoch": self.epoch}
         for key, value in res.items():
             group, name = key.split("/", 1)
@@ -241,10 +238,7 @@ class RBMRun:
                 out.update({"exact/log_z": None, "exact/log_likelihood": None, "exact/missing_reason":
                             f"enumeration needs 2^{min(self.rbm.n_visible, self.rbm.n_hidden)} states; use ais"})
         if "ais" in names:
-            e = self.cfg.eval
-            out.update(likelihood.final_log_likelihood(self.rbm, self.test_v, self.marginals, e.final_ais_chains,
-                                                       e.final_ais_betas, e.final_ais_rounds, e.final_raise_images,
-                                                       e.final_raise_chains, e.final_raise_betas, gen))
+            out.update(self._bracket(gen))
         health = self.health()
         if "recon" in names:
             out["recon_error"] = health["train/recon_error"]
@@ -255,6 +249,13 @@ class RBMRun:
         if "ess" in names:
             out.update(self.chain_diagnostics(ess_chains, ess_steps, gen))
         return out
+
+    def _bracket(self, generator: Rng) -> dict:
+        """``ebm.likelihood.final_log_likelihood`` at the config's ``eval.final_*`` settings."""
+        e = self.cfg.eval
+        return likelihood.final_log_likelihood(self.rbm, self.test_v, self.marginals, e.final_ais_chains,
+                                               e.final_ais_betas, e.final_ais_rounds, e.final_raise_images,
+                                               e.final_raise_chains, e.final_raise_betas, generator)
 
     @torch.no_grad()
     def chain_diagnostics(self, n_chains: int, steps: int, generator: Rng = None) -> dict:
