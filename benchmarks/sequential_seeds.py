@@ -11,7 +11,8 @@ settles (clear, or within +-resolve: :func:`sweeps.sequential.settled`), decidin
 
 It also prints which configurations the sweep's own first look would have sent more seeds to.
 
-    python benchmarks/sequential_seeds.py results/ablation_langevin_study --resolve 0.03
+    python benchmarks/sequential_seeds.py results/ablation_langevin_study --resolve 0.05 --per-round 4
+    python benchmarks/sequential_seeds.py results/ablation_langevin_study --resolve 0.05 --per-round 4 --versus-best
 
 Numbers come from the simulation, whose parameters come from the sweep: how it ranks the two ways does not
 depend on the CPU.
@@ -72,9 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--most", type=int, default=8, help="most seeds a configuration may run")
     ap.add_argument("--per-round", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--versus-best", action="store_true",
+                    help="contrast every configuration with the best one (as a one-key sweep's report does) instead "
+                         "of the keys' main effects")
     args = ap.parse_args(argv)
 
     values, n_keys, mode, seeds = sweep_values(args.experiment)
+    n_keys = 1 if args.versus_best else n_keys
     first = len(seeds)
     means, seed_sd, noise_sd = fit(values)
     rounds = [list(range(n, min(n + args.per_round, args.most))) for n in range(first, args.most, args.per_round)]

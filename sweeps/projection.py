@@ -70,8 +70,8 @@ class Costs:
     compute: list[float] = field(default_factory=list)  # seconds per trial of each configuration
     overhead: list[float] = field(default_factory=list)  # Ray and per-epoch reporting, per trial
     parts: list[str] = field(default_factory=list)  # what each configuration's trial spends its time on
-    per_seed: float = 0.0  # computed once per seed, in its first trial (FID/KID floors and ceilings)
-    per_seed_what: str = ""
+    floors: float = 0.0  # computed by the trials that start first, before any of them cached it (FID/KID floors)
+    floors_what: str = ""
     before: float = 0.0  # once, in the driver before any trial starts, on its CPU (the domain classifier)
     before_what: str = ""
     cpu_share: float = 1.0  # CPU time the timed code got over what it asked for (threads x wall time), at most 1
@@ -166,25 +166,25 @@ def _per_config(costs: Costs, compute_scale: float = 1.0) -> list[float]:
 
 def _wall(sweep: Sweep, costs: Costs, slots: int, compute_scale: float = 1.0,
           before_scale: float = 1.0) -> tuple[float, list[float]]:
-    """(wall time, every trial's time): trials packed onto ``slots``, each seed's first trial computing that seed's
-    floors, after the one-off work before the trials. ``compute_scale`` scales what a faster device shortens,
-    ``before_scale`` the driver's CPU work; Ray's and the epochs' overheads stay as they are."""
+    """(wall time, every trial's time): trials packed onto ``slots``, the first ``slots`` (which start together,
+    before any has cached them) each computing the floors, after the one-off work before the trials.
+    ``compute_scale`` scales what a faster device shortens, ``before_scale`` the driver's CPU work; Ray's and the
+    epochs' overheads stay as they are."""
     per_config = _per_config(costs, compute_scale)
     if sweep.search.type == "optuna":  # suggestions vary; price every trial like the base configuration
-        trials, seeds = [per_config[0]] * sweep.n_trials(), 1
+        trials = [per_config[0]] * sweep.n_trials()
     else:
         trials = [s for s in per_config for _ in range(len(sweep.seeds) * sweep.num_samples)]
-        seeds = len(sweep.seeds)
-    for i in range(seeds):  # the first trials are the first configuration's, one per seed
-        trials[i] += costs.per_seed * compute_scale
+    for i in range(min(slots, len(trials))):  # floors are the same for every seed (conv_eval.BASELINE_SEED)
+        trials[i] += costs.floors * compute_scale
     return _makespan(trials, slots) + costs.before * before_scale + SWEEP_OVERHEAD_S, trials
 
 
 def _one_offs(costs: Costs, compute_scale: float = 1.0, before_scale: float = 1.0) -> list[str]:
     lines = []
-    if costs.per_seed:
-        lines.append(f"      + {_duration(costs.per_seed * compute_scale)} in each seed's first trial: "
-                     f"{costs.per_seed_what} (once per seed, then cached on disk; less where a run cached them)")
+    if costs.floors:
+        lines.append(f"      + {_duration(costs.floors * compute_scale)} in each trial that starts first: "
+                     f"{costs.floors_what} (the same for every seed; then cached on disk, none where cached)")
     if costs.before:
         lines.append(f"      + {_duration(costs.before * before_scale)} before the trials start, on the driver's CPU: "
                      f"{costs.before_what}")
@@ -323,9 +323,9 @@ def _conv_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> 
     # sample grids: every sample_every epochs, and after the last unless it shows the final evaluation's samples
     grids = sum(1 for epoch in range(1, t.epochs) if sweep.sample_every and epoch % sweep.sample_every == 0)
     grids += not (final_n and e.n_samples <= final_n)
-    if sum(floors.values()) > costs.per_seed:
+    if sum(floors.values()) > costs.floors:
         at = " and ".join(f"N={n}" for n, f in floors.items() if f)
-        costs.per_seed, costs.per_seed_what = sum(floors.values()), f"FID/KID floors and ceilings at {at}"
+        costs.floors, costs.floors_what = sum(floors.values()), f"FID/KID floors and ceilings at {at}"
     compute = train_s + n_evals * per_eval + grids * protocol_s + final_s
     return compute, t.epochs * EPOCH_OVERHEAD_S, ", ".join(parts)
 
