@@ -360,12 +360,13 @@ def rugged_digits_rbm(digits):
 
 
 def test_the_final_bracket_holds_the_exact_log_likelihood(digits, digits_rbm, rugged_digits_rbm):
-    """Two CD-1 digits RBMs, 30 repeats each at 1,000 betas: RAISE states itself conservative and the bracket
-    [RAISE low, forward AIS high] holds the exact test log-likelihood in >= 90% of repeats."""
+    """Two CD-1 digits RBMs, 20 repeats each at 1,000 betas: RAISE states itself conservative and the bracket
+    [RAISE low, forward AIS high] holds the exact test log-likelihood in >= 90% of repeats (30 each:
+    benchmarks/bench_bracket.py)."""
     _, test, marginals = digits
     for rbm in (digits_rbm, rugged_digits_rbm):
-        stated, held = _bracket(rbm, test, marginals, 30, 1_000)
-        assert stated >= 27 and held >= 27, (stated, held)
+        stated, held = _bracket(rbm, test, marginals, 20, 1_000)
+        assert stated >= 18 and held >= 18, (stated, held)
 
 
 @pytest.mark.slow
