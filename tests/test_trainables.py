@@ -13,13 +13,27 @@ from test_sweeps_helpers import ROOT
 from ebm.config import load_config
 from ebm.rbm_train import RBMRun
 from ebm.runs import finite_parameters, finite_signals
-from trainables.train import _shared_images
+from trainables.train import SweepMetric, _shared_images
 
 
 def test_a_non_finite_training_signal_is_a_divergence():
     assert finite_signals({"train/recon_error": 3.0, "eval/log_likelihood": -math.inf, "status": "ok"})
     assert not finite_signals({"train/recon_error": math.nan})
     assert not finite_signals({"train/weight_norm": math.inf})
+
+
+def test_tune_gets_nan_where_the_run_cannot_vouch_for_its_steering_metric():
+    """Issue 19: tune_rbm steers by eval/reliable_log_likelihood, which a run reports as None where its AIS is
+    unreliable. Tune then gets NaN, which ASHA's cutoffs leave out (np.nanpercentile, and NaN < cutoff is false) and
+    Optuna records as a failed trial, not a value it learns from."""
+    class Run:
+        status, epoch = "ok", 1
+
+    metric = SweepMetric("eval/reliable_log_likelihood", "rbm", 3)
+    assert metric.update({"eval/reliable_log_likelihood": -90.0}, Run)["eval/reliable_log_likelihood"] == -90.0
+    Run.epoch = 2
+    out = metric.update({"eval/log_likelihood": -80.0, "eval/reliable_log_likelihood": None}, Run)
+    assert math.isnan(out["eval/reliable_log_likelihood"]) and out["eval/epoch"] == 2
 
 
 def test_an_rbm_run_decides_its_own_divergence_and_stops():
