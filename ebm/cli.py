@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                         "is_domain prdc_domain fid_inception kid_inception is lpips")
     e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
     e.add_argument("--seed", type=int, help="RBM: seed of the AIS, RAISE and chain-diagnostic draws (default: the "
-                                            "checkpoint's saved stream, so a repeat without it is identical)")
+                                            "run's seed), so repeats can differ")
     _add_overrides(e)
     e.set_defaults(func=cmd_evaluate)
 

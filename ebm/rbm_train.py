@@ -222,14 +222,14 @@ class RBMRun:
     def evaluate(self, names: list[str] | None = None, ess_chains: int = 100, ess_steps: int = 1000,
                  seed: int | None = None) -> dict:
         """Metrics of the current model by name, as ``evaluate``'s JSON: see ``EVAL_METRICS``. ``ais`` is the final
-        evaluation's bracket at the config's ``eval.final_*`` settings. ``seed`` seeds the stream of AIS, RAISE and
-        the chain diagnostics (default: the run's own, as restored from its checkpoint), so repeats can differ."""
+        evaluation's bracket at the config's ``eval.final_*`` settings. AIS, RAISE and the chain diagnostics draw from
+        a stream of their own, seeded by ``seed`` (default: the config's), so repeats differ by seed only."""
         affordable = min(self.rbm.n_visible, self.rbm.n_hidden) <= likelihood.AUTO_EXACT_MAX_UNITS
         names = names or ["exact" if affordable else "ais", "recon", "pll", "fe_gap"]
         unknown = [n for n in names if n not in EVAL_METRICS]
         if unknown:
             raise ConfigError(f"unknown RBM metric(s) {', '.join(unknown)}; choose from {', '.join(EVAL_METRICS)}")
-        gen = self.stream if seed is None else BernoulliStream(seed_for(seed, EVALUATE_STREAM), self.device)
+        gen = BernoulliStream(seed_for(self.cfg.seed if seed is None else seed, EVALUATE_STREAM), self.device)
         out: dict = {"data": self.cfg.data.name, "epoch": self.epoch}
         if "exact" in names:
             if min(self.rbm.n_visible, self.rbm.n_hidden) <= EXACT_MAX_UNITS:

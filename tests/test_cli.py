@@ -64,8 +64,8 @@ def test_sample_and_evaluate(trained, tmp_path):
 
 
 def test_evaluate_seed_gives_each_repeat_its_own_draws(trained, capsys):
-    """Issue 19: ``--set seed=11`` and ``=12`` gave bit-identical AIS, as both restore the checkpoint's stream. Without
-    --seed a repeat is still that stream; --seed N draws AIS and RAISE from a stream of N's own."""
+    """Issue 19: ``--set seed=11`` and ``=12`` gave bit-identical AIS, as both replayed the checkpoint's stream. Now
+    AIS and RAISE draw from a stream of the seed's own: --seed N, or else the run's seed."""
     def evaluate(*extra):
         assert main(["evaluate", "--checkpoint", str(trained / "checkpoint.pt"), "--metrics", "ais", "--set",
                      "eval.final_ais_betas=50", "eval.final_raise_betas=50", "eval.final_raise_images=20",
@@ -74,6 +74,7 @@ def test_evaluate_seed_gives_each_repeat_its_own_draws(trained, capsys):
 
     a, b = evaluate("--seed", "11"), evaluate("--seed", "12")
     assert a == evaluate("--seed", "11") and evaluate() == evaluate()
+    assert evaluate("--set", "seed=11") == a and evaluate("--set", "seed=12") == b
     assert a["ais/log_z"] != b["ais/log_z"] and a["raise/log_likelihood"] != b["raise/log_likelihood"]
     assert a["ais/rounds"] >= 1 and a["raise/images"] == 20
 
