@@ -31,8 +31,10 @@ setup(
         "mlxtend>=0.23",
         "scikit-learn>=1.4",
         "scipy>=1.11",
-        "prdc>=0.2",  # precision/recall (Kynkäänniemi 2019), density/coverage (Naeem 2020): the authors' reference code
-        "numba>=0.60",  # the Bernoulli stream's fused SFC64 kernel (ebm/rng.py); numpy gives the same bits without it
+        # precision/recall (Kynkäänniemi 2019), density/coverage (Naeem 2020): the authors' reference code
+        "prdc>=0.2",
+        # the Bernoulli stream's fused SFC64 kernel (ebm/rng.py); numpy gives the same bits without it
+        "numba>=0.60",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "mlflow-skinny>=2"],

@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.path.isfile(out):
             raise AnalysisError(f"--out {out} is a file; give a folder")
         if os.path.isdir(out) and os.listdir(out) and not args.overwrite:
-            raise AnalysisError(f"{out} already holds files; pass --overwrite to replace the report there, or "
-                                f"--out another folder")
+            raise AnalysisError(f"{out} already holds files; pass --overwrite to replace the report there, "
+                                "or --out another folder")
         exp = load_experiment(args.experiment, metric=args.metric, mode=args.mode)
         if args.metric and args.metric not in set(exp.history["metric"]):
             raise AnalysisError(f"--metric {args.metric} is not reported by any trial of {exp.path}")
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from analysis.report import write_report
 
-    command = "python -m analysis " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m analysis " + " ".join(shlex.quote(a)
+                                               for a in (sys.argv[1:] if argv is None else argv))
     written = write_report(exp, out, command)
     t = exp.trials
     counts = ", ".join(f"{n} {o}" for o, n in t["outcome"].value_counts().items())
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description="The report of a finished (or interrupted) "
+    p = argparse.ArgumentParser(prog="python -m analysis",
+                                description="The report of a finished (or interrupted) "
                                 "sweep, offline: report.md, report.html, plots and frames.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", help="an experiment folder written by sweeps/run.py (STORAGE/NAME)")

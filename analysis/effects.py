@@ -1,10 +1,10 @@
-"""Main effects of a grid sweep's keys, and the per-seed averages over cells that they and the literature's claims
-rest on.
+"""Main effects of a grid sweep's keys, and the per-seed averages over cells that they and the literature's
+claims rest on.
 
 For a grid over two or more keys (ablation_langevin: step size x noise), each key's effect averaged over the
 other keys' grid values: every level against the key's best level, each side the per-seed mean over the cells
-(combinations of the other keys' values) both levels share, paired over seeds by :func:`analysis.stats.contrast`
-and called only as it allows:
+(combinations of the other keys' values) both levels share, paired over seeds by
+:func:`analysis.stats.contrast` and called only as it allows:
 
     step_size=1 vs step_size=10, averaged over the 3 noise_std values: worse by 0.8 ± 0.1 in eval/kid_domain
     (95% CI, paired over 4 seeds).
@@ -25,8 +25,8 @@ from analysis.stats import fmt
 
 
 def is_grid(domains: dict) -> bool:
-    """Whether a sweep with these domains (``SweepInfo.domains``) ran a grid: every domain a grid, or, where the
-    settings were inferred, a space of up to three keys."""
+    """Whether a sweep with these domains (``SweepInfo.domains``) ran a grid: every domain a grid, or, where
+    the settings were inferred, a space of up to three keys."""
     if any(d is None for d in domains.values()):
         return len(domains) <= 3
     return all(d[0] == "grid" for d in domains.values())
@@ -41,8 +41,8 @@ def grid_keys(exp: Experiment) -> list[str]:
 def cells_by_seed(exp: Experiment, rows: list, of: str | Callable | None = None) -> pd.Series:
     """Per seed, the mean over the configurations ``rows`` (rows of ``exp.groups()``) of ``of``: a column (the
     sweep's metric by default) or a function of a row giving its values by seed (as ``exp.by_seed`` does); NaN
-    for a seed without a value in every one of them. Repeats of one seed (a grid run ``num_samples`` times) are
-    averaged first."""
+    for a seed without a value in every one of them. Repeats of one seed (a grid run ``num_samples`` times)
+    are averaged first."""
     if not rows:
         return pd.Series(dtype=float)
     values = of if callable(of) else lambda r: exp.by_seed(r, of)
@@ -59,7 +59,8 @@ def on_common_seeds(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def main_effects(exp: Experiment) -> list[str]:
-    """One sentence per level of every grid key that is not the key's best level (see the module docstring)."""
+    """One sentence per level of every grid key that is not the key's best level (see the module
+    docstring)."""
     keys = grid_keys(exp)
     if not keys:
         return []
@@ -93,8 +94,8 @@ def _effect(exp: Experiment, g: pd.DataFrame, key: str, keys: list[str]) -> list
         shared = [c for c in cells[best] if c in cells[level]]
         kept = [c for c in shared if not _diverged(cells[level][c]) and not _diverged(cells[best][c])]
         if not kept:
-            out.append(f"{head}: every cell of {'/'.join(names[o] for o in others)} they share had a diverged "
-                       f"trial, so no comparison.")
+            out.append(f"{head}: every cell of {'/'.join(names[o] for o in others)} they share had a "
+                       "diverged trial, so no comparison.")
             continue
         a, b = on_common_seeds(cells_by_seed(exp, [cells[level][c] for c in kept]),
                                cells_by_seed(exp, [cells[best][c] for c in kept]))
@@ -112,8 +113,8 @@ def phrase(c: stats.Contrast, unit: str) -> str:
     difference larger than 0.05 in M (95% CI, paired over 4 seeds: better by 0.01 ± 0.04)``."""
     side = "worse" if c.gain < 0 else "better"
     if c.verdict == "unclear":
-        return (f"no difference larger than {fmt(c.bound, 2)} {unit} ({stats.ci_name(c.level)}, paired over {c.n} "
-                f"seeds: {side} by "
+        return (f"no difference larger than {fmt(c.bound, 2)} {unit} ({stats.ci_name(c.level)}, paired over "
+                f"{c.n} seeds: {side} by "
                 f"{fmt(abs(c.difference), 3)} ± {fmt(c.half, 2)})")
     if c.difference == 0:
         return f"the same on average, a difference of {stats.amount(c, unit)}"
@@ -121,8 +122,8 @@ def phrase(c: stats.Contrast, unit: str) -> str:
 
 
 def _over(kept: list, shared: list, others: list[str], names: dict) -> str:
-    """``averaged over the 3 noise_std values`` (``the 4 noise_std/buffer_size cells``), or ``at noise_std=0.02
-    only``, naming the cells left out for a diverged trial."""
+    """``averaged over the 3 noise_std values`` (``the 4 noise_std/buffer_size cells``), or ``at
+    noise_std=0.02 only``, naming the cells left out for a diverged trial."""
     def cell(c):
         return stats.label(dict(zip(others, c, strict=True)), list(names))
 
@@ -138,8 +139,9 @@ def _over(kept: list, shared: list, others: list[str], names: dict) -> str:
 
 
 def _level_means(cells: dict, levels: list) -> dict:
-    """Level -> mean of its cells' means, over the cells (other keys' values) where no level diverged or lacks a
-    value, so that every level is averaged over the same cells; where there are none, over each level's own."""
+    """Level -> mean of its cells' means, over the cells (other keys' values) where no level diverged or lacks
+    a value, so that every level is averaged over the same cells; where there are none, over each level's
+    own."""
     def usable(level):
         return {c for c, r in cells[level].items() if not _diverged(r) and stats.finite(r["mean"])}
 

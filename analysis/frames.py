@@ -14,7 +14,8 @@ Each may be missing: what it would have told is then inferred from the trial fol
 
 Every trial gets one ``outcome``: ``ok`` (ran to its last epoch), ``diverged`` (the run reported
 ``status: diverged``), ``errored`` (Tune recorded an error), ``stopped`` (ended early without error under
-ASHA: Li et al. 2020), ``unfinished`` (pending or running when the sweep was interrupted). No trial is dropped.
+ASHA: Li et al. 2020), ``unfinished`` (pending or running when the sweep was interrupted). No trial is
+dropped.
 """
 
 from __future__ import annotations
@@ -53,27 +54,31 @@ class Experiment:
 
     def groups(self, metric: str | None = None, value: str = "final") -> pd.DataFrame:
         """One row per configuration, best first: mean, std and 95% t-interval of ``metric`` over seeds,
-        outcome counts and the diverged fraction. ``value``: ``final`` (last report) or ``best`` (best report)."""
+        outcome counts and the diverged fraction. ``value``: ``final`` (last report) or ``best`` (best
+        report)."""
         metric = metric or self.sweep.metric
         column = metric if value == "final" else f"best/{metric}"
         return stats.group_table(self.trials, column, self.sweep.mode, self.group_keys, self.sweep.level)
 
     def members(self, group_row, keys: list[str] | None = None) -> pd.DataFrame:
-        """The trials of one configuration: ``group_row`` is a row of :meth:`groups` (or a dict with its keys), or
-        of a ``stats.group_table`` over other ``keys`` (``config/...`` columns; default :attr:`group_keys`)."""
+        """The trials of one configuration: ``group_row`` is a row of :meth:`groups` (or a dict with its
+        keys), or of a ``stats.group_table`` over other ``keys`` (``config/...`` columns; default
+        :attr:`group_keys`)."""
         t = self.trials
         mask = pd.Series(True, index=t.index)
         for k in self.group_keys if keys is None else keys:
-            mask &= t[k].map(lambda v: tuple(v) if isinstance(v, list) else v) == group_row[k.removeprefix("config/")]
+            mask &= t[k].map(lambda v: tuple(v) if isinstance(v, list)
+                             else v) == group_row[k.removeprefix("config/")]
         return t[mask]
 
     def by_seed(self, group_row, column: str | None = None, keys: list[str] | None = None) -> pd.Series:
-        """One configuration's ``column`` (the sweep's metric by default) indexed by seed, one value per trial;
-        NaN where the trial's outcome is not averaged (``stats.AVERAGED``), as in the group table. ``keys``: as
-        :meth:`members` takes them."""
+        """One configuration's ``column`` (the sweep's metric by default) indexed by seed, one value per
+        trial; NaN where the trial's outcome is not averaged (``stats.AVERAGED``), as in the group table.
+        ``keys``: as :meth:`members` takes them."""
         rows = self.members(group_row, keys)
         column = column or self.sweep.metric
-        seeds = rows["config/seed"] if "config/seed" in rows else pd.Series(range(len(rows)), index=rows.index)
+        seeds = rows["config/seed"] if "config/seed" in rows else pd.Series(range(len(rows)),
+                                                                            index=rows.index)
         values = rows[column] if column in rows else pd.Series(math.nan, index=rows.index)
         values = values.where(rows["outcome"].isin(stats.AVERAGED))
         return pd.Series(values.to_numpy(), index=seeds.to_numpy())
@@ -82,17 +87,20 @@ class Experiment:
         """``metric`` per trial and iteration, only where it was freshly computed (reports between
         evaluations repeat the last value; ``eval/epoch`` says when it was computed)."""
         metric = metric or self.sweep.metric
-        if metric.startswith("final/"):  # computed once, after the last epoch: its curve is the per-epoch eval/
+        # computed once, after the last epoch: its curve is the per-epoch eval/
+        if metric.startswith("final/"):
             metric = "eval/" + metric.removeprefix("final/")
         h = self.history[self.history["metric"] == metric]
-        carried = metric == (self.sweep.reported_metric or self.sweep.metric)  # eval/epoch dates only this one
+        # eval/epoch dates only this one
+        carried = metric == (self.sweep.reported_metric or self.sweep.metric)
         if carried and metric.startswith("eval/") and "eval_epoch" in h and h["eval_epoch"].notna().any():
             h = h[(h["eval_epoch"] == h["epoch"]) | h["eval_epoch"].isna()]
         return h.reset_index(drop=True)
 
 
 def load_experiment(path: str, metric: str | None = None, mode: str | None = None) -> Experiment:
-    """Read the experiment folder ``path`` (e.g. ``results/rbm_cd_k``); ``metric``/``mode`` override the sweep's.
+    """Read the experiment folder ``path`` (e.g. ``results/rbm_cd_k``); ``metric``/``mode`` override the
+    sweep's.
 
     Raises :class:`AnalysisError` for a missing, empty or unreadable folder.
     """
@@ -107,7 +115,8 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
     states = read_experiment_state(path, notes)
     folders = trial_folders(path, states)
     if not states and not folders:
-        what = "is empty" if not os.listdir(path) else "holds no trials (no trial folders; no Tune state lists any)"
+        what = ("is empty" if not os.listdir(path)
+                else "holds no trials (no trial folders; no Tune state lists any)")
         raise AnalysisError(f"{path} {what}; point at a folder written by sweeps/run.py (STORAGE/NAME)")
     rows, history = [], []
     for trial_id, folder in folders.items():
@@ -153,9 +162,9 @@ def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
 
 
 def outcome(r: dict, sweep: SweepInfo) -> str:
-    """One trial's outcome (the module docstring's five) from its row: ``tune_status`` (Tune's status, None when
-    unknown), ``iterations``, ``error`` (Tune's error message, None without one), ``status`` (the run's own
-    last reported status) and ``config/train.epochs``."""
+    """One trial's outcome (the module docstring's five) from its row: ``tune_status`` (Tune's status, None
+    when unknown), ``iterations``, ``error`` (Tune's error message, None without one), ``status`` (the run's
+    own last reported status) and ``config/train.epochs``."""
     status = r.get("tune_status")
     target = sweep.max_t or r.get("config/train.epochs")
     short = bool(target) and r["iterations"] < target
@@ -168,7 +177,8 @@ def outcome(r: dict, sweep: SweepInfo) -> str:
     if short:
         # Under ASHA a trial that TERMINATED short of max_t without error was stopped at a rung; without
         # Tune's state a short trial may also be one whose sweep was killed: it is unfinished then.
-        return "stopped" if status == "TERMINATED" and sweep.scheduler in ("asha", "unknown") else "unfinished"
+        return ("stopped" if status == "TERMINATED" and sweep.scheduler in ("asha", "unknown")
+                else "unfinished")
     return "ok" if status in ("TERMINATED", None) else "unfinished"
 
 

@@ -1,18 +1,19 @@
-"""Published claims a run is held against, each judged by :func:`analysis.stats.contrast` and said as "this run
-agrees", "this run DISAGREES", "not resolved at this scale (...)" or "too few seeds".
+"""Published claims a run is held against, each judged by :func:`analysis.stats.contrast` and said as "this
+run agrees", "this run DISAGREES", "not resolved at this scale (...)" or "too few seeds".
 
 The claims are the sweep file's ``literature:`` entries (checked when the sweep loads, ``sweeps.literature``,
 and recorded in ``sweep.yaml``'s settings) and, for RBM Set A, the two directions the RBM literature reports.
 An entry takes one of two forms:
 
-- ``better`` / ``than``: the cells matching ``better`` beat those matching ``than`` in the sweep's metric; each
-  side is the per-seed mean over its matching cells, paired over seeds;
+- ``better`` / ``than``: the cells matching ``better`` beat those matching ``than`` in the sweep's metric;
+  each side is the per-seed mean over its matching cells, paired over seeds;
 - ``good`` / ``position_below`` (``bad`` / ``position_above``): the matching cells' mean ``<metric>_position``
   (0 = as good as held-out data, 1 = as bad as uniform noise) lies below (above) the threshold, by its 95%
   interval over seeds.
 
-A cell matches when its trials' config has every value the selector names. Cells with a diverged trial are left
-out of a side's average (the sentence says so), and a side judged better whose samples collapsed is flagged.
+A cell matches when its trials' config has every value the selector names. Cells with a diverged trial are
+left out of a side's average (the sentence says so), and a side judged better whose samples collapsed is
+flagged.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ UNRESOLVED = "not resolved at this scale"
 
 
 def sentences(exp: Experiment) -> list[str]:
-    """Set A's RBM directions where they apply, then every ``literature:`` entry of the sweep, in file order."""
+    """Set A's RBM directions where they apply, then every ``literature:`` entry of the sweep, in file
+    order."""
     return rbm_claims(exp) + [judge(exp, entry) for entry in exp.sweep.literature]
 
 
@@ -53,16 +55,18 @@ def rbm_claims(exp: Experiment) -> list[str]:
         out.append(judge(exp, {"claim": LITERATURE_CD_K, "better": {**cd1, "sampler.k": top_k}, "than": cd1},
                          (f"CD-{fmt(top_k)}", "CD-1")))
     if ((t["config/sampler.init"] == "persistent") & (t["config/sampler.k"] == 1)).any():
-        out.append(judge(exp, {"claim": LITERATURE_PCD, "better": {"sampler.init": "persistent", "sampler.k": 1},
+        out.append(judge(exp,
+                         {"claim": LITERATURE_PCD, "better": {"sampler.init": "persistent", "sampler.k": 1},
                                "than": cd1}, ("PCD-1", "CD-1")))
     return out
 
 
 def judge(exp: Experiment, entry: dict, names: tuple[str, str] | None = None) -> str:
-    """One claim as a sentence: ``<source>: <claim>; here <what this run measured>: <verdict>.`` ``names``: how to
-    call the two sides (default: their selectors)."""
+    """One claim as a sentence: ``<source>: <claim>; here <what this run measured>: <verdict>.`` ``names``:
+    how to call the two sides (default: their selectors)."""
     head = f"{entry['source']}: {entry['claim']}" if entry.get("source") else str(entry.get("claim", ""))
-    malformed = f"{head}; this entry of the sweep's literature is malformed in its record, so it is not judged."
+    malformed = (f"{head}; this entry of the sweep's literature is malformed in its record, so it is not "
+                 "judged.")
     if "better" in entry:
         if not (isinstance(entry["better"], dict) and isinstance(entry.get("than"), dict)):
             return malformed
@@ -101,7 +105,8 @@ def _better_than(exp: Experiment, better: dict, than: dict, head: str, names) ->
     text = (f"{head}; here {_side(exp, name_a, kept_a, left_a)} {verb} {_side(exp, name_b, kept_b, left_b)}"
             f"{' by' if c.gain else ', a difference of'} {stats.amount(c, stats.unit_phrase(s.metric))}: "
             f"{_verdict(c, c.gain > 0, leans, 0)}")
-    return text + _collapse_note(exp, name_a if c.gain > 0 else name_b, kept_a if c.gain > 0 else kept_b) + "."
+    return text + _collapse_note(exp, name_a if c.gain > 0 else name_b,
+                                 kept_a if c.gain > 0 else kept_b) + "."
 
 
 def _position(exp: Experiment, selector: dict, threshold: float, good: bool, head: str) -> str:
@@ -116,9 +121,11 @@ def _position(exp: Experiment, selector: dict, threshold: float, good: bool, hea
     kept, left = [r for r in rows if r["diverged"] == 0], [r for r in rows if r["diverged"] > 0]
     if not kept:
         return f"{head}; this run cannot say: {_all_diverged(name, rows)}."
-    c = stats.contrast(cells_by_seed(exp, kept, lambda r: _positions(exp, r)), threshold, "min", exp.sweep.level)
+    c = stats.contrast(cells_by_seed(exp, kept, lambda r: _positions(exp, r)), threshold, "min",
+                       exp.sweep.level)
     if c.verdict == "no value":
-        return f"{head}; this run cannot say (no seed has a finite position in every configuration with {name})."
+        return (f"{head}; this run cannot say (no seed has a finite position in every configuration with "
+                f"{name}).")
     mean = c.difference + threshold
     where = f"of the way from the floor (held-out data, 0) to the ceiling (uniform noise, 1) of {m}"
     if c.verdict == "too few seeds":
@@ -175,7 +182,8 @@ def _label(exp: Experiment, selector: dict) -> str:
 
 
 def _side(exp: Experiment, name: str, kept: list, left: list) -> str:
-    """``step_size=10 (mean of 3 cells per seed; step_size=10, noise_std=0.02 left out: a trial diverged)``."""
+    """``step_size=10 (mean of 3 cells per seed; step_size=10, noise_std=0.02 left out: a trial
+    diverged)``."""
     notes = [f"mean of {len(kept)} cells per seed"] if len(kept) > 1 else []
     if left:
         notes.append(f"{'; '.join(r['group'] for r in left)} left out: a trial diverged")

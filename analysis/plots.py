@@ -57,14 +57,16 @@ def make_plots(exp: Experiment, out_dir: str, imp: pd.Series | Skip | None = Non
         sns.set_theme(style="whitegrid", context="notebook")
         plt.rcParams["axes.formatter.useoffset"] = False  # -203.01, not -0.003 + -2.0301e2
         for name, title, fn in PLOTS:
-            draw = functools.partial(plot_importance, exp, imp) if fn is plot_importance else functools.partial(fn, exp)
+            draw = (functools.partial(plot_importance, exp, imp) if fn is plot_importance
+                    else functools.partial(fn, exp))
             out.append(_save(Plot(name, title), draw, out_dir))
     return out
 
 
 def save_placement(exp: Experiment, p: pd.DataFrame, out_dir: str) -> Plot:
     """:func:`plot_placement` saved as ``out_dir/placement.png``, for the report's floor / ceiling section."""
-    return _save(Plot("placement", "position between floor and ceiling"), lambda: plot_placement(exp, p), out_dir)
+    return _save(Plot("placement", "position between floor and ceiling"), lambda: plot_placement(exp, p),
+                 out_dir)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -83,12 +85,14 @@ def plot_groups(exp: Experiment) -> plt.Figure:
     ax.scatter(g["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4, label="mean")
     _intervals(ax, g, y, horizontal=True, level=exp.sweep.level)
     for yi, (_, r) in zip(y, g.iterrows(), strict=True):
-        trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished", "unreliable") if r[o]]
+        trouble = [f"{r[o]} {o}" for o in ("diverged", "errored", "stopped", "unfinished", "unreliable")
+                   if r[o]]
         silent = r["no_value"] - r["diverged"] - r["errored"] - r["unfinished"]  # ran, but reported no value
         trouble = ", ".join(trouble + ([f"{silent} without a value"] if silent > 0 else []))
         note = f"n={r['n']}" + (f"; {trouble}" if trouble else "")
         ax.annotate(note, (1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8,
-                    color="red" if r["diverged"] or r["errored"] or r["unreliable"] or silent > 0 else "black")
+                    color="red" if r["diverged"] or r["errored"] or r["unreliable"] or silent > 0
+                    else "black")
     ax.set_yticks(y, g["group"])
     ax.set_xlabel(metric_label(s.metric))
     ax.set_title(f"{s.name}: {s.metric} per configuration ({'higher' if s.mode == 'max' else 'lower'} is "
@@ -121,19 +125,21 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
             line = table[table["sampler.init"] == init] if init is not None else table
             line = line.sort_values("sampler.k")
             name = sampler_name(init) if init is not None else "all"
-            ax.plot(line["sampler.k"], line["mean"], "-", color=f"C{i}", label=f"{name} (mean; points: seeds)")
+            ax.plot(line["sampler.k"], line["mean"], "-", color=f"C{i}",
+                    label=f"{name} (mean; points: seeds)")
             _seed_points(ax, [exp.by_seed(r, metric, keys if init is not None else keys[1:])
                               for _, r in line.iterrows()], line["sampler.k"].to_numpy(), color=f"C{i}")
             _intervals(ax, line, line["sampler.k"].to_numpy(), color=f"C{i}")
             if len(line) > 1 and line["n"].map(stats.enough_seeds).all():
                 ax.fill_between(line["sampler.k"], line["ci_low"], line["ci_high"], color=f"C{i}", alpha=0.15)
             for _, r in line[line["diverged"] > 0].iterrows():
-                ax.annotate(f"{r['diverged']}/{r['trials']} diverged", (r["sampler.k"], r["mean"]), fontsize=7,
-                            color="red", textcoords="offset points", xytext=(4, -10))
-            for _, r in line[line["unreliable"] > 0].iterrows():  # an optimistic AIS value, never drawn as plain
+                ax.annotate(f"{r['diverged']}/{r['trials']} diverged", (r["sampler.k"], r["mean"]),
+                            fontsize=7, color="red", textcoords="offset points", xytext=(4, -10))
+            # an optimistic AIS value, never drawn as plain
+            for _, r in line[line["unreliable"] > 0].iterrows():
                 ax.plot(r["sampler.k"], r["mean"], "o", ms=10, mfc="none", mec="red", mew=1.5)
-                ax.annotate(f"{r['unreliable']}/{r['trials']} unreliable", (r["sampler.k"], r["mean"]), fontsize=7,
-                            color="red", textcoords="offset points", xytext=(4, 6))
+                ax.annotate(f"{r['unreliable']}/{r['trials']} unreliable", (r["sampler.k"], r["mean"]),
+                            fontsize=7, color="red", textcoords="offset points", xytext=(4, 6))
         if len(ks) > 1 and ks[-1] / max(ks[0], 1) >= 10:
             ax.set_xscale("log")
         ax.set_xticks(ks, [stats.fmt(k) for k in ks])
@@ -182,7 +188,8 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
                 ax.plot(c["iteration"].iloc[-1], y, mark[0], color=mark[1], ms=9,
                         label=None if mark[2] in marked else mark[2])
                 marked.add(mark[2])
-        ax.set_title(textwrap.fill(panel, 50) if panel is not None else f"all {len(trials)} trials", fontsize=9)
+        ax.set_title(textwrap.fill(panel, 50) if panel is not None else f"all {len(trials)} trials",
+                     fontsize=9)
         ax.set_xlabel("training iteration (epoch)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0.5, (s.max_t or curves["iteration"].max()) + 0.5)  # every panel spans the whole run
@@ -200,7 +207,8 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
 
 
 def plot_heatmap(exp: Experiment) -> plt.Figure:
-    """Ablations: the metric over the two swept keys (e.g. Langevin step size x noise); diverged cells marked."""
+    """Ablations: the metric over the two swept keys (e.g. Langevin step size x noise); diverged cells
+    marked."""
     s = exp.sweep
     keys = list(s.space)
     if len(keys) != 2:
@@ -227,7 +235,8 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
             diverged.loc[r[a], r[b]] = True
         text.loc[r[a], r[b]] = cell
     fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(mean.columns), 1.6 + 1.1 * len(mean.index)))
-    sns.heatmap(mean.astype(float), annot=text.values, fmt="", cmap="viridis" if s.mode == "max" else "viridis_r",
+    sns.heatmap(mean.astype(float), annot=text.values, fmt="",
+                cmap="viridis" if s.mode == "max" else "viridis_r",
                 cbar_kws={"label": metric_label(s.metric)}, linewidths=1, linecolor="white", ax=ax,
                 annot_kws={"fontsize": 8})
     for i, row in enumerate(diverged.index):
@@ -235,13 +244,13 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
             if diverged.loc[row, col]:
                 ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="red", lw=2.5, hatch="//"))
             if not stats.finite(mean.loc[row, col]):  # seaborn leaves cells without a value blank
-                ax.text(j + 0.5, i + 0.5, text.loc[row, col] or "no trial", ha="center", va="center", fontsize=8,
-                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+                ax.text(j + 0.5, i + 0.5, text.loc[row, col] or "no trial", ha="center", va="center",
+                        fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.grid(False)
     ax.set_xlabel(b)
     ax.set_ylabel(a)
-    ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is better; "
-                 f"± {stats.ci_name(s.level)} where >= {stats.MIN_PAIRED_DOF + 1} seeds)\n"
+    ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is "
+                 f"better; ± {stats.ci_name(s.level)} where >= {stats.MIN_PAIRED_DOF + 1} seeds)\n"
                  f"red hatched: cells with diverged or errored trials", fontsize=10)
     return fig
 
@@ -250,7 +259,8 @@ def plot_samples(exp: Experiment) -> plt.Figure:
     """The final sample grid of the best trial of each configuration, best configuration first."""
     g = exp.groups()
     paths = exp.trials.set_index("trial_id")["samples"]
-    picks = [(r["group"] + (" (collapsed)" if r["collapsed"] > 0 else ""), r["mean"], paths.get(r["best_trial"]))
+    picks = [(r["group"] + (" (collapsed)" if r["collapsed"] > 0 else ""), r["mean"],
+              paths.get(r["best_trial"]))
              for _, r in g.iterrows() if r["best_trial"]]
     picks = [p for p in picks if isinstance(p[2], str) and os.path.exists(p[2])][:MAX_SAMPLES]
     if not picks:
@@ -264,7 +274,8 @@ def plot_samples(exp: Experiment) -> plt.Figure:
         ax.axis("off")
     for ax in list(axes.flat)[len(picks):]:
         ax.set_visible(False)
-    fig.suptitle(f"{exp.sweep.name}: samples of the best trial per configuration (best first; collapsed after)")
+    fig.suptitle(f"{exp.sweep.name}: samples of the best trial per configuration (best first; collapsed "
+                 "after)")
     fig.tight_layout()
     return fig
 
@@ -279,14 +290,16 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
     by_k = "config/sampler.k" in t and t["config/sampler.k"].nunique() > 1
     keys = ["config/sampler.init", "config/sampler.k"] if by_k else exp.group_keys
     order = list(exp.groups()["group"])  # without k to plot against: one row per configuration, best first
-    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 4.2 if by_k else 1.5 + 0.4 * len(order)),
+    fig, axes = plt.subplots(1, len(present),
+                             figsize=(5.5 * len(present), 4.2 if by_k else 1.5 + 0.4 * len(order)),
                              squeeze=False, sharey=not by_k, layout="constrained")
     for ax, metric in zip(axes[0], present, strict=True):
         present_keys = [k for k in keys if k in t]
         table = stats.group_table(t, metric, "max", present_keys, exp.sweep.level)
         if by_k:
             for i, init in enumerate(_inits(t)):
-                line = (table[table["sampler.init"] == init] if init is not None else table).sort_values("sampler.k")
+                line = table[table["sampler.init"] == init] if init is not None else table
+                line = line.sort_values("sampler.k")
                 ax.plot(line["sampler.k"], line["mean"], "-", color=f"C{i}",
                         label=sampler_name(init) if init is not None else None)
                 _seed_points(ax, [exp.by_seed(r, metric, present_keys) for _, r in line.iterrows()],
@@ -298,7 +311,8 @@ def plot_mcmc(exp: Experiment) -> plt.Figure:
         else:
             table = table.set_index("group").reindex(order).reset_index()
             y = np.arange(len(table))[::-1]
-            _seed_points(ax, [exp.by_seed(r, metric, present_keys) for _, r in table.iterrows()], y, horizontal=True)
+            _seed_points(ax, [exp.by_seed(r, metric, present_keys) for _, r in table.iterrows()], y,
+                         horizontal=True)
             ax.scatter(table["mean"], y, marker="|", s=250, linewidths=2, color="black", zorder=4)
             _intervals(ax, table, y, horizontal=True, level=exp.sweep.level)
             ax.set_yticks(y, table["group"])

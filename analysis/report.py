@@ -67,7 +67,8 @@ def _parquet(df: pd.DataFrame, path: str) -> str | None:
     clean = df.copy()
     for col in clean.columns:
         if clean[col].dtype == object:
-            clean[col] = clean[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
+            clean[col] = clean[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                                        else str(v))
     try:
         clean.to_parquet(path, index=False)
     except (ValueError, TypeError, ImportError, OSError, pyarrow.ArrowException):
@@ -109,7 +110,8 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
     if s.provenance:
         p = s.provenance
         dirty = {True: " (with uncommitted changes)", False: "", None: ""}.get(p.get("git_dirty"), "")
-        b.append(("p", f"Produced by ebm-cd-study {p.get('project', '?')} at commit {p.get('git_commit', '?')}"
+        b.append(("p",
+                  f"Produced by ebm-cd-study {p.get('project', '?')} at commit {p.get('git_commit', '?')}"
                        f"{dirty}; Python {p.get('python', '?')}, torch {p.get('torch', '?')}, "
                        f"Ray {p.get('ray', '?')}; CPU {p.get('cpu', '?')} ({p.get('cpus', '?')} cores), "
                        f"GPU {p.get('gpu', '?')}."))
@@ -118,22 +120,26 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
 
     b.append(("h2", "Configurations"))
     b.append(("p", f"One row per configuration, best first. {s.metric}: final value of each trial; mean, "
-                   f"standard deviation and {stats.ci_name(s.level).removesuffix(' CI')} Student-t interval over "
-                   f"its seeds (one seed: no interval{_split(s)}). "
-                   f"Diverged and errored trials have no value and are counted, not averaged. The summary calls a "
-                   f"difference only on a paired interval over at least {stats.MIN_PAIRED_DOF + 1} seeds "
-                   f"({stats.MIN_PAIRED_DOF} degrees of freedom), and shows the seeds' own values with fewer."))
+                   f"standard deviation and {stats.ci_name(s.level).removesuffix(' CI')} Student-t interval "
+                   f"over its seeds (one seed: no interval{_split(s)}). "
+                   "Diverged and errored trials have no value and are counted, not averaged. The summary "
+                   f"calls a difference only on a paired interval over at least {stats.MIN_PAIRED_DOF + 1} "
+                   f"seeds ({stats.MIN_PAIRED_DOF} degrees of freedom), and shows the seeds' own values with "
+                   "fewer."))
     names = [k.removeprefix("config/") for k in exp.group_keys]
-    header = ["#", *names, f"{s.metric} mean", f"± {stats.ci_name(s.level)}", "std", "n", *OUTCOMES, "best trial"]
+    header = ["#", *names, f"{s.metric} mean", f"± {stats.ci_name(s.level)}", "std", "n", *OUTCOMES,
+              "best trial"]
     rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names),
              stats.fmt(r["mean"], 5) + (f" ({r['unreliable']} unreliable)" if r["unreliable"] else ""),
-             _spread(r["ci"]), _spread(r["std"]), str(r["n"]), *(str(r[o]) for o in OUTCOMES), str(r["best_trial"])]
+             _spread(r["ci"]), _spread(r["std"]), str(r["n"]), *(str(r[o]) for o in OUTCOMES),
+             str(r["best_trial"])]
             for i, (_, r) in enumerate(g.iterrows())]
     b.append(("table", header, rows))
     if (g["unreliable"] > 0).any():
-        b.append(("p", f"A mean marked unreliable averages a seed whose run called its {s.metric} unreliable (AIS "
-                       f"with too few effective weights after every round it was allowed: an optimistic estimate); "
-                       f"such configurations rank after every reliable one."))
+        b.append(("p",
+                  f"A mean marked unreliable averages a seed whose run called its {s.metric} unreliable (AIS "
+                       "with too few effective weights after every round it was allowed: an optimistic "
+                       "estimate); such configurations rank after every reliable one."))
 
     b += placement
     b.append(("h2", "Plots"))
@@ -161,8 +167,8 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
 
 
 def _placement(exp: Experiment, out_dir: str) -> list[tuple]:
-    """The floor / ceiling section (heading, sentences, table, plot saved in ``out_dir``); empty when the sweep's
-    metric has none (:func:`analysis.stats.placement`)."""
+    """The floor / ceiling section (heading, sentences, table, plot saved in ``out_dir``); empty when the
+    sweep's metric has none (:func:`analysis.stats.placement`)."""
     try:
         p = stats.placement(exp)
     except Skip:
@@ -175,21 +181,22 @@ def _placement(exp: Experiment, out_dir: str) -> list[tuple]:
                      f"the std of floor and ceiling over draws of N images, the metric's own noise at that N "
                      f"(it grows with the distance from the data, so the larger of the two is used to call a "
                      f"difference clear). Uniform noise lies far from any image in feature space, so FID/KID "
-                     f"positions crowd near 0: on mnist5k at N = 500 a Gaussian blur of 1 px already sits at a "
-                     f"KID position of 0.07 and 5% salt-and-pepper at 0.04 (the ladder in BENCHMARKS.md); read a "
-                     f"small position against that ladder, not as 'almost data'. 'As trained': the same metric of "
-                     f"each arm's own training sampler's samples ({m.replace('eval/', 'eval/as_trained/', 1)}), "
-                     f"not used for ranking."))
+                     "positions crowd near 0: on mnist5k at N = 500 a Gaussian blur of 1 px already sits at "
+                     "a KID position of 0.07 and 5% salt-and-pepper at 0.04 (the ladder in BENCHMARKS.md); "
+                     "read a small position against that ladder, not as 'almost data'. 'As trained': the "
+                     "same metric of each arm's own training sampler's samples "
+                     f"({m.replace('eval/', 'eval/as_trained/', 1)}), not used for ranking."))
     out.append(("ul", placement_sentences(p, m)))
     header = ["#", "configuration", f"{m} mean", "position (0 = data, 1 = noise)", "floor", "ceiling",
               "spread at floor", "spread at ceiling", "as trained", "its position", "n"]
     rows = [[str(i + 1), r["group"], stats.fmt(r["mean"], 4), stats.fmt(r["position"], 3),
              stats.fmt(r["floor"], 4), stats.fmt(r["ceiling"], 4), stats.fmt(r["spread"], 2),
-             stats.fmt(r["ceiling_spread"], 2), stats.fmt(r["as_trained"], 4), stats.fmt(r["as_trained_position"], 3),
-             str(r["n"])] for i, (_, r) in enumerate(p.iterrows())]
+             stats.fmt(r["ceiling_spread"], 2), stats.fmt(r["as_trained"], 4),
+             stats.fmt(r["as_trained_position"], 3), str(r["n"])] for i, (_, r) in enumerate(p.iterrows())]
     out.append(("table", header, rows))
     plot = save_placement(exp, p, out_dir)
-    out.append(("img", plot.path, plot.title) if plot.path else ("p", f"Position plot not drawn: {plot.skipped}."))
+    out.append(("img", plot.path, plot.title) if plot.path
+               else ("p", f"Position plot not drawn: {plot.skipped}."))
     return out
 
 
@@ -230,14 +237,15 @@ def to_html(blocks: list[tuple], title: str) -> str:
             body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
         elif kind == "table":
             head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in block[2])
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                           for r in block[2])
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif kind == "img":
             with open(block[1], "rb") as f:
                 data = base64.b64encode(f.read()).decode()
             body.append(f'<img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">')
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}"
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 "
+             "1em;color:#222}table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}"
              "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#f3f3f3}"
              "img{max-width:100%;border:1px solid #eee}")
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
@@ -253,8 +261,8 @@ def _split(s) -> str:
     """Why a sequential sweep's intervals are wider than 95%, for the sentence that gives their level."""
     if s.looks <= 1:
         return ""
-    return (f"; 95% split over the {s.looks} looks of its sequential seeds, so that what it calls clear stays wrong "
-            f"at most 5% of the time however the looks fell")
+    return (f"; 95% split over the {s.looks} looks of its sequential seeds, so that what it calls clear "
+            "stays wrong at most 5% of the time however the looks fell")
 
 
 def _spread(v) -> str:

@@ -1,14 +1,14 @@
 """The analysis's statistics: across-seed means and intervals, paired differences, the one ranking rule of
-configurations (the report's and the driver's table), positions between floor and ceiling, and fANOVA parameter
-importances; with how a person reads a value, a configuration, a metric and a sampler.
+configurations (the report's and the driver's table), positions between floor and ceiling, and fANOVA
+parameter importances; with how a person reads a value, a configuration, a metric and a sampler.
 
 The interval is mean ± t(0.975, n-1) · s / sqrt(n) over the group's finite values (n seeds). With one value
 there is no spread to estimate, so std and the interval are NaN and the report says "1 seed, no interval".
 Diverged, errored and unfinished trials are never averaged in silently: they are counted per group.
 
-A contrast between two configurations (:func:`contrast`) is called clear or not clear only on a paired interval
-with at least ``MIN_PAIRED_DOF`` degrees of freedom; with fewer seeds the report shows each seed's difference
-instead, and an unpaired (Welch) interval is shown but never called.
+A contrast between two configurations (:func:`contrast`) is called clear or not clear only on a paired
+interval with at least ``MIN_PAIRED_DOF`` degrees of freedom; with fewer seeds the report shows each seed's
+difference instead, and an unpaired (Welch) interval is shown but never called.
 """
 
 from __future__ import annotations
@@ -38,14 +38,17 @@ OUTCOMES = ("ok", "diverged", "errored", "stopped", "unfinished")  # a trial's, 
 # than its seeds'; it is counted and shown, not averaged.
 AVERAGED = ("ok", "stopped")
 SAMPLER_NAMES = {"data": "CD", "persistent": "PCD", "buffer": "PCD", "noise": "short-run"}
-BASELINE_INIT = "data"  # CD-k: chains start at the data batch (Hinton 2002); the other starts are compared to it
-# Samples whose domain Inception Score (exp E KL(p(y|x) || p(y)) on the data set's own classifier) is below this
-# cover fewer than two classes' worth of labels: one pattern repeated, or noise the classifier cannot class.
-# KID and FID can rank such a set well: one pattern near the data's mean features scored KID_domain 0.73 and
-# 1.35 in conv_cd_k's cpu preset, ahead of arms that draw digits of every class (BENCHMARKS.md, "Collapse").
-# Real digits score 8.78 at N = 500, 5 distinct ones repeated 3.79, one repeated 1 (benchmarks/metric_ladder.py).
+# CD-k: chains start at the data batch (Hinton 2002); the other starts are compared to it
+BASELINE_INIT = "data"
+# Samples whose domain Inception Score (exp E KL(p(y|x) || p(y)) on the data set's own classifier) is below
+# this cover fewer than two classes' worth of labels: one pattern repeated, or noise the classifier cannot
+# class. KID and FID can rank such a set well: one pattern near the data's mean features scored KID_domain
+# 0.73 and 1.35 in conv_cd_k's cpu preset, ahead of arms that draw digits of every class (BENCHMARKS.md,
+# "Collapse"). Real digits score 8.78 at N = 500, 5 distinct ones repeated 3.79, one repeated 1
+# (benchmarks/metric_ladder.py).
 COLLAPSE_COLUMN, COLLAPSE_BELOW = "eval/is_domain", 2.0
-FINAL_COLLAPSE_COLUMN = "final/is_domain"  # a conv run's final evaluation (N = eval.final_n_samples) is read too
+# a conv run's final evaluation (N = eval.final_n_samples) is read too
+FINAL_COLLAPSE_COLUMN = "final/is_domain"
 
 
 class Skip(Exception):  # noqa: N818 - a reason, not an error
@@ -85,13 +88,13 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     Columns: the group keys (without the ``config/`` prefix), ``group`` (a short label), ``mean``, ``std``,
     ``ci`` (half-width of the 95% interval), ``ci_low``, ``ci_high``, ``n`` (values averaged: finite, from
     ``AVERAGED`` outcomes), ``trials``, one count per outcome, ``no_value`` (trials not averaged),
-    ``collapsed`` (averaged trials whose samples collapsed, :func:`collapsed`), ``unreliable`` (averaged trials
-    whose run called the value unreliable, :func:`unreliable`), ``diverged_fraction`` and ``best_trial`` (the trial
-    with the best value).
+    ``collapsed`` (averaged trials whose samples collapsed, :func:`collapsed`), ``unreliable`` (averaged
+    trials whose run called the value unreliable, :func:`unreliable`), ``diverged_fraction`` and
+    ``best_trial`` (the trial with the best value).
 
     Order: best mean first among configurations whose samples never collapsed and whose runs call every value
-    reliable, then those with an unreliable value, then those with a collapsed seed, then those with a diverged
-    seed.
+    reliable, then those with an unreliable value, then those with a collapsed seed, then those with a
+    diverged seed.
     """
     df = trials.copy()
     keys = [k for k in group_keys if k in df]
@@ -111,8 +114,8 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
         mean, std, half, n = t_interval(g.loc[averaged, column], level)
         row = {k.removeprefix("config/"): v for k, v in zip(keys, values, strict=True)}
         best = g[averaged].sort_values(column, ascending=(mode == "min"))
-        row.update({"mean": mean, "std": std, "ci": half, "ci_low": mean - half, "ci_high": mean + half, "n": n,
-                    "trials": len(g), **{o: int((outcomes == o).sum()) for o in OUTCOMES},
+        row.update({"mean": mean, "std": std, "ci": half, "ci_low": mean - half, "ci_high": mean + half,
+                    "n": n, "trials": len(g), **{o: int((outcomes == o).sum()) for o in OUTCOMES},
                     "no_value": int((~averaged).sum()), "collapsed": int((collapsed(g) & averaged).sum()),
                     "unreliable": int((unreliable(g, column) & averaged).sum()),
                     "diverged_fraction": float((outcomes == "diverged").mean()),
@@ -122,11 +125,11 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     names = [k.removeprefix("config/") for k in keys]
     out.insert(0, "group", [label(dict(zip(names, r, strict=True))) if swept else "(base config)"
                             for r in out[names].itertuples(index=False)])
-    # Best mean first, but a configuration that diverged on some seed ranks after every one that never did (its
-    # mean covers only the seeds that survived), and one whose samples collapsed on some seed after every one
-    # whose samples never did (its mean scores one pattern, which KID and FID can rank well).
-    # An estimate its own run calls unreliable (AIS with too few effective weights: optimistic by an unknown amount)
-    # ranks after every reliable one, the same way.
+    # Best mean first, but a configuration that diverged on some seed ranks after every one that never did
+    # (its mean covers only the seeds that survived), and one whose samples collapsed on some seed after every
+    # one whose samples never did (its mean scores one pattern, which KID and FID can rank well). An estimate
+    # its own run calls unreliable (AIS with too few effective weights: optimistic by an unknown amount) ranks
+    # after every reliable one, the same way.
     out["_diverged"], out["_collapsed"] = out["diverged"] > 0, out["collapsed"] > 0
     out["_unreliable"] = out["unreliable"] > 0
     out = out.sort_values(["_diverged", "_collapsed", "_unreliable", "mean"],
@@ -136,8 +139,8 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
 
 def unreliable(trials: pd.DataFrame, column: str) -> pd.Series:
     """Per trial: whether its run called its ``column`` value unreliable, i.e. a log-likelihood whose group's
-    ``<group>/reliable`` is false (an AIS estimate with weight ESS below ``ebm.ais.MIN_WEIGHT_ESS``). False where
-    the run says nothing (exact values, other metrics)."""
+    ``<group>/reliable`` is false (an AIS estimate with weight ESS below ``ebm.ais.MIN_WEIGHT_ESS``). False
+    where the run says nothing (exact values, other metrics)."""
     flag = f"{column.split('/', 1)[0]}/reliable"
     if not column.endswith("log_likelihood") or flag not in trials:
         return pd.Series(False, index=trials.index)
@@ -146,7 +149,8 @@ def unreliable(trials: pd.DataFrame, column: str) -> pd.Series:
 
 def unreliable_points(history: pd.DataFrame) -> set[tuple]:
     """(trial_id, iteration) of the per-epoch log-likelihoods their run called unreliable: an AIS estimate (it
-    reports ``eval/weight_ess``) without a finite ``eval/reliable_log_likelihood`` beside it (``ebm.rbm_train``)."""
+    reports ``eval/weight_ess``) without a finite ``eval/reliable_log_likelihood`` beside it
+    (``ebm.rbm_train``)."""
     if history.empty:
         return set()
     ais = history[history["metric"] == "eval/weight_ess"]
@@ -157,10 +161,11 @@ def unreliable_points(history: pd.DataFrame) -> set[tuple]:
 
 def collapsed(trials: pd.DataFrame) -> pd.Series:
     """Per trial: whether its samples collapsed, i.e. their ``COLLAPSE_COLUMN`` or ``FINAL_COLLAPSE_COLUMN``
-    (domain Inception Score) is a number below ``COLLAPSE_BELOW``. False where the sweep did not measure it (RBM
-    sweeps, or metrics off)."""
+    (domain Inception Score) is a number below ``COLLAPSE_BELOW``. False where the sweep did not measure it
+    (RBM sweeps, or metrics off)."""
     out = pd.Series(False, index=trials.index)
-    for column in (COLLAPSE_COLUMN, FINAL_COLLAPSE_COLUMN):  # the last per-epoch samples, or the final evaluation's
+    # the last per-epoch samples, or the final evaluation's
+    for column in (COLLAPSE_COLUMN, FINAL_COLLAPSE_COLUMN):
         if column in trials:
             score = trials[column]
             out |= score.map(finite) & (pd.to_numeric(score, errors="coerce") < COLLAPSE_BELOW)
@@ -180,10 +185,12 @@ class Contrast:
     dof: float
     """Degrees of freedom of the interval: n - 1 paired, Welch-Satterthwaite unpaired; NaN without one."""
     how: str
-    """``paired`` (same seeds on both sides), ``one-sample`` (a against a fixed value) or ``unpaired`` (Welch)."""
+    """``paired`` (same seeds on both sides), ``one-sample`` (a against a fixed value) or ``unpaired``
+    (Welch)."""
     verdict: str
-    """One of ``VERDICTS``: ``clear`` (the interval excludes 0), ``unclear`` (it includes 0), ``too few seeds``
-    (paired with fewer than ``MIN_PAIRED_DOF`` degrees of freedom), ``unpaired`` (never called), ``no value``."""
+    """One of ``VERDICTS``: ``clear`` (the interval excludes 0), ``unclear`` (it includes 0), ``too few
+    seeds`` (paired with fewer than ``MIN_PAIRED_DOF`` degrees of freedom), ``unpaired`` (never called), ``no
+    value``."""
     mode: str = "max"
     """The metric's direction: ``max`` when larger is better."""
     seeds: tuple = ()
@@ -191,7 +198,8 @@ class Contrast:
     sizes: tuple = (0, 0)
     """Finite values on each side (one-sample: (n, 0))."""
     level: float = LEVEL
-    """The interval's level: 0.95, or less than 0.05 / looks short of 1 for a sweep that looked several times."""
+    """The interval's level: 0.95, or less than 0.05 / looks short of 1 for a sweep that looked several
+    times."""
 
     @property
     def gain(self) -> float:
@@ -247,16 +255,16 @@ def contrast(a: pd.Series, b: pd.Series | float, mode: str, level: float = LEVEL
     if se == 0:
         return Contrast(diff, 0.0, n, math.inf, how, "unpaired", mode, (), sizes, level)
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch-Satterthwaite
-    return Contrast(diff, float(sps.t.ppf(0.5 + level / 2, dof) * se), n, float(dof), how, "unpaired", mode, (),
-                    sizes, level)
+    return Contrast(diff, float(sps.t.ppf(0.5 + level / 2, dof) * se), n, float(dof), how, "unpaired", mode,
+                    (), sizes, level)
 
 
 def amount(c: Contrast, unit: str) -> str:
     """How far apart the two sides are, as the report writes it, and whether the interval may be called:
-    ``10 ± 2.5 nats (95% CI, paired over 4 seeds)``; with an interval that includes 0, ``…; the interval includes
-    0: no difference larger than 12.5 nats)``; with fewer seeds ``0.41 in X (2 seeds: 0.38, 0.44; a paired
-    interval needs >= 4 seeds to call it)``; unpaired, never called. The size is |difference| (the caller's verb
-    gives the direction); seed differences are signed in the same direction."""
+    ``10 ± 2.5 nats (95% CI, paired over 4 seeds)``; with an interval that includes 0, ``…; the interval
+    includes 0: no difference larger than 12.5 nats)``; with fewer seeds ``0.41 in X (2 seeds: 0.38, 0.44; a
+    paired interval needs >= 4 seeds to call it)``; unpaired, never called. The size is |difference| (the
+    caller's verb gives the direction); seed differences are signed in the same direction."""
     number = fmt(abs(c.difference), 3)
     if c.verdict in ("clear", "unclear"):
         over = "paired over" if c.how == "paired" else "over"
@@ -273,8 +281,8 @@ def amount(c: Contrast, unit: str) -> str:
         na, nb = c.sizes
         if not finite(c.half):
             return f"{number} {unit} (unpaired, {na} and {nb} seeds: no interval)"
-        return (f"{number} ± {fmt(c.half, 2)} {unit} (unpaired {ci_name(c.level)} over {na} and {nb} seeds, not "
-                f"called: the two do not share their seeds)")
+        return (f"{number} ± {fmt(c.half, 2)} {unit} (unpaired {ci_name(c.level)} over {na} and {nb} seeds, "
+                "not called: the two do not share their seeds)")
     return f"no finite value ({unit})"
 
 
@@ -291,12 +299,14 @@ def importance_metric(exp: Experiment) -> str:
 
 
 def importance(exp: Experiment) -> pd.Series:
-    """Parameter -> fANOVA importance (Hutter et al. 2014, as Optuna evaluates it), from a study rebuilt out of
-    the per-trial frame (final values), most important first. Raises :class:`Skip` where it does not apply."""
+    """Parameter -> fANOVA importance (Hutter et al. 2014, as Optuna evaluates it), from a study rebuilt out
+    of the per-trial frame (final values), most important first. Raises :class:`Skip` where it does not
+    apply."""
     s, t = exp.sweep, exp.trials
     metric = importance_metric(exp)
     sampled = [k for k, d in s.domains.items() if d is None or d[0] != "grid"]
-    if s.domains and s.search != "optuna" and all(d is not None and d[0] == "grid" for d in s.domains.values()):
+    if s.domains and s.search != "optuna" and all(d is not None and d[0] == "grid"
+                                                  for d in s.domains.values()):
         raise Skip("only grid keys are swept; the comparison plots show each key's effect directly")
     import optuna
 
@@ -310,7 +320,8 @@ def importance(exp: Experiment) -> pd.Series:
     try:
         for _, r in ok.iterrows():
             params = {k: _plain(r[f"config/{k}"]) for k in dists}
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(r[metric])))
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
+                                                      value=float(r[metric])))
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (ValueError, RuntimeError) as e:  # e.g. a value outside the sweep file's domain (the file changed)
@@ -323,15 +334,16 @@ def placement(exp: Experiment) -> pd.DataFrame:
 
     Conv-EBM trials report, beside ``eval/<m>``, ``eval/<m>_floor`` (training vs held-out images),
     ``eval/<m>_ceiling`` (uniform noise) and ``eval/<m>_spread`` (the floor's std over draws of N images: the
-    metric's own noise at that N), all at the trial's N through the same network (:mod:`ebm.metrics.baselines`):
+    metric's own noise at that N), all at the trial's N through the same network
+    (:mod:`ebm.metrics.baselines`):
     position = (value - floor) / (ceiling - floor), 0 = as good as held-out data, 1 = as bad as noise; a
     configuration's position is the mean over its seeds of each trial's own position.
 
     One row per configuration, in the report's order: ``group``, ``mean`` (of the sweep metric), ``position``,
     ``floor``, ``ceiling``, ``spread``, ``ceiling_spread`` (the ceiling's std over draws), ``as_trained`` and
-    ``as_trained_position`` (the same metric of the arm's own training sampler's samples, ``eval/as_trained/<m>``;
-    means over the group's trials) and ``n``. Raises :class:`Skip` when the trials report no floor and ceiling
-    for the metric (log-likelihoods, Inception Score)."""
+    ``as_trained_position`` (the same metric of the arm's own training sampler's samples,
+    ``eval/as_trained/<m>``; means over the group's trials) and ``n``. Raises :class:`Skip` when the trials
+    report no floor and ceiling for the metric (log-likelihoods, Inception Score)."""
     m = exp.sweep.metric
     t = exp.trials.copy()
     own = m.replace("eval/", "eval/as_trained/", 1)
@@ -353,8 +365,9 @@ def placement(exp: Experiment) -> pd.DataFrame:
 
 
 def label(values: dict, keys=None) -> str:
-    """``{"sampler.init": "data", "sampler.k": 5}`` -> ``init=data, k=5`` (full keys where leaves collide among
-    ``keys``, by default the keys of ``values``: pass the swept keys to name a part of a configuration)."""
+    """``{"sampler.init": "data", "sampler.k": 5}`` -> ``init=data, k=5`` (full keys where leaves collide
+    among ``keys``, by default the keys of ``values``: pass the swept keys to name a part of a
+    configuration)."""
     names = key_names(keys if keys is not None else list(values))
     return ", ".join(f"{names.get(k, k)}={fmt(v)}" for k, v in values.items())
 
@@ -379,7 +392,8 @@ def fmt(v, digits: int = 4) -> str:
 
 
 def metric_label(metric: str) -> str:
-    """``eval/log_likelihood`` -> ``eval/log_likelihood (nats per image)``: the metric with its unit, where known."""
+    """``eval/log_likelihood`` -> ``eval/log_likelihood (nats per image)``: the metric with its unit, where
+    known."""
     return f"{metric} ({unit(metric)})" if unit(metric) else metric
 
 

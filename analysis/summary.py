@@ -3,8 +3,9 @@
     sentences(exp) -> ["12 trials (4 configurations x 4 seeds): 10 ran to the end, 2 diverged.",
                        "PCD-1 beats CD-1 by 12.3 ± 1.1 nats (95% CI, paired over 4 seeds).", ...]
 
-Every difference between configurations goes through :func:`analysis.stats.contrast`: called clear or not clear
-only on a paired interval with ``stats.MIN_PAIRED_DOF`` degrees of freedom, shown seed by seed with fewer.
+Every difference between configurations goes through :func:`analysis.stats.contrast`: called clear or not
+clear only on a paired interval with ``stats.MIN_PAIRED_DOF`` degrees of freedom, shown seed by seed with
+fewer.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from analysis.frames import Experiment
 from analysis.stats import BASELINE_INIT, Skip, fmt, importance, importance_metric, sampler_name
 
 PHRASES = {"ok": "ran to the end", "diverged": "diverged", "errored": "ended with an error",
-           "stopped": "{were} stopped early by ASHA", "unfinished": "{were} unfinished when the sweep stopped"}
+           "stopped": "{were} stopped early by ASHA",
+           "unfinished": "{were} unfinished when the sweep stopped"}
 FEW_TRIALS = 10  # fewer trials than this make parameter importances a rough indication only
 CLEAR = 2.0  # placement: differences larger than this many spreads are "clear" of the metric's own noise
-RUNNERS_UP = ("The runner-up", "Third", "Fourth", "Fifth")  # the best is contrasted with each of these in turn
+# the best is contrasted with each of these in turn
+RUNNERS_UP = ("The runner-up", "Third", "Fourth", "Fifth")
 
 
 def sentences(exp: Experiment, imp: pd.Series | Skip | None = None) -> list[str]:
     """Every sentence that applies, most important first: the scale caveat, outcomes, the best configuration,
-    the literature, the best against its runners-up, collapse, CD comparisons, main effects of a grid, swinging
-    seeds, then divergence and the rest. ``imp``: the parameter importances (:func:`analysis.stats.importance`)
-    or the :class:`Skip` it raised, where already computed; else computed here."""
+    the literature, the best against its runners-up, collapse, CD comparisons, main effects of a grid,
+    swinging seeds, then divergence and the rest. ``imp``: the parameter importances
+    (:func:`analysis.stats.importance`) or the :class:`Skip` it raised, where already computed; else computed
+    here."""
     out = [scale(exp), outcomes(exp), best(exp)]
     out += literature.sentences(exp)
     out += runners_up(exp)
@@ -42,15 +46,15 @@ def sentences(exp: Experiment, imp: pd.Series | Skip | None = None) -> list[str]
 
 
 def scale(exp: Experiment) -> str:
-    """First, where the run cannot answer its question at its scale: the preset says so (its ``caveat``), or the
-    run fell back to a smaller data set than the preset was chosen for."""
+    """First, where the run cannot answer its question at its scale: the preset says so (its ``caveat``), or
+    the run fell back to a smaller data set than the preset was chosen for."""
     s = exp.sweep
     out = [f"This preset cannot answer its question at its scale: {s.caveat}"] if s.caveat else []
     if s.data_requested:
-        out.append(f"This run cannot answer its question at the scale its preset was chosen for: it trained on the "
-                   f"embedded {s.data_used} because {s.data_requested} was not available (fewer updates per epoch); "
-                   f"rerun with --set data.root=DIR holding {s.data_requested}, or --strict-data to refuse the "
-                   f"fallback.")
+        out.append("This run cannot answer its question at the scale its preset was chosen for: it trained "
+                   f"on the embedded {s.data_used} because {s.data_requested} was not available (fewer "
+                   f"updates per epoch); rerun with --set data.root=DIR holding {s.data_requested}, or "
+                   "--strict-data to refuse the fallback.")
     return " ".join(out)
 
 
@@ -97,38 +101,41 @@ def runners_up(exp: Experiment) -> list[str]:
                 "its samples collapsed on some seed" if r["collapsed"] else \
                 "its run called its value unreliable on some seed" if r["unreliable"] else \
                 "it has fewer seeds with a value"
-            out.append(f"{head} is ahead of the best by {stats.amount(c, stats.unit_phrase(s.metric))}, but ranks "
-                       f"after it: {why}.")
+            out.append(f"{head} is ahead of the best by {stats.amount(c, stats.unit_phrase(s.metric))}, but "
+                       f"ranks after it: {why}.")
     return out
 
 
 def unreliable(exp: Experiment) -> str:
-    """Which configurations have a value their own run called unreliable (:func:`analysis.stats.unreliable`); the
-    ranking puts them after the reliable ones."""
+    """Which configurations have a value their own run called unreliable (:func:`analysis.stats.unreliable`);
+    the ranking puts them after the reliable ones."""
     g = exp.groups()
     bad = g[g["unreliable"] > 0]
     if bad.empty:
         return ""
     names = "; ".join(bad["group"].head(6)) + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")
     bounds = (" The final evaluation's RAISE figure and Markov bound beside it (final/raise_log_likelihood, "
-              "final/log_likelihood_high) say how far it may be off." if exp.sweep.metric.startswith("final/") else "")
-    return (f"{len(bad)} of {len(g)} configurations have a {exp.sweep.metric} that their own run called unreliable "
-            f"on some seed (forward AIS whose weight ESS stayed below its threshold: it overstates the likelihood by "
-            f"an amount it cannot state): {names}. They rank after the others whatever their mean.{bounds}")
+              "final/log_likelihood_high) say how far it may be off."
+              if exp.sweep.metric.startswith("final/") else "")
+    return (f"{len(bad)} of {len(g)} configurations have a {exp.sweep.metric} that their own run called "
+            "unreliable on some seed (forward AIS whose weight ESS stayed below its threshold: it overstates "
+            f"the likelihood by an amount it cannot state): {names}. They rank after the others whatever "
+            f"their mean.{bounds}")
 
 
 def collapse(exp: Experiment) -> str:
-    """Which configurations drew collapsed samples on some seed (:func:`analysis.stats.collapsed`); the ranking
-    puts them after the others."""
+    """Which configurations drew collapsed samples on some seed (:func:`analysis.stats.collapsed`); the
+    ranking puts them after the others."""
     g = exp.groups()
     bad = g[g["collapsed"] > 0]
     if bad.empty:
         return ""
     names = "; ".join(bad["group"].head(6)) + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")
-    return (f"{len(bad)} of {len(g)} configurations drew collapsed samples on some seed, of fewer than two classes "
-            f"by the domain classifier's labels ({stats.COLLAPSE_COLUMN} below {stats.COLLAPSE_BELOW:g}: one pattern "
-            f"repeated, or noise it cannot class): {names}. They rank after the others whatever their "
-            f"{exp.sweep.metric}, which can score one pattern near the data's mean features well.")
+    return (f"{len(bad)} of {len(g)} configurations drew collapsed samples on some seed, of fewer than two "
+            f"classes by the domain classifier's labels ({stats.COLLAPSE_COLUMN} below "
+            f"{stats.COLLAPSE_BELOW:g}: one pattern repeated, or noise it cannot class): {names}. They rank "
+            f"after the others whatever their {exp.sweep.metric}, which can score one pattern near the "
+            "data's mean features well.")
 
 
 def cd_comparisons(exp: Experiment) -> list[str]:
@@ -186,8 +193,8 @@ def stopped(exp: Experiment) -> str:
     if st.empty:
         return ""
     of = f" of {exp.sweep.max_t}" if exp.sweep.max_t else ""
-    return f"ASHA stopped {len(st)} of {len(t)} trials early, after a median of {fmt(st['iterations'].median())}" \
-           f"{of} iterations; they count with their last reported value."
+    return (f"ASHA stopped {len(st)} of {len(t)} trials early, after a median of "
+            f"{fmt(st['iterations'].median())}{of} iterations; they count with their last reported value.")
 
 
 def errors(exp: Experiment) -> str:
@@ -207,8 +214,8 @@ def unfinished(exp: Experiment) -> str:
     if not n:
         return ""
     started = int(((t["outcome"] == "unfinished") & (t["iterations"] > 0)).sum())
-    return f"{n} trial{'s' * (n != 1)} ({started} started) had not finished when the sweep stopped; their values " \
-           f"are not averaged. Continue with {exp.sweep.resume_command(exp.path)}."
+    return (f"{n} trial{'s' * (n != 1)} ({started} started) had not finished when the sweep stopped; their "
+            f"values are not averaged. Continue with {exp.sweep.resume_command(exp.path)}.")
 
 
 def missing(exp: Experiment) -> str:
@@ -251,7 +258,8 @@ def placement_sentences(p: pd.DataFrame, metric: str) -> list[str]:
     if stats.finite(spread):
         close = ranked[(ranked["mean"] - top["mean"]).abs() <= CLEAR * spread]
         out.append(f"The metric's spread at this N is up to {fmt(spread, 2)}: {len(close)} of {len(ranked)} "
-                   f"configurations lie within {CLEAR:g} spreads of the best, which the metric does not tell apart.")
+                   f"configurations lie within {CLEAR:g} spreads of the best, which the metric does not tell "
+                   "apart.")
     return out
 
 
@@ -266,7 +274,8 @@ def _estimate(exp: Experiment, r) -> str:
     if not stats.enough_seeds(int(r["n"])):
         values = [v for v in exp.by_seed(r) if stats.finite(v)]
         return f"{fmt(r['mean'], 4)} ({int(r['n'])} seeds: {', '.join(fmt(v, 4) for v in values)})"
-    return f"{fmt(r['mean'], 4)} ± {fmt(r['ci'], 2)} ({stats.ci_name(exp.sweep.level)} over {int(r['n'])} seeds)"
+    return (f"{fmt(r['mean'], 4)} ± {fmt(r['ci'], 2)} ({stats.ci_name(exp.sweep.level)} over {int(r['n'])} "
+            "seeds)")
 
 
 def _threshold(g: pd.DataFrame, bad: pd.DataFrame, keys: list[str], cell: str) -> str:

@@ -49,7 +49,8 @@ class SweepInfo:
     preset: str = ""
     description: str = ""
     source: str = ""
-    """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial folders'."""
+    """Where these settings came from: the sweep file (with its preset) or 'inferred from the trial
+    folders'."""
     sweep_file: str = ""
     """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
     reported_metric: str = ""
@@ -66,16 +67,17 @@ class SweepInfo:
     good/position_below or bad/position_above; checked when the sweep loaded, ``sweeps.literature``); the
     report judges each (:mod:`analysis.literature`). Empty for sweeps without any, and for older records."""
     looks: int = 1
-    """Times the sweep looked at its contrasts before spending held-back seeds (sequential seeds), plus one; every
-    interval of its report is at :attr:`level`."""
+    """Times the sweep looked at its contrasts before spending held-back seeds (sequential seeds), plus one;
+    every interval of its report is at :attr:`level`."""
     provenance: dict = field(default_factory=dict)
     """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
     driver recorded them when the sweep started; empty for older sweeps."""
 
     @property
     def level(self) -> float:
-        """Level of every interval the report states: 95%, split over the looks (Bonferroni) when the sweep spent
-        seeds where contrasts were unsettled, so its clear calls keep a 5% error rate (:mod:`sweeps.sequential`)."""
+        """Level of every interval the report states: 95%, split over the looks (Bonferroni) when the sweep
+        spent seeds where contrasts were unsettled, so its clear calls keep a 5% error rate
+        (:mod:`sweeps.sequential`)."""
         return split_level(self.looks)
 
     @property
@@ -89,29 +91,34 @@ class SweepInfo:
         name = os.path.splitext(os.path.basename(self.sweep_file))[0] if self.sweep_file else self.name
         folder = os.path.basename(path.rstrip(os.sep))
         target = f" --name {folder}" if folder != name else ""
-        return f"python sweeps/run.py {self.sweep_file or name} --storage {os.path.dirname(path)}{target} --resume"
+        return (f"python sweeps/run.py {self.sweep_file or name} --storage {os.path.dirname(path)}{target} "
+                "--resume")
 
 
 def read_sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> SweepInfo:
     """The settings of the sweep in the experiment folder ``path``: as ``sweep.yaml`` recorded them, else
-    inferred from Tune's ``states`` and the trials' ``rows``. A record without settings raises AnalysisError."""
+    inferred from Tune's ``states`` and the trials' ``rows``. A record without settings raises
+    AnalysisError."""
     name = os.path.basename(path.rstrip(os.sep))
     record = _read_record(path, notes)
     if record and not isinstance(record.get("settings"), dict):
         from analysis.frames import AnalysisError  # frames imports this module
 
         prov = record.get("provenance") or {}
-        wrote = (f"ebm-cd-study {prov.get('project', '?')} at commit {prov['git_commit']}" if prov.get("git_commit")
+        wrote = (f"ebm-cd-study {prov.get('project', '?')} at commit {prov['git_commit']}"
+                 if prov.get("git_commit")
                  else "a sweeps/run.py from before provenance was recorded")
-        raise AnalysisError(f"{os.path.join(path, RECORD_FILE)} holds no settings: it was written by {wrote}, "
-                            f"before the driver recorded them; rerun the sweep with this version")
+        raise AnalysisError(f"{os.path.join(path, RECORD_FILE)} holds no settings: it was written by "
+                            f"{wrote}, before the driver recorded them; rerun the sweep with this version")
     if record:
         try:
-            source = f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep started"
+            source = (f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep "
+                      "started")
             return from_settings(name, record["settings"], record, source, sweep_file=str(record["sweep"]),
                                  preset=str(record.get("preset", "")))
         except (KeyError, TypeError, ValueError, StopIteration) as e:
-            notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); they are inferred instead")
+            notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); they are inferred "
+                         "instead")
     return from_settings(name, _inferred_settings(states, rows, notes), record, INFERRED)
 
 
@@ -126,7 +133,8 @@ def from_settings(name: str, st: dict, record: dict | None = None, source: str =
         mode=str(st["mode"]), domains={k: _domain(d) for k, d in (st.get("space") or {}).items()},
         seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),
         scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
-        cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.get("kind", "")),
+        cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)),
+        kind=str(st.get("kind", "")),
         preset=preset, description=str(st.get("description", "")), source=source, sweep_file=sweep_file,
         caveat=str(st.get("caveat") or ""),
         literature=[e for e in st.get("literature") or [] if isinstance(e, dict) and "claim" in e],
@@ -150,8 +158,8 @@ def _domain(d: dict | None) -> tuple | None:
 def _read_record(path: str, notes: list) -> dict | None:
     file = os.path.join(path, RECORD_FILE)
     if not os.path.exists(file):
-        notes.append(f"no {RECORD_FILE} (written by sweeps/run.py); the sweep's settings are inferred from the "
-                     f"trial folders")
+        notes.append(f"no {RECORD_FILE} (written by sweeps/run.py); the sweep's settings are inferred from "
+                     "the trial folders")
         return None
     import yaml
 
@@ -173,12 +181,14 @@ def _inferred_settings(states: dict, rows: list[dict], notes: list) -> dict:
     metric = next((s["metric"] for s in states.values() if s.get("metric")), None)
     if not metric:
         reported = {k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], int | float)}
-        metric = next((m for m in ("eval/log_likelihood", "eval/kid_domain", "eval/fid_domain") if m in reported),
+        metric = next((m for m in ("eval/log_likelihood", "eval/kid_domain", "eval/fid_domain")
+                       if m in reported),
                       min(reported) if reported else "eval/log_likelihood")
     mode = direction(metric)  # when no sweep file says it
     if mode is None:
         mode = "max"
-        notes.append(f"the direction of {metric} is unknown; assumed larger is better (pass --mode min if not)")
+        notes.append(f"the direction of {metric} is unknown; assumed larger is better (pass --mode min if "
+                     "not)")
     config_keys = sorted({k for r in rows for k in r if k.startswith("config/")})
     varied = []
     for col in config_keys:

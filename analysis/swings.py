@@ -1,14 +1,16 @@
-"""How often a seed swings: a trial that ended much worse than its own best epoch of the sweep's per-epoch metric.
+"""How often a seed swings: a trial that ended much worse than its own best epoch of the sweep's per-epoch
+metric.
 
-Short-run arms can draw digits at one epoch and noise at the last (conv_cd_k's cpu preset: short-run k=20 seed 0
-went from KID_domain 0.15 to 3.4 in its last 250 updates), so a configuration's final mean can hide seeds that
-were good and fell apart, or one lucky last epoch. "Much worse" is measured against the metric's own noise:
+Short-run arms can draw digits at one epoch and noise at the last (conv_cd_k's cpu preset: short-run k=20 seed
+0 went from KID_domain 0.15 to 3.4 in its last 250 updates), so a configuration's final mean can hide seeds
+that were good and fell apart, or one lucky last epoch. "Much worse" is measured against the metric's own
+noise:
 
     last - best  >  SPREADS x <metric>_spread          (lower is better; the other way for higher)
                     or, without a spread, RANGE x |<metric>_ceiling - <metric>_floor|
 
-each read from the trial's own last report. Metrics with neither (log-likelihoods) get no sentence: there is no
-scale to call a drop large.
+each read from the trial's own last report. Metrics with neither (log-likelihoods) get no sentence: there is
+no scale to call a drop large.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from analysis import stats
 from analysis.frames import Experiment
 from analysis.stats import fmt, sampler_name
 
-SPREADS = 3.0  # worse than the best epoch by more than this many of the metric's spreads (its noise at that N)
+# worse than the best epoch by more than this many of the metric's spreads (its noise at that N)
+SPREADS = 3.0
 RANGE = 0.5  # without a spread: by more than this fraction of the floor-to-ceiling range
 
 
@@ -45,7 +48,8 @@ def swings(exp: Experiment) -> pd.DataFrame:
             last = c.iloc[-1]
             drop = top["value"] - last["value"] if exp.sweep.mode == "max" else last["value"] - top["value"]
             epoch = top["epoch"] if stats.finite(top["epoch"]) else top["iteration"]
-            rows.append({"group": _name(exp, g), "trial_id": trial["trial_id"], "seed": trial.get("config/seed"),
+            rows.append({"group": _name(exp, g), "trial_id": trial["trial_id"],
+                         "seed": trial.get("config/seed"),
                          "best": float(top["value"]), "best_epoch": epoch, "last": float(last["value"]),
                          "threshold": threshold, "by": by, "swung": bool(drop > threshold)})
     return pd.DataFrame(rows, columns=columns)
@@ -71,7 +75,8 @@ def sentence(exp: Experiment) -> str:
                           f"{fmt(r['last'], 3)} at the end" for _, r in bad.iterrows())
         parts.append(f"{group} swung on {len(bad)} of {len(rows)} seeds ({shown})")
     if not parts:
-        return f"No seed ended much worse than its own best epoch ({metric} worse than there by more than {rule})."
+        return (f"No seed ended much worse than its own best epoch ({metric} worse than there by more than "
+                f"{rule}).")
     return (f"Seeds that ended much worse than their own best epoch ({metric} worse than there by more than "
             f"{rule}): {'; '.join(parts)}.")
 

@@ -17,8 +17,8 @@ import os
 
 SAMPLES_FILE = "samples.png"  # trainables/train.py's SAMPLES_FILE
 # Result fields that are bookkeeping, not measurements: left out of the tidy history.
-BOOKKEEPING = {"timestamp", "pid", "done", "should_checkpoint", "training_iteration", "iterations_since_restore",
-               "time_since_restore", "epoch", "eval/epoch"}
+BOOKKEEPING = {"timestamp", "pid", "done", "should_checkpoint", "training_iteration",
+               "iterations_since_restore", "time_since_restore", "epoch", "eval/epoch"}
 
 
 def read_experiment_state(path: str, notes: list) -> dict:
@@ -36,7 +36,8 @@ def read_experiment_state(path: str, notes: list) -> dict:
                     "status": state.get("status"), "logdir": state.get("relative_logdir"),
                     "config": state.get("config") if isinstance(state.get("config"), dict) else {},
                     "evaluated_params": state.get("evaluated_params") or {},
-                    "last_result": meta.get("last_result") if isinstance(meta.get("last_result"), dict) else {},
+                    "last_result": meta.get("last_result") if isinstance(meta.get("last_result"), dict)
+                    else {},
                     "error_file": meta.get("error_filename"), "num_failures": meta.get("num_failures", 0),
                     "metric": (raw.get("runner_data") or {}).get("_metric"),
                 }
@@ -45,8 +46,8 @@ def read_experiment_state(path: str, notes: list) -> dict:
             notes.append(f"{os.path.basename(file)} is unreadable ({type(e).__name__}: {first_line(e)}); "
                          f"trial statuses are inferred from the trial folders")
     if not files:
-        notes.append("no experiment_state-*.json (Tune's record of trial statuses); statuses are inferred from "
-                     "the trial folders")
+        notes.append("no experiment_state-*.json (Tune's record of trial statuses); statuses are inferred "
+                     "from the trial folders")
     return {}
 
 

@@ -14,8 +14,9 @@ depend on the weights, but its log Z interval does, and a random-weight model wo
 look better than it is on a model anyone cares about. Threads are left at torch's default unless
 ``--threads`` says otherwise (a sweep's trials run at one thread per CPU they hold).
 
-RAISE (Burda et al. 2015) runs on as many held-out rows as there are chains, one reverse chain each, at the same
-schedule: the conservative side of the final evaluation's bracket (``ebm.likelihood.final_log_likelihood``).
+RAISE (Burda et al. 2015) runs on as many held-out rows as there are chains, one reverse chain each, at the
+same schedule: the conservative side of the final evaluation's bracket
+(``ebm.likelihood.final_log_likelihood``).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
           f"x {n_steps} steps = {floor:.1f} s")
 
     t_fwd = math.inf
-    for _ in range(args.repeats):  # the same run (same seed) again, with the floor timed between: best of each
+    # the same run (same seed) again, with the floor timed between: best of each
+    for _ in range(args.repeats):
         t0 = time.perf_counter()
         fwd = ais_log_z(rbm, marginals, n_chains=args.chains, n_betas=args.n_betas,
                         generator=BernoulliStream(args.seed))
@@ -139,8 +141,8 @@ def main(argv: list[str] | None = None) -> None:
                                generator=BernoulliStream(args.seed + 1))
     t_raise = time.perf_counter() - t0
     print(f"RAISE on {args.chains} held-out rows, one chain each: {args.n_betas} betas in {t_raise:.1f} s")
-    print(f"  implied log Z = {rai.log_z:.3f} (high in expectation where the annealing model is no better than "
-          f"the RBM on these rows)")
+    print(f"  implied log Z = {rai.log_z:.3f} (high in expectation where the annealing model is no better "
+          "than the RBM on these rows)")
     ll_fwd, ll_raise = log_likelihood(rbm, test, fwd.log_z), log_likelihood(rbm, test, rai.log_z)
     print(f"test log-likelihood ({args.data}, {len(test)} rows): forward AIS {ll_fwd:.2f} (optimistic), "
           f"RAISE {ll_raise:.2f} nats (conservative on the same condition)")

@@ -1,13 +1,15 @@
-"""How often the final evaluation's bracket holds the exact test log-likelihood, on CD-1 RBMs small enough to enumerate.
+"""How often the final evaluation's bracket holds the exact test log-likelihood, on CD-1 RBMs small enough to
+enumerate.
 
-    python benchmarks/bench_bracket.py                  # the figures quoted in BENCHMARKS.md (~2 min on one core)
+    python benchmarks/bench_bracket.py                  # the figures quoted in BENCHMARKS.md (~2 min on one
+    core)
     python benchmarks/bench_bracket.py --smoke-test     # seconds: one model, 3 repeats, 100 betas
 
-Each repeat is ``ebm.likelihood.final_log_likelihood`` with a stream of its own: forward AIS (100 chains, one run)
-and RAISE (Burda et al. 2015) on 100 test images, one chain each, at the same number of betas. The bracket is RAISE's
-low end <= exact <= forward AIS's high end, its low side only where RAISE states itself conservative (its trend
-check); the models are those of tests/test_likelihood.py (the same CD-1 arithmetic and seeds), so the figures here
-are what its bracket tests assert on.
+Each repeat is ``ebm.likelihood.final_log_likelihood`` with a stream of its own: forward AIS (100 chains, one
+run) and RAISE (Burda et al. 2015) on 100 test images, one chain each, at the same number of betas. The
+bracket is RAISE's low end <= exact <= forward AIS's high end, its low side only where RAISE states itself
+conservative (its trend check); the models are those of tests/test_likelihood.py (the same CD-1 arithmetic and
+seeds), so the figures here are what its bracket tests assert on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # ebm and benchmarks of this checkout
+# ebm and benchmarks of this checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.bench_ais import train_cd1  # noqa: E402
 from ebm.data import binarize, flatten, load_images  # noqa: E402
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         ess, seconds, raise_err, forward_err = [], [], [], []
         for r in range(repeats):
             t0 = time.perf_counter()
-            res = final_log_likelihood(rbm, test, marginals, 100, n_betas, 1, 100, 1, n_betas, BernoulliStream(100 + r))
+            res = final_log_likelihood(rbm, test, marginals, 100, n_betas, 1, 100, 1, n_betas,
+                                       BernoulliStream(100 + r))
             seconds.append(time.perf_counter() - t0)
             low = res["raise/log_likelihood_low"] if res["raise/conservative"] else -math.inf
             stated += res["raise/conservative"]
@@ -75,11 +79,12 @@ def main(argv: list[str] | None = None) -> None:
             raise_err.append(res["raise/log_likelihood"] - exact)
             forward_err.append(res["ais/log_likelihood"] - exact)
         mean = sum(raise_err) / repeats
-        print(f"{name}, {n_betas} betas: exact {exact:.3f} nats; {repeats} repeats: RAISE stated conservative in "
-              f"{stated}, bracket held in {held} (low side missed {low_miss}, high side {high_miss})")
+        print(f"{name}, {n_betas} betas: exact {exact:.3f} nats; {repeats} repeats: RAISE stated "
+              f"conservative in {stated}, bracket held in {held} (low side missed {low_miss}, high side "
+              f"{high_miss})")
         print(f"  forward - exact {sum(forward_err) / repeats:+.3f} on average, RAISE - exact {mean:+.3f} "
-              f"[{min(raise_err):+.3f}, {max(raise_err):+.3f}]; weight ESS {min(ess):.1f} to {max(ess):.1f} of 100; "
-              f"{sum(seconds) / repeats:.2f} s per repeat")
+              f"[{min(raise_err):+.3f}, {max(raise_err):+.3f}]; weight ESS {min(ess):.1f} to {max(ess):.1f} "
+              f"of 100; {sum(seconds) / repeats:.2f} s per repeat")
 
 
 if __name__ == "__main__":

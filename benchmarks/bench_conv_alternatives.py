@@ -1,6 +1,6 @@
-"""Why the ablation_langevin cpu trial stays short of 2x the updates/s of the path before issue #11: the arithmetic
-an update needs against the core's sgemm rate, and three ways to a faster step, each timed against what it would
-replace (all three lose or fall short; BENCHMARKS.md, "Conv-EBM engine").
+"""Why the ablation_langevin cpu trial stays short of 2x the updates/s of the path before issue #11: the
+arithmetic an update needs against the core's sgemm rate, and three ways to a faster step, each timed against
+what it would replace (all three lose or fall short; BENCHMARKS.md, "Conv-EBM engine").
 
     python benchmarks/bench_conv_alternatives.py                 # 1 thread, as the sweep's trials run
     python benchmarks/bench_conv_alternatives.py --threads 2
@@ -37,7 +37,8 @@ from ebm.rng import jit
 
 BASE, BATCH, STEPS = "configs/conv_mnist_pcd20.yaml", 32, 10  # the trial of bench_conv_train.py
 BASELINE_UPDATES_PER_S = 19.9  # bench_conv_train.py's baseline at 1 thread, 2026-11-30
-LAYERS = ((16, 32, 16), (32, 64, 8), (64, 64, 4))  # (c_in, c_out, input side) of FlatConvEBM w32's 3x3 stride-2 convs
+# (c_in, c_out, input side) of FlatConvEBM w32's 3x3 stride-2 convs
+LAYERS = ((16, 32, 16), (32, 64, 8), (64, 64, 4))
 CL = torch.channels_last
 
 
@@ -51,8 +52,8 @@ def _us(fn, n: int) -> float:
 
 
 def _backward_data(g, x, w, stride, pad):
-    return torch.ops.aten.convolution_backward(g, x, w, None, [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1,
-                                               [True, False, False])[0]
+    return torch.ops.aten.convolution_backward(g, x, w, None, [stride] * 2, [pad] * 2, [1, 1], False, [0, 0],
+                                               1, [True, False, False])[0]
 
 
 def arithmetic(n: int) -> None:
@@ -76,14 +77,15 @@ def arithmetic(n: int) -> None:
     sgemm = 2 * 512 ** 3 / _us(lambda: a @ b, n) / 1e3
     torch.set_num_threads(threads)
     need = 2 * BASELINE_UPDATES_PER_S * update / 1e9
-    print(f"one update: {update / 1e9:.2f} GFLOP ({STEPS} Langevin steps of {step / 1e6:.1f} MFLOP at batch {BATCH}, "
-          f"the loss {fc.get_total_flops() / 1e6:.0f} MFLOP at batch {2 * BATCH})")
-    print(f"2x the baseline's {BASELINE_UPDATES_PER_S} updates/s (1 thread) needs {need:.0f} GFLOP/s sustained; "
-          f"sgemm 512^3 at 1 thread here: {sgemm:.0f} GFLOP/s ({need / sgemm:.0%} of it)")
+    print(f"one update: {update / 1e9:.2f} GFLOP ({STEPS} Langevin steps of {step / 1e6:.1f} MFLOP at batch "
+          f"{BATCH}, the loss {fc.get_total_flops() / 1e6:.0f} MFLOP at batch {2 * BATCH})")
+    print(f"2x the baseline's {BASELINE_UPDATES_PER_S} updates/s (1 thread) needs {need:.0f} GFLOP/s "
+          f"sustained; sgemm 512^3 at 1 thread here: {sgemm:.0f} GFLOP/s ({need / sgemm:.0%} of it)")
 
 
 def phases(n: int) -> None:
-    print("\nbackward-data of a 3x3 stride-2 convolution, batch 32, NHWC:  oneDNN vs four phase convolutions (us)")
+    print("\nbackward-data of a 3x3 stride-2 convolution, batch 32, NHWC:  oneDNN vs four phase convolutions "
+          "(us)")
     for c_in, c_out, side in LAYERS:
         x = torch.rand(BATCH, c_in, side, side).contiguous(memory_format=CL)
         w = (torch.randn(c_out, c_in, 3, 3) * 0.1).contiguous(memory_format=CL)
@@ -101,7 +103,8 @@ def _phase_convolutions(g, w, side):
     rows of the input grid are reached by tap 1 only, odd rows by taps 2 and 0 (the same for columns)."""
     h = g.shape[2]
     wt = w.transpose(0, 1)  # (c_in, c_out, 3, 3)
-    kernels = [wt[:, :, r][:, :, :, s].contiguous(memory_format=CL) for r in ([1], [2, 0]) for s in ([1], [2, 0])]
+    kernels = [wt[:, :, r][:, :, :, s].contiguous(memory_format=CL) for r in ([1], [2, 0])
+               for s in ([1], [2, 0])]
     out = torch.empty(g.shape[0], w.shape[1], side, side).contiguous(memory_format=CL)
 
     def run():
@@ -117,7 +120,8 @@ def _phase_convolutions(g, w, side):
 
 @jit
 def _col2im(cols, out, k, stride, h, w):
-    """out (B, H + 2 pad, W + 2 pad) += the columns (B, k * k, h * w) of a one-channel stride-``stride`` conv."""
+    """out (B, H + 2 pad, W + 2 pad) += the columns (B, k * k, h * w) of a one-channel stride-``stride``
+    conv."""
     for b in range(cols.shape[0]):
         for ky in range(k):
             for kx in range(k):
@@ -144,7 +148,8 @@ def first_layer(n: int) -> None:
         return (sparse_t @ go.t()).t().reshape(BATCH, 28, 28, 1).permute(0, 3, 1, 2)
 
     def gemm():
-        return torch.matmul(w_cols, g.permute(0, 2, 3, 1).reshape(BATCH, 256, 16).transpose(1, 2))  # (B, 25, 256)
+        # (B, 25, 256)
+        return torch.matmul(w_cols, g.permute(0, 2, 3, 1).reshape(BATCH, 256, 16).transpose(1, 2))
 
     def fold():
         return F.fold(gemm(), (28, 28), 5, stride=2, padding=4)
@@ -156,8 +161,8 @@ def first_layer(n: int) -> None:
 
     ref = _backward_data(g, x, w0, 2, 4)
     print("\nfirst layer's input-gradient (1 -> 16 channels, 5x5, stride 2), batch 32 (us):")
-    variants = {"oneDNN backward-data": lambda: _backward_data(g, x, w0, 2, 4), "sparse product (used)": sparse,
-                "GEMM + F.fold": fold, "GEMM + numba col2im": numba_col2im}
+    variants = {"oneDNN backward-data": lambda: _backward_data(g, x, w0, 2, 4),
+                "sparse product (used)": sparse, "GEMM + F.fold": fold, "GEMM + numba col2im": numba_col2im}
     for name, fn in variants.items():
         print(f"  {name:<22}{_us(fn, n):7.0f}   (max difference {(fn() - ref).abs().max().item():.1e})")
 
@@ -167,8 +172,8 @@ def bfloat16(n: int) -> None:
     for c_in, c_out, side, k, pad in ((1, 16, 28, 5, 4), *((a, b, s, 3, 1) for a, b, s in LAYERS)):
         (f32, b32), (f16, b16) = (_forward_and_backward_data(c_in, c_out, side, k, pad, dtype, n)
                                   for dtype in (torch.float32, torch.bfloat16))
-        print(f"  {c_in:>2}->{c_out:<2} on {side:>2}x{side:<2}  fp32 {f32:5.0f}  bf16 {f16:5.0f}   fp32 {b32:5.0f}"
-              f"  bf16 {b16:5.0f}")
+        print(f"  {c_in:>2}->{c_out:<2} on {side:>2}x{side:<2}  fp32 {f32:5.0f}  bf16 {f16:5.0f}   fp32 "
+              f"{b32:5.0f}  bf16 {b16:5.0f}")
 
 
 def _forward_and_backward_data(c_in, c_out, side, k, pad, dtype, n) -> tuple[float, float]:

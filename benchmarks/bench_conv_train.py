@@ -2,15 +2,16 @@
 issue #11 (kept below as the baseline), and the Langevin sampler alone against a plain eager loop.
 
     python benchmarks/bench_conv_train.py                # the figures quoted in BENCHMARKS.md
-    python benchmarks/bench_conv_train.py --compile      # also torch.compile'd autograd sampling (compile time shown)
+    python benchmarks/bench_conv_train.py --compile      # also torch.compile'd autograd sampling (compile
+    time shown)
     python benchmarks/bench_conv_train.py --smoke-test   # seconds
 
-Trial: configs/sweeps/ablation_langevin.yaml's cpu preset on configs/conv_mnist_pcd20.yaml (FlatConvEBM width 32
-on mnist5k, PCD-10 through a 1,024-slot replay buffer, batch 32; one middle cell of the grid, step 10, noise 0.005).
-The sweep runs it at 1 torch thread, 2 trials on 2 cores; it is timed at 1 and at 2 threads. ``baseline`` is
-``ConvEBMRun.step`` and ``langevin`` as they were (autograd through the net every Langevin step);
-``now`` is ``ConvEBMRun.step`` today. Both runs start from the same seed and are warmed up past the buffer's
-filling, so every timed update is PCD. Target: now / baseline >= 2 at 1 thread.
+Trial: configs/sweeps/ablation_langevin.yaml's cpu preset on configs/conv_mnist_pcd20.yaml (FlatConvEBM width
+32 on mnist5k, PCD-10 through a 1,024-slot replay buffer, batch 32; one middle cell of the grid, step 10,
+noise 0.005). The sweep runs it at 1 torch thread, 2 trials on 2 cores; it is timed at 1 and at 2 threads.
+``baseline`` is ``ConvEBMRun.step`` and ``langevin`` as they were (autograd through the net every Langevin
+step); ``now`` is ``ConvEBMRun.step`` today. Both runs start from the same seed and are warmed up past the
+buffer's filling, so every timed update is PCD. Target: now / baseline >= 2 at 1 thread.
 
 Sampler: ``ebm.langevin.langevin`` on the trial's network and batch, at 2 threads, against ``eager``, the loop
 anyone would write first (NCHW net, parameters requiring grad, ``autograd.grad`` per step). Target >= 1.5.
@@ -43,13 +44,15 @@ from ebm.langevin import frozen_parameters, init_chains, langevin
 
 TARGET_TRAIN, TARGET_SAMPLER = 2.0, 1.5
 BASE = "configs/conv_mnist_pcd20.yaml"
-# configs/sweeps/ablation_langevin.yaml, presets.cpu.set (tests/test_conv_train.py checks they agree), less eval
+# configs/sweeps/ablation_langevin.yaml, presets.cpu.set (tests/test_conv_train.py checks they agree), less
+# eval
 TRIAL = ["train.batch_size=32", "sampler.k=10", "sampler.buffer_size=1024", "sampler.step_size=10.0",
          "sampler.noise_std=0.005", "eval.metrics=[]"]
 
 
 # --- the code path before issue #11, verbatim but for names ----------------------------------------------
-def langevin_baseline(energy, x0, steps, step_size, noise_std, grad_clip=None, clamp=(0.0, 1.0), generator=None):
+def langevin_baseline(energy, x0, steps, step_size, noise_std, grad_clip=None, clamp=(0.0, 1.0),
+                      generator=None):
     """``ebm.langevin.langevin`` before issue #11 (record_energy left out: training does not record)."""
     x = x0.detach().clone(memory_format=torch.channels_last if x0.dim() == 4 else torch.preserve_format)
     if clamp is not None:
@@ -141,7 +144,8 @@ def bench_train(args, cfg, train, test) -> dict:
         def go(n):
             for _ in range(n):
                 if steppers[name](runs[name]) is None:
-                    raise RuntimeError(f"{name}: the divergence guard fired; the benchmark needs a healthy run")
+                    raise RuntimeError(f"{name}: the divergence guard fired; the benchmark needs a healthy "
+                                       "run")
         return go
     fill = math.ceil(cfg.sampler.buffer_size / cfg.train.batch_size)
     for name in runs:  # past the buffer's filling (noise starts), so every timed update is PCD
@@ -155,8 +159,10 @@ def bench_train(args, cfg, train, test) -> dict:
     stats = _best_and_median(rates)
     b = cfg.train.batch_size
     print(f"\nConv-EBM training, ablation_langevin cpu trial (FlatConvEBM w{cfg.model.width}, batch {b}, "
-          f"PCD-{cfg.sampler.k}, buffer {cfg.sampler.buffer_size}): {args.updates} updates x {args.rounds} rounds")
-    print(f"{'threads':>7}  {'variant':<9}{'best updates/s':>16}{'median':>9}{'images/s':>10}{'vs baseline':>13}")
+          f"PCD-{cfg.sampler.k}, buffer {cfg.sampler.buffer_size}): {args.updates} updates x {args.rounds} "
+          "rounds")
+    print(f"{'threads':>7}  "
+          f"{'variant':<9}{'best updates/s':>16}{'median':>9}{'images/s':>10}{'vs baseline':>13}")
     ratios = {}
     for th in args.threads:
         for name in runs:
@@ -206,8 +212,8 @@ def bench_sampler(args, cfg) -> float:
         print(f"{name:<30}{best:>14.1f}{med:>9.1f}{best / stats['eager'][0]:>9.2f}x")
     ratio = stats["langevin"][0] / stats["eager"][0]
     verdict = "met" if ratio >= TARGET_SAMPLER else "NOT met"
-    print(f"langevin / eager at {args.sampler_threads} threads = {ratio:.2f}x (target >= {TARGET_SAMPLER:g}x): "
-          f"{verdict}")
+    print(f"langevin / eager at {args.sampler_threads} threads = {ratio:.2f}x (target >= "
+          f"{TARGET_SAMPLER:g}x): {verdict}")
     return ratio
 
 
@@ -217,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=8, help="updates after the buffer has filled, before timing")
     p.add_argument("--steps", type=int, default=100, help="Langevin steps per timed sampler round")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts for the training rate")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="thread counts for the training rate")
     p.add_argument("--sampler-threads", type=int, default=2)
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd autograd sampling")
     p.add_argument("--smoke-test", action="store_true")

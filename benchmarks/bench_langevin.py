@@ -96,8 +96,8 @@ def bench_sampler(args) -> dict[str, float]:
             t0 = time.perf_counter()
             fn(x0, args.steps)
             rates[name].append(args.steps / (time.perf_counter() - t0))
-    print(f"\nLangevin on SmallConvEBM 1x28x28, batch {args.batch}, {args.steps} steps x {args.rounds} rounds, "
-          f"{torch.get_num_threads()} threads")
+    print(f"\nLangevin on SmallConvEBM 1x28x28, batch {args.batch}, {args.steps} steps x {args.rounds} "
+          f"rounds, {torch.get_num_threads()} threads")
     print(f"{'variant':<22}{'best steps/s':>14}{'median':>10}{'sample-steps/s':>16}{'vs eager':>10}")
     best = {k: max(v) for k, v in rates.items()}
     for name, v in rates.items():
@@ -121,8 +121,8 @@ def bench_metrics(args) -> None:
     print(f"\nMetric cost per evaluation, {torch.get_num_threads()} threads (reference features precomputed)")
     net, dt = _timed(lambda: domain.load_domain_net(args.domain_data, cache_dir=args.cache_dir,
                                                     epochs=args.domain_epochs))
-    print(f"domain classifier ({args.domain_data}): ready in {dt:.1f} s (trains once, then loads from the cache); "
-          f"test accuracy {net.test_accuracy:.4f}")
+    print(f"domain classifier ({args.domain_data}): ready in {dt:.1f} s (trains once, then loads from the "
+          f"cache); test accuracy {net.test_accuracy:.4f}")
     for n in sizes:
         ref = fid.features(net, x[n:2 * n])
         f_s, t_emb = _timed(lambda n=n: fid.features(net, x[:n]))
@@ -143,7 +143,8 @@ def bench_metrics(args) -> None:
     feats = np.concatenate([net.features(x[i:i + inception.BATCH]) for i in range(0, n_max, inception.BATCH)])
     rate = n_max / (time.perf_counter() - t0)  # images/s: embedding cost is linear in N beyond one batch
     t_at = {n: n / rate for n in sizes}
-    print(f"Inception via {net.network}: embedding {rate:.1f} images/s (N={n_max}); embed times below are N / rate")
+    print(f"Inception via {net.network}: embedding {rate:.1f} images/s (N={n_max}); embed times below are N "
+          "/ rate")
     rng = np.random.default_rng(0)
     for n in sizes:
         f_s = feats[:n]

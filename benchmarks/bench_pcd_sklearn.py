@@ -30,7 +30,8 @@ from ebm.rbm_train import RBMRun  # noqa: E402
 
 def ours(train, test, H, epochs, B, lr, seed):
     cfg = load_config(None, [f"model.n_hidden={H}", "sampler.init=persistent", "sampler.k=1",
-                             f"train.batch_size={B}", f"train.lr={lr}", "train.momentum=0", "train.weight_decay=0",
+                             f"train.batch_size={B}", f"train.lr={lr}", "train.momentum=0",
+                             "train.weight_decay=0",
                              f"train.epochs={epochs}", "data.binarize=threshold", f"seed={seed}"])
     run = RBMRun(cfg, train, test)
     data = binarize(run.train_x, "threshold")
@@ -77,9 +78,9 @@ def main():
                                                        reverse=False)
               for name, r in (("ours", rbm_ours), ("sklearn", rbm_sk))}
         key = "exact/log_likelihood" if "exact/log_likelihood" in ll["ours"] else "ais/log_likelihood"
-        print(f"H={H:4d}  ours {n / t_ours:9.0f} ex/s  sklearn {n / t_sk:9.0f} ex/s  ratio {t_sk / t_ours:5.2f}x "
-              f"(target >= 4)  held-out LL [{key.split('/')[0]}] ours {ll['ours'][key]:.2f} "
-              f"sklearn {ll['sklearn'][key]:.2f} nats")
+        print(f"H={H:4d}  ours {n / t_ours:9.0f} ex/s  sklearn {n / t_sk:9.0f} ex/s  ratio "
+              f"{t_sk / t_ours:5.2f}x (target >= 4)  held-out LL [{key.split('/')[0]}] ours "
+              f"{ll['ours'][key]:.2f} sklearn {ll['sklearn'][key]:.2f} nats")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@
 
 - overhead: 8 one-epoch trials of a tiny RBM, 1 CPU each on 2 CPUs; per trial,
   (2 x wall time of Tuner.fit - sum of the trials' own time) / trials: what a trial costs beyond training.
-- cpu: 6 equal trials of one to two minutes (PCD-5, 100 epochs, seeds 0-5), 3 waves on 2 slots; CPU seconds used by
-  this process and its descendants (driver, Ray, trial workers) over 2 x the wall time of Tuner.fit (target
-  >= 90%), slot occupancy: the trials' own time over 2 x the wall time (what the sweep system controls;
-  other processes competing for the cores lower the first figure, not this one), and how busy the machine's
-  cores were (all processes: 100% means the sweep left no core idle).
+- cpu: 6 equal trials of one to two minutes (PCD-5, 100 epochs, seeds 0-5), 3 waves on 2 slots; CPU seconds
+  used by this process and its descendants (driver, Ray, trial workers) over 2 x the wall time of Tuner.fit
+  (target >= 90%), slot occupancy: the trials' own time over 2 x the wall time (what the sweep system
+  controls; other processes competing for the cores lower the first figure, not this one), and how busy the
+  machine's cores were (all processes: 100% means the sweep left no core idle).
 - asha: ``tune_rbm``'s space as a grid (learning rate x k x CD/PCD, 16 configurations; cpu preset: embedded
   digits, 64 hidden units so the likelihood is AIS, held-out likelihood every epoch, 9 epochs), or with
   ``--asha-sweep rbm_cd_k`` Set A's grid (8 configurations x 2 seeds), run in full and with ASHA (grace 1,
@@ -121,9 +121,10 @@ def bench_cpu(storage: str) -> None:
     machine = [b - a for a, b in zip(machine_start, _machine_cpu(), strict=True)]
     busy = df["time_total_s"].sum()
     print(f"cpu: {len(df)} trials of {busy / len(df):.0f} s in {wall:.1f} s; CPU use {used:.1f} CPU-s = "
-          f"{100 * used / (2 * wall):.0f}% of 2 cores (target >= 90%; the driver's share {driver:.1f} CPU-s); "
-          f"slot occupancy {100 * busy / (2 * wall):.0f}%; all cores busy {100 * machine[0] / machine[1]:.0f}% "
-          f"of the time (load average {os.getloadavg()[0]:.1f}: other processes share these cores)")
+          f"{100 * used / (2 * wall):.0f}% of 2 cores (target >= 90%; the driver's share {driver:.1f} "
+          f"CPU-s); slot occupancy {100 * busy / (2 * wall):.0f}%; all cores busy "
+          f"{100 * machine[0] / machine[1]:.0f}% of the time (load average {os.getloadavg()[0]:.1f}: other "
+          "processes share these cores)")
 
 
 def bench_asha(storage: str, name: str, order: str) -> None:
@@ -132,11 +133,13 @@ def bench_asha(storage: str, name: str, order: str) -> None:
     from sweeps.sweep import SearchSpec
 
     def sweep(scheduler: str):
-        s = load_sweep(name, "cpu", ["train.epochs=9", "eval.every=1", "eval.sample_steps=100", "model.n_hidden=64",
+        s = load_sweep(name, "cpu",
+                       ["train.epochs=9", "eval.every=1", "eval.sample_steps=100", "model.n_hidden=64",
                                      "eval.ais_betas=1000", "eval.ais_chains=100"])
         s.sample_every = 0
         if name == "tune_rbm":  # its search space as a grid (one seed), so both runs see the same trials
-            s.space = {"sampler.init": Domain("grid", ("data", "persistent")), "sampler.k": Domain("grid", (1, 5)),
+            s.space = {"sampler.init": Domain("grid", ("data", "persistent")),
+                       "sampler.k": Domain("grid", (1, 5)),
                        "train.lr": Domain("grid", (0.003, 0.01, 0.03, 0.1))}  # the last key varies fastest
             s.search, s.num_samples = SearchSpec(type="grid"), 1
         if order == "shuffled":  # grids run in listed order; asynchronous ASHA never stops the trials that
@@ -155,9 +158,12 @@ def bench_asha(storage: str, name: str, order: str) -> None:
         wall, df = run_sweep(s, storage, f"asha-vs-grid_{scheduler}")
         full = df[df["training_iteration"] == s.epochs]
         best = full.loc[full["eval/log_likelihood"].idxmax()]
-        figures[scheduler] = dict(wall=wall, trial_s=df["time_total_s"].sum(), epochs=df["training_iteration"].sum(),
-                                  best=best["eval/log_likelihood"], low=best.get("eval/log_likelihood_low", math.nan),
-                                  high=best.get("eval/log_likelihood_high", math.nan), n=len(df), finished=len(full),
+        figures[scheduler] = dict(wall=wall, trial_s=df["time_total_s"].sum(),
+                                  epochs=df["training_iteration"].sum(),
+                                  best=best["eval/log_likelihood"],
+                                  low=best.get("eval/log_likelihood_low", math.nan),
+                                  high=best.get("eval/log_likelihood_high", math.nan), n=len(df),
+                                  finished=len(full),
                                   config=", ".join(f"{k}={best[f'config/{k}']}" for k in [*s.space, "seed"]))
     g, a = figures["grid"], figures["asha"]
     for run, f in figures.items():

@@ -1,7 +1,8 @@
 """Wall time to reach scikit-learn's best held-out log-likelihood: full MNIST, 16 hidden units, one run.
 
     python benchmarks/bench_time_to_quality.py --data-root ../shared/data     # the figures in BENCHMARKS.md
-    python benchmarks/bench_time_to_quality.py --smoke-test                   # seconds, on the embedded digits
+    python benchmarks/bench_time_to_quality.py --smoke-test                   # seconds, on the embedded
+    digits
 
 Raw throughput says little here: both implementations spend a PCD-1 update in the same five or six sgemm
 calls. What a researcher waits for is a model of a given quality, so this measures time to quality.
@@ -81,7 +82,8 @@ def sklearn_curve(x: np.ndarray, test_v, H: int, lr: float, epochs: int, batch: 
 
 def check_loop_is_fit(x: np.ndarray, test_v, H: int, batch: int, seed: int) -> None:
     _, ours = sklearn_curve(x, test_v, H, 0.05, 2, batch, seed)
-    ref = BernoulliRBM(n_components=H, learning_rate=0.05, batch_size=batch, n_iter=2, random_state=seed).fit(x)
+    ref = BernoulliRBM(n_components=H, learning_rate=0.05, batch_size=batch, n_iter=2,
+                       random_state=seed).fit(x)
     assert np.array_equal(ours.components_, ref.components_), "the per-batch loop is not scikit-learn's fit"
 
 

@@ -100,8 +100,8 @@ def check(name: str, preset: str, device: str, updates: int) -> list[str]:
         per_gpu = max(1, min(per_gpu, int(0.9 * total // max(peaks))))
     slots = per_gpu * (torch.cuda.device_count() if device.startswith("cuda") else 1)
     head = (f"{name} (preset {preset}, {sweep.n_trials()} trials, {gpu:g} GPU each): {per_gpu} trial(s) per "
-            f"{'GPU' if device.startswith('cuda') else 'device'}, projected {_duration(_makespan(trials, slots))} "
-            f"of training on {slots} slot(s)")
+            f"{'GPU' if device.startswith('cuda') else 'device'}, projected "
+            f"{_duration(_makespan(trials, slots))} of training on {slots} slot(s)")
     return [head, *lines]
 
 

@@ -1,4 +1,5 @@
-"""Does the sample metric get worse, step by step, as real images are disturbed more? (Heusel et al. 2017, Sec. 3)
+"""Does the sample metric get worse, step by step, as real images are disturbed more? (Heusel et al. 2017,
+Sec. 3)
 
     python benchmarks/metric_ladder.py                 # mnist5k (domain FID/KID) + the 20 CIFAR-10 images
     python benchmarks/metric_ladder.py --no-cifar --n 200
@@ -56,13 +57,16 @@ SEED = 0
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=500, help="mnist5k images per scored set (<= 500, the held-out size)")
+    p.add_argument("--n", type=int, default=500,
+                   help="mnist5k images per scored set (<= 500, the held-out size)")
     p.add_argument("--cifar-dir", default=CIFAR_DIR, help="folder of the 20 CIFAR-10 test PNGs")
     p.add_argument("--no-cifar", action="store_true")
-    p.add_argument("--kinds-n", type=int, default=100, help="images per set in the cross-kind order (x 4 draws)")
+    p.add_argument("--kinds-n", type=int, default=100,
+                   help="images per set in the cross-kind order (x 4 draws)")
     p.add_argument("--generated", nargs="+", default=[], metavar="ROLE=FILE",
-                   help="generated sets for the cross-kind order: readable=FILE broken=FILE (a conv run's checkpoint, "
-                        "sampled as its final evaluation is, or a sample-grid PNG or an array file)")
+                   help="generated sets for the cross-kind order: readable=FILE broken=FILE (a conv run's "
+                        "checkpoint, sampled as its final evaluation is, or a sample-grid PNG or an array "
+                        "file)")
     p.add_argument("--pictures", help="folder for one picture per cross-kind set (its first 64 images)")
     p.add_argument("--kinds-only", action="store_true", help="only the cross-kind order")
     args = p.parse_args(argv)
@@ -91,24 +95,27 @@ def mnist_ladder(n: int) -> dict[str, list[tuple]]:
         return image_metrics(NAMES, x, test, "mnist5k", fid_method="nuclear", seed=SEED)
 
     first = score(clean)
-    base = baseline_metrics(expand(NAMES), n, test, train, {k: first[k].network for k in first}, score, resamples=5,
-                            seed=SEED)
+    base = baseline_metrics(expand(NAMES), n, test, train, {k: first[k].network for k in first}, score,
+                            resamples=5, seed=SEED)
     print(f"mnist5k: N = {n} disturbed training images vs the {len(test)} held-out images; {net.network}")
     for m in ("fid_domain", "kid_domain"):
-        print(f"  {m}: floor {base[m + '_floor'].value:.4g} (spread {base[m + '_spread'].value:.2g} over 5 draws "
-              f"of N training images), ceiling {base[m + '_ceiling'].value:.4g} (uniform noise)")
-    print(f"  is_domain: floor {base['is_domain_floor'].value:.4g} (spread {base['is_domain_spread'].value:.2g}), "
-          f"ceiling {base['is_domain_ceiling'].value:.4g} (uniform noise); higher is better")
+        print(f"  {m}: floor {base[m + '_floor'].value:.4g} (spread {base[m + '_spread'].value:.2g} over 5 "
+              f"draws of N training images), ceiling {base[m + '_ceiling'].value:.4g} (uniform noise)")
+    print(f"  is_domain: floor {base['is_domain_floor'].value:.4g} (spread "
+          f"{base['is_domain_spread'].value:.2g}), ceiling {base['is_domain_ceiling'].value:.4g} (uniform "
+          "noise); higher is better")
     print(f"  coverage_domain: floor {base['coverage_domain_floor'].value:.4g} (spread "
           f"{base['coverage_domain_spread'].value:.2g}), ceiling {base['coverage_domain_ceiling'].value:.4g} "
           f"(uniform noise); higher is better")
     ladders = dict(LADDERS)
     for name, other in mix_sources().items():
-        ladders[f"mix in {name} (fraction)"] = (lambda x, f, g, o=other: disturb.mix_in(x, f, g, o), MIX_LEVELS)
+        ladders[f"mix in {name} (fraction)"] = (lambda x, f, g, o=other: disturb.mix_in(x, f, g, o),
+                                                MIX_LEVELS)
     spread = {"fid": base["fid_domain_spread"].value, "kid": base["kid_domain_spread"].value,
               "coverage": base["coverage_domain_spread"].value}
     rows = {}
-    print(_header(["disturbance", "levels", "fid_domain", "kid_domain", "is_domain", "coverage_domain", "monotone?"]))
+    print(_header(["disturbance", "levels", "fid_domain", "kid_domain", "is_domain", "coverage_domain",
+                   "monotone?"]))
     for name, (fn, levels) in ladders.items():
         rows[name] = []
         for level in (0, *levels):
@@ -119,7 +126,8 @@ def mnist_ladder(n: int) -> dict[str, list[tuple]]:
         print(_row(name, rows[name], spread))
     blob = score(train.mean(0, keepdim=True).expand(n, -1, -1, -1).clone())  # one grey blob, N times
     print(f"\nthe data's mean image repeated N times: fid_domain {blob['fid_domain'].value:.3g}, kid_domain "
-          f"{blob['kid_domain'].value:.3g}, is_domain {blob['is_domain'].value:.3g} (collapse that KID forgives)")
+          f"{blob['kid_domain'].value:.3g}, is_domain {blob['is_domain'].value:.3g} (collapse that KID "
+          "forgives)")
     return rows
 
 
@@ -136,7 +144,8 @@ def mix_sources() -> dict[str, torch.Tensor]:
         out["Fashion-MNIST"] = torch.from_numpy(raw.astype(np.float32) / 255.0)
     digits = torch.as_tensor(load_digits().data, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
     out["sklearn digits, 8x8 upscaled"] = disturb.resize_to(digits, (1, 28, 28))
-    photos = [torch.tensor(im, dtype=torch.float32).permute(2, 0, 1) / 255.0 for im in load_sample_images().images]
+    photos = [torch.tensor(im, dtype=torch.float32).permute(2, 0, 1) / 255.0
+              for im in load_sample_images().images]
     gen = torch.Generator().manual_seed(SEED)
     patches = []
     for ph in photos:  # (3, 427, 640): 250 random 56 x 56 crops each, downscaled to 28 x 28
@@ -150,8 +159,8 @@ def mix_sources() -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------------------------------
 # Across kinds of defect: sets whose order a person sees, scored by every candidate ranking metric
 
-# name -> what a person sees. Real-derived sets are made from N training digits here; the generated ones come from
-# --generated NAME=FILE (a sample-grid PNG or an array file, as `python -m ebm score` reads them).
+# name -> what a person sees. Real-derived sets are made from N training digits here; the generated ones come
+# from --generated NAME=FILE (a sample-grid PNG or an array file, as `python -m ebm score` reads them).
 KIND_SETS = {
     "real": "real digits (N training images)",
     "real, light noise": "the same digits + N(0, 0.05^2) pixel noise",
@@ -166,10 +175,11 @@ KIND_SETS = {
 }
 REAL = ("real", "real, light noise", "real, plot round trip")
 # (better, worse): the order a person sees, fixed by looking at the pictures (BENCHMARKS.md, "Across kinds").
-# Pairs left out are ones a person would not call: broken strokes of every class vs three classes of clean digits,
-# or vs blurred ones; one digit repeated vs noise.
+# Pairs left out are ones a person would not call: broken strokes of every class vs three classes of clean
+# digits, or vs blurred ones; one digit repeated vs noise.
 ORDER = (*[(r, "generated, readable") for r in REAL], ("generated, readable", "generated, broken"),
-         *[(r, "three classes") for r in REAL], ("three classes", "five repeated"), ("five repeated", "one repeated"),
+         *[(r, "three classes") for r in REAL], ("three classes", "five repeated"),
+         ("five repeated", "one repeated"),
          ("generated, broken", "five repeated"), ("generated, readable", "blobs"), ("three classes", "blobs"),
          ("blobs", "noise"), ("five repeated", "noise"))
 # metric -> (higher is better?, column); all through the domain CNN's features or class probabilities
@@ -185,7 +195,8 @@ def kind_sets(n: int, draws: int, generated: dict[str, torch.Tensor]) -> dict[st
     gen = torch.Generator().manual_seed(SEED)
     order = torch.randperm(len(x), generator=gen)
     if n * draws > len(x):
-        raise SystemExit(f"--kinds-n {n} x {draws} draws needs {n * draws} training digits; mnist5k has {len(x)}")
+        raise SystemExit(f"--kinds-n {n} x {draws} draws needs {n * draws} training digits; mnist5k has "
+                         f"{len(x)}")
     out: dict[str, list[torch.Tensor]] = {k: [] for k in KIND_SETS}
     few = x[(y == 0) | (y == 1) | (y == 7)]
     for d in range(draws):
@@ -216,7 +227,8 @@ def kind_scores(sets: dict[str, list[torch.Tensor]]) -> dict[str, dict[str, tupl
     out = {}
     for name, draws in sets.items():
         per = [image_metrics(names, x, test, "mnist5k", fid_method="nuclear", seed=SEED) for x in draws]
-        out[name] = {m: (float(np.mean([p[m].value for p in per])), float(np.std([p[m].value for p in per], ddof=1)))
+        out[name] = {m: (float(np.mean([p[m].value for p in per])),
+                         float(np.std([p[m].value for p in per], ddof=1)))
                      for m in KIND_METRICS}
     return out
 
@@ -263,15 +275,16 @@ def kinds_table(n: int, generated: dict[str, torch.Tensor], pictures: str | None
 
 
 def kid_diagnosis(sets: dict[str, list[torch.Tensor]]) -> None:
-    """Why domain KID misorders kinds: FID's two terms (the means' squared distance and the covariance term) and
-    KID before and after each set's features are shifted onto the reference's mean, on the first draw of each."""
+    """Why domain KID misorders kinds: FID's two terms (the means' squared distance and the covariance term)
+    and KID before and after each set's features are shifted onto the reference's mean, on the first draw of
+    each."""
     from ebm.metrics.fid import kid_from_features
 
     net = load_domain_net("mnist5k")
     ref = net.features(load_images("mnist5k", split="test"))  # (500, 128), ReLU features: all >= 0
-    print(f"\nwhy KID misorders them: the domain features are ReLU outputs, all >= 0 with a large common mean (norm "
-          f"{np.linalg.norm(ref, axis=1).mean():.3g} per image, {np.linalg.norm(ref - ref.mean(0), axis=1).mean():.3g} "
-          f"about the mean)")
+    print("\nwhy KID misorders them: the domain features are ReLU outputs, all >= 0 with a large common "
+          f"mean (norm {np.linalg.norm(ref, axis=1).mean():.3g} per image, "
+          f"{np.linalg.norm(ref - ref.mean(0), axis=1).mean():.3g} about the mean)")
     print(_header(["set (first draw)", "squared distance of the means", "FID - that (covariance)", "KID",
                    "KID, means matched"]))
     for name, draws in sets.items():
@@ -299,20 +312,22 @@ def cifar_ladder(folder: str) -> dict[str, list[tuple]] | None:
         return None
     x = load_image_folder(folder, (3, 32, 32))  # (20, 3, 32, 32)
     n = len(x) // 2
-    print(f"\nCIFAR-10: the {len(x)} test images of {os.path.normpath(folder)}; N = {n} disturbed vs {n} clean, "
-          f"mean ± std over {CIFAR_SPLITS} random {n}/{n} splits; {net.network}")
+    print(f"\nCIFAR-10: the {len(x)} test images of {os.path.normpath(folder)}; N = {n} disturbed vs {n} "
+          f"clean, mean ± std over {CIFAR_SPLITS} random {n}/{n} splits; {net.network}")
     clean = net.features(x)  # (20, 2048)
     mnist = disturb.resize_to(load_images("mnist5k", split="test"), (3, 32, 32))
-    # no collapse ladder at N = 10: its top three levels all leave the same one image, and FID/KID at N = 10 score
-    # five images repeated twice better than ten distinct ones (measured: 189 against 310)
+    # no collapse ladder at N = 10: its top three levels all leave the same one image, and FID/KID at N = 10
+    # score five images repeated twice better than ten distinct ones (measured: 189 against 310)
     ladders = {**{k: v for k, v in LADDERS.items() if v[0] is not disturb.collapse},
                "mix in MNIST digits (fraction)": (lambda x, f, g: disturb.mix_in(x, f, g, mnist), MIX_LEVELS)}
-    splits = [torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED + s)) for s in range(CIFAR_SPLITS)]
+    splits = [torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED + s))
+              for s in range(CIFAR_SPLITS)]
     floor = _split_scores(clean, clean, splits, n)
     noise = net.features(torch.rand(x.shape, generator=torch.Generator().manual_seed(SEED)))
     ceiling = _split_scores(noise, clean, splits, n)
-    print(f"  fid_inception: floor {floor[0]:.4g} ± {floor[1]:.2g}, ceiling {ceiling[0]:.4g} ± {ceiling[1]:.2g}; "
-          f"kid_inception: floor {floor[2]:.3g} ± {floor[3]:.2g}, ceiling {ceiling[2]:.3g} ± {ceiling[3]:.2g}")
+    print(f"  fid_inception: floor {floor[0]:.4g} ± {floor[1]:.2g}, ceiling {ceiling[0]:.4g} ± "
+          f"{ceiling[1]:.2g}; kid_inception: floor {floor[2]:.3g} ± {floor[3]:.2g}, ceiling {ceiling[2]:.3g} "
+          f"± {ceiling[3]:.2g}")
     spread = {"fid": floor[1], "kid": floor[3]}
     print(_header(["disturbance", "levels", "fid_inception", "kid_inception", "monotone?"]))
     rows = {}
@@ -376,7 +391,8 @@ def _generated(specs: list[str]) -> dict[str, torch.Tensor]:
         if role not in ("readable", "broken") or not path:
             raise SystemExit(f"--generated {spec!r}: use readable=FILE or broken=FILE")
         try:
-            out[role] = _checkpoint_samples(path) if _is_checkpoint(path) else load_samples(path, (1, 28, 28))[0]
+            out[role] = _checkpoint_samples(path) if _is_checkpoint(path) else load_samples(path,
+                                                                                            (1, 28, 28))[0]
         except SampleFileError as e:
             raise SystemExit(f"--generated {role}: {e}") from None
     return out
@@ -392,8 +408,8 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _checkpoint_samples(path: str, n: int = 1000) -> torch.Tensor:
-    """A conv run's checkpoint -> the samples its final evaluation scores (``ConvEBMRun.final_samples``: the run's
-    eval.protocol, from the final evaluation's own stream), as the sweeps would score them."""
+    """A conv run's checkpoint -> the samples its final evaluation scores (``ConvEBMRun.final_samples``: the
+    run's eval.protocol, from the final evaluation's own stream), as the sweeps would score them."""
     from ebm.runs import restore_run
 
     run = restore_run(path)

@@ -12,7 +12,8 @@ settles (clear, or within +-resolve: :func:`sweeps.sequential.settled`), decidin
 It also prints which configurations the sweep's own first look would have sent more seeds to.
 
     python benchmarks/sequential_seeds.py results/ablation_langevin_study --resolve 0.05 --per-round 4
-    python benchmarks/sequential_seeds.py results/ablation_langevin_study --resolve 0.05 --per-round 4 --versus-best
+    python benchmarks/sequential_seeds.py results/ablation_langevin_study --resolve 0.05 --per-round 4
+    --versus-best
 
 Numbers come from the simulation, whose parameters come from the sweep: how it ranks the two ways does not
 depend on the CPU.
@@ -57,7 +58,8 @@ def fit(values: dict) -> tuple[dict, float, float]:
 
 def draw(means: dict, seeds, seed_sd: float, noise_sd: float, rng, only=None) -> dict:
     shared = {s: rng.normal(0, seed_sd) for s in seeds}
-    return {(p, s): m + shared[s] + rng.normal(0, noise_sd) for p, m in means.items() if only is None or p in only
+    return {(p, s): m + shared[s] + rng.normal(0, noise_sd) for p,
+            m in means.items() if only is None or p in only
             for s in seeds}
 
 
@@ -74,21 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-round", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--versus-best", action="store_true",
-                    help="contrast every configuration with the best one (as a one-key sweep's report does) instead "
-                         "of the keys' main effects")
+                    help="contrast every configuration with the best one (as a one-key sweep's report does) "
+                         "instead of the keys' main effects")
     args = ap.parse_args(argv)
 
     values, n_keys, mode, seeds = sweep_values(args.experiment)
     n_keys = 1 if args.versus_best else n_keys
     first = len(seeds)
     means, seed_sd, noise_sd = fit(values)
-    rounds = [list(range(n, min(n + args.per_round, args.most))) for n in range(first, args.most, args.per_round)]
+    rounds = [list(range(n, min(n + args.per_round, args.most)))
+              for n in range(first, args.most, args.per_round)]
     split = stats.split_level(1 + len(rounds))
-    print(f"{args.experiment}: {len(means)} configurations x {first} seeds; seed effect SD {seed_sd:.3g}, noise SD "
-          f"{noise_sd:.3g}; resolve {args.resolve}")
+    print(f"{args.experiment}: {len(means)} configurations x {first} seeds; seed effect SD {seed_sd:.3g}, "
+          f"noise SD {noise_sd:.3g}; resolve {args.resolve}")
     todo = unsettled(values, n_keys, mode, args.resolve, split)
-    print(f"its own first look ({stats.ci_name(split)}): {len(todo)} of {len(means)} configurations in unsettled "
-          f"contrasts would run seeds {rounds[0] if rounds else []}: {sorted(todo, key=repr)}")
+    print(f"its own first look ({stats.ci_name(split)}): {len(todo)} of {len(means)} configurations in "
+          f"unsettled contrasts would run seeds {rounds[0] if rounds else []}: {sorted(todo, key=repr)}")
 
     rng = np.random.default_rng(0)
     rows = {f"{first} seeds everywhere, one look": [], f"{args.most} seeds everywhere, one look": [],

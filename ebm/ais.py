@@ -45,7 +45,8 @@ BASE_MARGINAL_EPS = 1e-3  # clamp for the base-rate marginals so that b_A stays 
 CONFIDENCE = 0.95  # coverage of the stated log Z interval (checked against exact log Z in the tests)
 MIN_WEIGHT_ESS = 10.0  # fewer effective weights than this: the interval cannot be trusted (see AISResult)
 MARKOV_NATS = math.log(1 / (1 - CONFIDENCE))  # ln 20: P(log of an unbiased estimate > log truth + this) < 5%
-# max |delta x| up to which an AIS step sums the cumulant series (_bernoulli_cgf_sum) to the y^2, y^3, y^4 term
+# max |delta x| up to which an AIS step sums the cumulant series (_bernoulli_cgf_sum) to the y^2, y^3, y^4
+# term
 SERIES_STEPS = (2e-3, 1.5e-2, 6e-2)
 
 
@@ -144,8 +145,8 @@ def reverse_ais_log_z(rbm: RBM, base_visible_marginals: Tensor, v_init: Tensor, 
 
 @dataclass
 class RAISEResult:
-    """RAISE on held-out images (Burda et al. 2015): per image, the log of the mean of ``chains`` weights, each
-    unbiased for p_ann(v)."""
+    """RAISE on held-out images (Burda et al. 2015): per image, the log of the mean of ``chains`` weights,
+    each unbiased for p_ann(v)."""
 
     log_p: Tensor  # (N,) float64: estimates of log p_ann(v_i), low in expectation (Jensen)
     neg_free_energy: Tensor  # (N,) float64: -F(v_i) under the RBM
@@ -159,27 +160,29 @@ class RAISEResult:
 
     @property
     def log_likelihood_low(self) -> float:
-        """``log_likelihood`` less ``MARKOV_NATS`` / N: the product of the N independent image estimates is unbiased
-        for prod_i p_ann(v_i), so by Markov's inequality the mean log p_ann(v) lies above this with >= 95%."""
+        """``log_likelihood`` less ``MARKOV_NATS`` / N: the product of the N independent image estimates is
+        unbiased for prod_i p_ann(v_i), so by Markov's inequality the mean log p_ann(v) lies above this with
+        >= 95%."""
         return self.log_likelihood - MARKOV_NATS / len(self.log_p)
 
     @property
     def log_z(self) -> float:
-        """The log Z these images imply, mean(-F(v) - log_p): high in expectation where p_ann is no better than p,
-        so an image set's log-likelihood mean(-F) - log_z is conservative."""
+        """The log Z these images imply, mean(-F(v) - log_p): high in expectation where p_ann is no better
+        than p, so an image set's log-likelihood mean(-F) - log_z is conservative."""
         return (self.neg_free_energy - self.log_p).mean().item()
 
 
 @torch.no_grad()
 def raise_log_likelihood(rbm: RBM, base_visible_marginals: Tensor, v: Tensor, chains: int = 1,
-                         betas: Tensor | None = None, n_betas: int | None = None, generator: Rng = None) -> RAISEResult:
+                         betas: Tensor | None = None, n_betas: int | None = None,
+                         generator: Rng = None) -> RAISEResult:
     """RAISE (Burda, Grosse & Salakhutdinov 2015, Sec. 3) on the held-out images ``v`` (N, V).
 
     From x_K = v the chain moves backwards, x_{k-1} ~ T_k(. | x_k) with T_k the Gibbs sweep that leaves p*_k
-    invariant (reversible, so it is its own reversal): one sweep at beta = 1 first, then one per beta down to the
-    base. The weight p_A(x_0) prod_k p*_k(x_k) / p*_k(x_{k-1}) is unbiased for p_ann(v), and rearranged it is
-    -F(v) - log Z_A plus the reverse AIS weight along the flipped schedule from x_{K-1}. Costs N x ``chains``
-    chains for the schedule's length, as forward AIS with that many chains.
+    invariant (reversible, so it is its own reversal): one sweep at beta = 1 first, then one per beta down to
+    the base. The weight p_A(x_0) prod_k p*_k(x_k) / p*_k(x_{k-1}) is unbiased for p_ann(v), and rearranged it
+    is -F(v) - log Z_A plus the reverse AIS weight along the flipped schedule from x_{K-1}. Costs N x
+    ``chains`` chains for the schedule's length, as forward AIS with that many chains.
     """
     if v.ndim != 2 or v.shape[0] < 1 or v.shape[1] != rbm.n_visible:
         raise ValueError(f"v must be (N >= 1, {rbm.n_visible}), got {tuple(v.shape)}")
@@ -188,8 +191,10 @@ def raise_log_likelihood(rbm: RBM, base_visible_marginals: Tensor, v: Tensor, ch
     betas = _schedule(betas, n_betas)
     b_A = base_rate_bias(base_visible_marginals).to(rbm.W.device)  # (V,)
     v = v.to(device=rbm.W.device, dtype=torch.float32)
-    x, _ = gibbs(rbm, v.repeat_interleave(chains, 0).contiguous(), 1, generator)  # (N S, V): x_{K-1} ~ T_K(. | v)
-    log_w, _ = _anneal(rbm, b_A, betas.flip(0), x.float().contiguous(), generator)  # (N S,) from beta_{K-1} to 0
+    # (N S, V): x_{K-1} ~ T_K(. | v)
+    x, _ = gibbs(rbm, v.repeat_interleave(chains, 0).contiguous(), 1, generator)
+    # (N S,) from beta_{K-1} to 0
+    log_w, _ = _anneal(rbm, b_A, betas.flip(0), x.float().contiguous(), generator)
     neg_f = _neg_free_energy64(rbm, v)  # (N,)
     log_p_chain = neg_f.repeat_interleave(chains) - _base_log_z(b_A, rbm.n_hidden) + log_w  # (N S,)
     log_p = torch.logsumexp(log_p_chain.view(len(v), chains), 1) - math.log(chains)  # (N,)
@@ -197,7 +202,8 @@ def raise_log_likelihood(rbm: RBM, base_visible_marginals: Tensor, v: Tensor, ch
 
 
 def _neg_free_energy64(rbm: RBM, v: Tensor) -> Tensor:
-    """-F(v) = b^T v + sum_j softplus(c_j + v^T W_:j) per row (N,), in float64: log p*_1(v) of the schedule."""
+    """-F(v) = b^T v + sum_j softplus(c_j + v^T W_:j) per row (N,), in float64: log p*_1(v) of the
+    schedule."""
     W, b, c = (t.detach().double() for t in (rbm.W, rbm.visible_bias, rbm.hidden_bias))
     v64 = v.double()
     return v64 @ b + F.softplus(torch.addmm(c, v64, W)).sum(1)
@@ -251,7 +257,8 @@ def _anneal(rbm: RBM, b_A: Tensor, betas: Tensor, v: Tensor,
     return log_w, v
 
 
-def _hidden_increment(x: Tensor, p: Tensor, t: Tensor, beta: float, beta_prev: float, y_bound: float) -> Tensor:
+def _hidden_increment(x: Tensor, p: Tensor, t: Tensor, beta: float, beta_prev: float,
+                      y_bound: float) -> Tensor:
     """sum_j softplus(beta x_j) - softplus(beta_prev x_j) per chain (M,), by the formula that is exact enough
     for the step: the cumulant series for small steps, the log1p form up to |delta x| = 1, else float64."""
     delta = beta - beta_prev
@@ -262,7 +269,8 @@ def _hidden_increment(x: Tensor, p: Tensor, t: Tensor, beta: float, beta_prev: f
         # with |delta x| <= 1 the log1p argument stays above e^-1 - 1, so float32 keeps full relative
         # precision where the difference of two float32 softplus values would cancel.
         return torch.mul(x, -delta, out=t).expm1_().mul_(p).log1p_().sum(1).neg_()
-    x64 = x.double()  # coarse schedules or huge weights: the direct difference, in float64 against cancellation
+    # coarse schedules or huge weights: the direct difference, in float64 against cancellation
+    x64 = x.double()
     return (F.softplus(beta * x64) - F.softplus(beta_prev * x64)).sum(1)
 
 
@@ -318,7 +326,8 @@ def _draw_dot_(p: np.ndarray, b: np.ndarray, dots: np.ndarray, state: np.ndarray
 
 
 def _bernoulli_cgf_sum(x: Tensor, p: Tensor, delta: float, y_bound: float) -> Tensor:
-    """sum_j log(1 - p_j + p_j e^{y_j}) with y = delta x, per row (M,): the log-weight increment's hidden part.
+    """sum_j log(1 - p_j + p_j e^{y_j}) with y = delta x, per row (M,): the log-weight increment's hidden
+    part.
 
     That is the cumulant generating function of Bernoulli(p_j) at y_j, so for small |y| it is the series
     K(y) = p y + q y^2 / 2 + q (1 - 2p) y^3 / 6 + q (1 - 6q) y^4 / 24 + ..., q = p (1 - p), whose sum over j
@@ -335,7 +344,8 @@ def _bernoulli_cgf_sum(x: Tensor, p: Tensor, delta: float, y_bound: float) -> Te
         return out.add_(torch.linalg.vecdot(q, xx), alpha=delta ** 2 / 2)
     qxx = q * xx  # (M, H): q x^2
     out.add_(qxx.sum(1), alpha=delta ** 2 / 2)
-    out.add_(torch.linalg.vecdot(qxx * x, torch.add(p, -0.5).mul_(-2.0)), alpha=delta ** 3 / 6)  # q (1 - 2p) x^3
+    # q (1 - 2p) x^3
+    out.add_(torch.linalg.vecdot(qxx * x, torch.add(p, -0.5).mul_(-2.0)), alpha=delta ** 3 / 6)
     if y_bound <= SERIES_STEPS[1]:
         return out
     return out.add_(torch.linalg.vecdot(qxx * xx, torch.add(q, -1.0 / 6.0).mul_(-6.0)), alpha=delta ** 4 / 24)

@@ -1,7 +1,7 @@
 """``python -m ebm train | sample | evaluate | score``: single runs without Ray.
 
-Bad input (a config typo, a missing data set, a corrupt checkpoint, an unreadable image set) ends with one line
-on stderr and exit status 2, before anything is written.
+Bad input (a config typo, a missing data set, a corrupt checkpoint, an unreadable image set) ends with one
+line on stderr and exit status 2, before anything is written.
 """
 
 from __future__ import annotations
@@ -59,29 +59,36 @@ def _parser() -> argparse.ArgumentParser:
                    help="RBM: exact ais recon pll fe_gap ess; conv-EBM: energy_gap ess fid_domain kid_domain "
                         "is_domain prdc_domain fid_inception kid_inception is lpips")
     e.add_argument("--data-root", help="data.root to use instead of the one saved in the checkpoint")
-    e.add_argument("--seed", type=int, help="RBM: seed of the AIS, RAISE and chain-diagnostic draws (default: the "
+    e.add_argument("--seed", type=int,
+                   help="RBM: seed of the AIS, RAISE and chain-diagnostic draws (default: the "
                                             "run's seed), so repeats can differ")
     _add_overrides(e)
     e.set_defaults(func=cmd_evaluate)
 
-    c = sub.add_parser("score", help="score any image set against a data set's held-out images (one JSON object)")
+    c = sub.add_parser("score",
+                       help="score any image set against a data set's held-out images (one JSON object)")
     c.add_argument("images", help="a folder of PNGs, a sample-grid PNG, or a .npy/.npz/.pt array "
                                   "(N, C, H, W) in [0, 1]")
-    c.add_argument("--data", required=True, help="the data set whose held-out split is the reference and whose "
-                                                 "classifier gives the domain features: mnist5k, digits, mnist, "
-                                                 "cifar10")
-    c.add_argument("--data-root", default="./data", help="folder holding mnist/cifar10 in torchvision's layout")
+    c.add_argument("--data", required=True,
+                   help="the data set whose held-out split is the reference and whose "
+                                                 "classifier gives the domain features: mnist5k, digits, "
+                                                 "mnist, cifar10")
+    c.add_argument("--data-root", default="./data",
+                   help="folder holding mnist/cifar10 in torchvision's layout")
     c.add_argument("--metrics", nargs="+", default=["fid_domain", "kid_domain"],
-                   help="any of fid_domain kid_domain is_domain prdc_domain fid_inception kid_inception is lpips "
-                        "(default: domain FID/KID)")
-    c.add_argument("--cell", type=int, nargs=2, metavar=("H", "W"), help="grid cell size (default: the data set's)")
+                   help="any of fid_domain kid_domain is_domain prdc_domain fid_inception kid_inception is "
+                        "lpips (default: domain FID/KID)")
+    c.add_argument("--cell", type=int, nargs=2, metavar=("H", "W"),
+                   help="grid cell size (default: the data set's)")
     c.add_argument("--padding", type=int, help="grid padding in px (default: inferred; save_image writes 2)")
     c.add_argument("--key", help="which array of an .npz/.pt file holding several")
-    c.add_argument("--count", type=int, help="a grid's number of images: its first N cells (default: every cell)")
+    c.add_argument("--count", type=int,
+                   help="a grid's number of images: its first N cells (default: every cell)")
     c.add_argument("--limit", type=int, default=0, help="score only the first N images (0 = all)")
     c.add_argument("--resamples", type=int, default=10,
                    help="draws of N training / noise images for the floor, ceiling and spread (0 = off)")
-    c.add_argument("--feature-cache", default="", help="classifier and floor cache (default ~/.cache/ebm-cd-study)")
+    c.add_argument("--feature-cache", default="",
+                   help="classifier and floor cache (default ~/.cache/ebm-cd-study)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     c.set_defaults(func=cmd_score)
@@ -139,7 +146,8 @@ def train_loop(run, out: str, progress: bool = True) -> list[dict]:
             state = run.state_dict()
             save_checkpoint(state, os.path.join(out, "checkpoint.pt"))
             value = m.get(metric)
-            if isinstance(value, float) and math.isfinite(value) and (value > best if mode == "max" else value < best):
+            if isinstance(value, float) and math.isfinite(value) and (value > best if mode == "max"
+                                                                      else value < best):
                 best = value
                 save_checkpoint(state, os.path.join(out, "best.pt"))
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in m.items()
@@ -177,8 +185,8 @@ def cmd_evaluate(args) -> int:
     overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
     run = restore_run(args.checkpoint, overrides)
     if args.seed is not None and run.cfg.kind != "rbm":
-        raise ConfigError(f"--seed applies to RBM checkpoints; {args.checkpoint} holds a {run.cfg.kind} run, whose "
-                          f"evaluation draws from its own saved streams")
+        raise ConfigError(f"--seed applies to RBM checkpoints; {args.checkpoint} holds a {run.cfg.kind} run, "
+                          "whose evaluation draws from its own saved streams")
     result = run.evaluate(args.metrics) if args.seed is None else run.evaluate(args.metrics, seed=args.seed)
     print(json.dumps(finite_json(result), indent=2, sort_keys=False, allow_nan=False, default=_json_default))
     return 0
@@ -206,7 +214,8 @@ def cmd_score(args) -> int:
     reference = load_images(args.data, args.data_root, "test", download=False)[:MAX_REFERENCE]
     train = load_images(args.data, args.data_root, "train", download=False)
     metrics = sample_quality(args.metrics, samples, reference, train, args.data, args.data_root,
-                             args.feature_cache or None, resolve_device(args.device), args.seed, args.resamples)
+                             args.feature_cache or None, resolve_device(args.device), args.seed,
+                             args.resamples)
     out = {"images": args.images, "read_as": how, "n": len(samples), "data": args.data,
            "reference": f"{args.data} test split, {len(reference)} images", **flatten(metrics)}
     print(json.dumps(finite_json(out), indent=2, allow_nan=False, default=_json_default))

@@ -1,8 +1,8 @@
 """Typed run configs, one class per model kind (``kind: rbm`` or ``kind: conv_ebm``).
 
 Every field has a default and a docstring (cleanrl's ``Args``), so a YAML config holds only what differs from
-them (tests/test_config.py checks that no shipped file restates a default); ``key=value`` overrides apply last.
-Each section checks its own ranges in ``__post_init__``; reading, type checks and one-line
+them (tests/test_config.py checks that no shipped file restates a default); ``key=value`` overrides apply
+last. Each section checks its own ranges in ``__post_init__``; reading, type checks and one-line
 :class:`ConfigError` messages are :mod:`ebm.strict`'s, shared with the sweep files.
 """
 
@@ -118,11 +118,13 @@ class RBMEvalConfig:
     final_ais_chains: int = 100
     """Chains of each final forward AIS run."""
     final_ais_rounds: int = 4
-    """Final forward AIS runs at most: while the weight ESS is below 10 the next run doubles the betas (4: up to
-    8 x final_ais_betas, 15 runs' worth of time); ``final/rounds`` and ``final/forward_seconds`` say what was spent."""
+    """Final forward AIS runs at most: while the weight ESS is below 10 the next run doubles the betas (4: up
+    to 8 x final_ais_betas, 15 runs' worth of time); ``final/rounds`` and ``final/forward_seconds`` say what
+    was spent."""
     final_raise_images: int = 100
-    """Held-out images RAISE (Burda et al. 2015) runs on, the final evaluation's conservative side (0 = off). It
-    costs images x final_raise_chains chains at final_raise_betas plus at a quarter of them (its trend check):
+    """Held-out images RAISE (Burda et al. 2015) runs on, the final evaluation's conservative side (0 = off).
+    It costs images x final_raise_chains chains at final_raise_betas plus at a quarter of them (its trend
+    check):
     100 images, one chain each, at 14,500 betas cost 1.25 forward runs of 100 chains."""
     final_raise_chains: int = 1
     """RAISE's reverse chains per image; their mean weight, before the log, tightens each image's estimate."""
@@ -149,7 +151,8 @@ class RBMEvalConfig:
         check(self.final_ais_rounds >= 1, "eval.final_ais_rounds", self.final_ais_rounds, "must be >= 1")
         check(self.final_raise_images != 1 and self.final_raise_images >= 0, "eval.final_raise_images",
               self.final_raise_images, "must be 0 (off) or >= 2 (its trend check needs a spread over images)")
-        check(self.final_raise_chains >= 1, "eval.final_raise_chains", self.final_raise_chains, "must be >= 1")
+        check(self.final_raise_chains >= 1, "eval.final_raise_chains", self.final_raise_chains,
+              "must be >= 1")
         check(self.final_raise_betas >= 16, "eval.final_raise_betas", self.final_raise_betas,
               "must be >= 16 (its trend check runs a quarter of them)")
         check(self.n_samples >= 1, "eval.n_samples", self.n_samples, "must be >= 1")
@@ -179,8 +182,9 @@ class RBMConfig:
 @dataclass
 class ConvModelConfig:
     net: Literal["small", "flat", "resnet"] = "small"
-    """Energy network: ``small`` pooled CNN, ``flat`` strided CNN with an MLP head on the flattened map (the UvA DL
-    tutorial 8's MNIST energy; digits on CPUs), or IGEBM-style ``resnet`` (Du & Mordatch 2019) for GPUs."""
+    """Energy network: ``small`` pooled CNN, ``flat`` strided CNN with an MLP head on the flattened map (the
+    UvA DL tutorial 8's MNIST energy; digits on CPUs), or IGEBM-style ``resnet`` (Du & Mordatch 2019) for
+    GPUs."""
     width: int = 0
     """Base channel count (0 = the network's default)."""
     activation: Literal["swish", "leaky_relu"] = "swish"
@@ -250,7 +254,8 @@ class ConvTrainConfig:
         check(all(0 <= b < 1 for b in self.betas), "train.betas", list(self.betas), "must be in [0, 1)")
         check(self.alpha >= 0, "train.alpha", self.alpha, "must be >= 0")
         check(self.grad_clip >= 0, "train.grad_clip", self.grad_clip, "must be >= 0 (0 = off)")
-        check(self.accumulation_steps >= 1, "train.accumulation_steps", self.accumulation_steps, "must be >= 1")
+        check(self.accumulation_steps >= 1, "train.accumulation_steps", self.accumulation_steps,
+              "must be >= 1")
         check(0 <= self.ema < 1, "train.ema", self.ema, "must be in [0, 1) (0 = off)")
         check(self.energy_bound > 0, "train.energy_bound", self.energy_bound, "must be > 0")
 
@@ -262,8 +267,9 @@ class EvalProtocolConfig:
     arm's own training sampler are reported beside them (``eval/as_trained/<metric>``)."""
 
     init: Literal["as_trained", "noise", "data", "buffer"] = "as_trained"
-    """Chain starts: ``noise`` = fresh U[0, 1] (applies to every arm), ``data`` = training images, ``buffer`` =
-    replay-buffer states without restarts (PCD arms only), ``as_trained`` = each arm's own training sampler."""
+    """Chain starts: ``noise`` = fresh U[0, 1] (applies to every arm), ``data`` = training images, ``buffer``
+    = replay-buffer states without restarts (PCD arms only), ``as_trained`` = each arm's own training
+    sampler."""
     steps: int = 0
     """Langevin steps from those starts (0 = sampler.k; ignored by ``as_trained``)."""
     step_size: float | None = None
@@ -274,11 +280,13 @@ class EvalProtocolConfig:
     """Per-sample clip of dE/dx (null = the arm's sampler.grad_clip; 0 = off)."""
     min_chain_steps: int = 0
     """``buffer`` start only: use only chains that have run at least this many Langevin steps since their last
-    start from noise, so chains restarted a few steps ago (``reinit_prob``) are not scored as the model's samples."""
+    start from noise, so chains restarted a few steps ago (``reinit_prob``) are not scored as the model's
+    samples."""
 
     def __post_init__(self):
         check(self.steps >= 0, "eval.protocol.steps", self.steps, "must be >= 0 (0 = sampler.k)")
-        check(self.min_chain_steps >= 0, "eval.protocol.min_chain_steps", self.min_chain_steps, "must be >= 0")
+        check(self.min_chain_steps >= 0, "eval.protocol.min_chain_steps", self.min_chain_steps,
+              "must be >= 0")
         check(self.step_size is None or self.step_size > 0, "eval.protocol.step_size", self.step_size,
                "must be > 0 (or null = the arm's own)")
         check(self.noise_std is None or self.noise_std >= 0, "eval.protocol.noise_std", self.noise_std,
@@ -292,24 +300,28 @@ class ConvEvalConfig:
     every: int = 1
     """Compute ``metrics`` every this many epochs (and after the last)."""
     metrics: list[str] = field(default_factory=lambda: ["energy_gap", "ess", "fid_domain", "kid_domain"])
-    """Per-epoch metrics: names of ``ebm.metric_names.OPTIONS`` (``prdc_domain``: precision, recall, density and
-    coverage in the domain features)."""
+    """Per-epoch metrics: names of ``ebm.metric_names.OPTIONS`` (``prdc_domain``: precision, recall, density
+    and coverage in the domain features)."""
     n_samples: int = 256
     """Samples drawn for the per-epoch metrics and the sample grid."""
     protocol: EvalProtocolConfig = field(default_factory=EvalProtocolConfig)
-    """The sampler the ranking metrics (``eval/<metric>``) are computed on; see :class:`EvalProtocolConfig`."""
+    """The sampler the ranking metrics (``eval/<metric>``) are computed on; see
+    :class:`EvalProtocolConfig`."""
     baseline_resamples: int = 10
     """Floor (training vs held-out images) and ceiling (uniform noise) of FID/KID at n_samples: draws whose
-    mean is the floor and whose std is the metric's spread at that N (0 = off). Cached per data set, N, network."""
+    mean is the floor and whose std is the metric's spread at that N (0 = off). Cached per data set, N,
+    network."""
     final: Literal["protocol", "none"] = "protocol"
     """After the last epoch, score ``final_n_samples`` protocol samples as ``final/...`` (``none`` = off)."""
     final_n_samples: int = 1000
-    """Samples of the final evaluation, scored against the whole held-out split (a buffer start: one per chain)."""
-    final_metrics: list[str] = field(default_factory=lambda: ["fid_domain", "kid_domain", "is_domain", "prdc_domain",
-                                                              "energy_gap"])
+    """Samples of the final evaluation, scored against the whole held-out split (a buffer start: one per
+    chain)."""
+    final_metrics: list[str] = field(default_factory=lambda: ["fid_domain", "kid_domain", "is_domain",
+                                                              "prdc_domain", "energy_gap"])
     """Metrics of the final evaluation, from the names ``metrics`` takes."""
     sample_init: Literal["auto", "noise", "buffer"] = "auto"
-    """Superseded by ``protocol.init`` (kept so older configs load): ``noise``/``buffer`` set it, ``auto`` does not."""
+    """Superseded by ``protocol.init`` (kept so older configs load): ``noise``/``buffer`` set it, ``auto``
+    does not."""
     sample_steps: int = 0
     """Superseded by ``protocol.steps`` (kept so older configs load): a non-zero value sets it."""
     feature_cache: str = ""

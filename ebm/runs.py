@@ -44,7 +44,8 @@ def finite_parameters(model: nn.Module) -> bool:
 
 def finite_signals(metrics: dict) -> bool:
     """Whether every numeric ``train/`` metric is finite."""
-    return all(math.isfinite(v) for k, v in metrics.items() if k.startswith("train/") and isinstance(v, int | float))
+    return all(math.isfinite(v) for k,
+               v in metrics.items() if k.startswith("train/") and isinstance(v, int | float))
 
 
 def run_class(kind: str):
@@ -60,7 +61,8 @@ def build_run(cfg):
 
 
 def restore_run(path: str, overrides: list[str] | None = None):
-    """Rebuild a run from a checkpoint: its saved config (plus ``overrides``, e.g. data.root), then its state."""
+    """Rebuild a run from a checkpoint: its saved config (plus ``overrides``, e.g. data.root), then its
+    state."""
     state = load_checkpoint(path)
     try:
         cfg = load_config(None, overrides, base=state["config"])

@@ -166,14 +166,15 @@ def keys(cls: type, prefix: str = "") -> list[str]:
 
 
 def check(ok: bool, key: str, value: Any, what: str) -> None:
-    """For ``__post_init__``: fail with ``key=value what`` (e.g. ``sampler.k=0 must be >= 1``) unless ``ok``."""
+    """For ``__post_init__``: fail with ``key=value what`` (e.g. ``sampler.k=0 must be >= 1``) unless
+    ``ok``."""
     if not ok:
         raise ConfigError(f"{key}={value!r} {what}")
 
 
 def known(name: Any, names: list | tuple, where: str, what: str = "key", prefix: str = "") -> None:
-    """Fail unless ``name`` is one of ``names``, offering the closest one (else the list) as the fix; ``prefix``
-    (a section's dotted path) is shown before the names, not matched."""
+    """Fail unless ``name`` is one of ``names``, offering the closest one (else the list) as the fix;
+    ``prefix`` (a section's dotted path) is shown before the names, not matched."""
     if name not in names:
         raise ConfigError(f"{where}: unknown {what} '{prefix}{name}'; {_hint(name, names, prefix=prefix)}")
 
@@ -188,7 +189,8 @@ def field_docs(cls: type) -> dict[str, str]:
     body = tree.body[0].body
     docs = {}
     for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value,
+                                                                                        ast.Constant):
             docs[node.target.id] = str(nxt.value.value)
     return docs
 
@@ -210,7 +212,8 @@ def _coerce(typ: Any, value: Any, key: str, source: str):
     if origin is Literal:
         choices = typing.get_args(typ)
         if value not in choices:
-            raise ConfigError(f"{source}: {key}: unknown value {value!r}; {_hint(value, choices, quote=True)}")
+            raise ConfigError(f"{source}: {key}: unknown value {value!r}; "
+                              f"{_hint(value, choices, quote=True)}")
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(typ)
@@ -228,7 +231,8 @@ def _coerce(typ: Any, value: Any, key: str, source: str):
     if origin in (tuple, list):
         args = [a for a in typing.get_args(typ) if a is not Ellipsis]
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{source}: {key}={value!r} must be a list, e.g. [{', '.join('…' for _ in args)}]")
+            raise ConfigError(f"{source}: {key}={value!r} must be a list, e.g. "
+                              f"[{', '.join('…' for _ in args)}]")
         if origin is tuple and Ellipsis not in typing.get_args(typ) and len(value) != len(args):
             raise ConfigError(f"{source}: {key}={value!r} must have {len(args)} entries")
         item_types = args if origin is tuple and len(args) == len(value) else [args[0]] * len(value)

@@ -1,5 +1,5 @@
-"""What a sweep will do, printed before it runs: the ``--dry-run`` report (trials, resources, projected wall time)
-and the one-line plan a real run starts with. Nothing here starts Ray or writes anything."""
+"""What a sweep will do, printed before it runs: the ``--dry-run`` report (trials, resources, projected wall
+time) and the one-line plan a real run starts with. Nothing here starts Ray or writes anything."""
 
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ def plan(sweep: Sweep, cpus: float) -> None:
               f"wait forever: use --preset cpu", file=sys.stderr, flush=True)
 
 
-def dry_run(sweep: Sweep, path: str, project: bool = False, strict: bool = False, fallback: bool = True) -> int:
-    """The dry run's report for results at ``path``, with the projected wall time when ``project``; ``strict`` and
-    ``fallback`` are what the real run would pass to ``sweeps.shared_data.load_shared``, so the data line says what
-    it would do."""
+def dry_run(sweep: Sweep, path: str, project: bool = False, strict: bool = False,
+            fallback: bool = True) -> int:
+    """The dry run's report for results at ``path``, with the projected wall time when ``project``; ``strict``
+    and ``fallback`` are what the real run would pass to ``sweeps.shared_data.load_shared``, so the data line
+    says what it would do."""
     from sweeps.shared_data import describe
     from sweeps.tuner import max_concurrent
 
@@ -65,8 +66,8 @@ def dry_run(sweep: Sweep, path: str, project: bool = False, strict: bool = False
 
 
 def _projection(s: Sweep, cpus: int) -> None:
-    """Projected wall time from costs measured here (sweeps/projection.py) on the CPU and on a visible GPU; where
-    the preset asks for a GPU and none is visible, the CPU measurement scaled by a stated assumption."""
+    """Projected wall time from costs measured here (sweeps/projection.py) on the CPU and on a visible GPU;
+    where the preset asks for a GPU and none is visible, the CPU measurement scaled by a stated assumption."""
     from sweeps.projection import PRICES, assumed_gpu, measure, render
     from sweeps.tuner import max_concurrent
 

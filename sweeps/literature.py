@@ -9,12 +9,13 @@ loads. No Ray here.
       - source: "Nijkamp et al. 2019 (short-run MCMC)"
         claim: "non-persistent chains from noise give realistic samples"
         good: {sampler.init: noise}          # the matching cells' mean <metric>_position (0 = held-out data,
-        position_below: 0.5                  #   1 = uniform noise) lies below this; bad + position_above: above
+        position_below: 0.5                  #   1 = uniform noise) lies below this; bad + position_above:
+        above
 
-A selector maps swept keys to values of their grid (or choice): a key the space lacks, or a value no grid of the
-file or of its presets holds, is an error, as is an unknown entry key. A value the chosen preset does not run
-leaves the claim untested, and the report says so. The report (``analysis.literature``) judges each claim on
-the recorded entries (``Sweep.settings()``).
+A selector maps swept keys to values of their grid (or choice): a key the space lacks, or a value no grid of
+the file or of its presets holds, is an error, as is an unknown entry key. A value the chosen preset does not
+run leaves the claim untested, and the report says so. The report (``analysis.literature``) judges each claim
+on the recorded entries (``Sweep.settings()``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Claim:
     good: dict | None = None
     """Selector of cells said to draw good samples: mean ``<metric>_position`` below ``position_below``."""
     position_below: float | None = None
-    """``good``'s threshold on the position between floor (0, held-out data) and ceiling (1, uniform noise)."""
+    """``good``'s threshold on the position between floor (0, held-out data) and ceiling (1, uniform
+    noise)."""
     bad: dict | None = None
     """Selector of cells said to draw poor samples: mean ``<metric>_position`` above ``position_above``."""
     position_above: float | None = None
@@ -64,8 +66,8 @@ KEYS = tuple(f.name for f in dataclasses.fields(Claim))
 
 
 def read_claims(raw: Any, grids: dict[str, list | None], where: str) -> list[Claim]:
-    """The ``literature`` list of a sweep file. ``grids``: swept key -> every value a grid or choice of the file
-    or of one of its presets gives it (None where the key is only sampled)."""
+    """The ``literature`` list of a sweep file. ``grids``: swept key -> every value a grid or choice of the
+    file or of one of its presets gives it (None where the key is only sampled)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -98,8 +100,8 @@ def _claim(entry: Any, grids: dict, where: str) -> Claim:
         threshold = entry[partner]
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1 \
                 or not math.isfinite(threshold):
-            raise ConfigError(f"{where}: {partner}={threshold!r} must be a number between 0 (held-out data) and "
-                              f"1 (uniform noise), e.g. 0.5")
+            raise ConfigError(f"{where}: {partner}={threshold!r} must be a number between 0 (held-out data) "
+                              "and 1 (uniform noise), e.g. 0.5")
         values[partner] = float(threshold)
     return Claim(**values)
 
@@ -111,8 +113,8 @@ def _selector(value: Any, grids: dict, where: str) -> dict:
         known(key, list(grids), where, what="swept key")
         grid = grids[key]
         if grid is None:
-            raise ConfigError(f"{where}: {key} is sampled, not a grid, so no cell has one value of it; select "
-                              f"grid or choice keys")
+            raise ConfigError(f"{where}: {key} is sampled, not a grid, so no cell has one value of it; "
+                              "select grid or choice keys")
         if not any(v == g and isinstance(v, str) == isinstance(g, str) for g in grid):
             raise ConfigError(f"{where}: {key}={v!r} is not in its grid {grid}; choose one of those values")
     return dict(value)

@@ -1,24 +1,25 @@
 """A sweep's wall time, projected before it starts from costs measured on this machine (``--dry-run``).
 
-For every distinct configuration of the grid (seeds cost alike), build the run on the sweep's data and time what
-its trial will do, scaled to the preset's epochs:
+For every distinct configuration of the grid (seeds cost alike), build the run on the sweep's data and time
+what its trial will do, scaled to the preset's epochs:
 
 - RBM: a few parameter updates, one per-epoch likelihood evaluation and a piece of the final one;
 - conv EBM: a few parameter updates (``run.step()``), one per-epoch evaluation (``run.evaluate()`` at
-  ``eval.n_samples``: the protocol's and the arm's own samples drawn and scored), the sample grids, and the final
-  evaluation (``eval.final_n_samples`` protocol chains and their scoring). Scoring runs on an untrained
-  stand-in of the domain classifier (its cost depends on shapes only); training the real one, once per machine,
-  is priced separately when it is not cached yet, as are the FID/KID floors and ceilings each seed computes once.
+  ``eval.n_samples``: the protocol's and the arm's own samples drawn and scored), the sample grids, and the
+  final evaluation (``eval.final_n_samples`` protocol chains and their scoring). Scoring runs on an untrained
+  stand-in of the domain classifier (its cost depends on shapes only); training the real one, once per
+  machine, is priced separately when it is not cached yet, as are the FID/KID floors and ceilings each seed
+  computes once.
 
 Trials are then packed onto the slots :func:`sweeps.tuner.max_concurrent` allows (longest first, each to the
 least-loaded slot), as Tune's FIFO scheduler would run them. Nothing is written outside a temporary folder.
 
-A projection is a measurement of a few seconds scaled up by hundreds: it ignores warm-up and memory pressure, and
-assumes every trial runs to the end (ASHA stops many early, so there it is an upper bound). Other work on the
-machine slows every timing alike; the share of the CPU time the timed code got says by how much, and below
-QUIET_SHARE a quiet machine's figure is added.
-Where a preset asks for a GPU and none is visible, :func:`assumed_gpu` divides the CPU measurement by
-``GPU_SPEEDUP_ASSUMED``: an assumption, stated as one, not a measurement.
+A projection is a measurement of a few seconds scaled up by hundreds: it ignores warm-up and memory pressure,
+and assumes every trial runs to the end (ASHA stops many early, so there it is an upper bound). Other work on
+the machine slows every timing alike; the share of the CPU time the timed code got says by how much, and below
+QUIET_SHARE a quiet machine's figure is added. Where a preset asks for a GPU and none is visible,
+:func:`assumed_gpu` divides the CPU measurement by ``GPU_SPEEDUP_ASSUMED``: an assumption, stated as one, not
+a measurement.
 """
 
 from __future__ import annotations
@@ -47,34 +48,39 @@ TIMED_SECONDS = 0.5
 TIMED_AIS_STEPS = 200
 DOMAIN_TIMED_BATCHES = 16  # batches of the domain classifier's training timed to price the whole of it
 SCORE_WARM_UP = 64  # images scored, untimed, before a metric set's scoring is timed
-PROTOCOL_TIMED_CHAINS = 128  # protocol chains timed (their cost is linear in the chains) to price n_samples of them
-QUIET_SHARE = 0.8  # below this share of the CPU time the timed code asked for, a quiet machine's figure is added
-# Assumed, not measured: how much faster one trial of these small conv EBMs runs with a share of an A100/H200 than
-# on the CPU threads the preset gives it (resources.cpu, 2 for the full presets). An update is ~40 small kernels
-# per Langevin step (four strided convolutions, two linear layers, their input-gradients, the update), each a few
-# microseconds of GPU work at batch 64 but ~10-20 us of eager PyTorch dispatch on the host: ~0.6 ms a step, where
-# 2 CPU cores take ~5 ms (64 chains x 3.4 MFLOP at the ~40 GFLOP/s BENCHMARKS.md measures for these convolutions).
-# So ~8x per trial, less for four trials time-slicing one GPU (0.25 each): 6x. The evaluations' 1,000-chain batches
-# gain far more on a GPU, so applying 6x to them overstates their cost. No figure is assumed for RBM runs (500-unit
-# matmuls and AIS's thousands of small steps are another workload, not reasoned here). Replace it with a
-# measurement: benchmarks/gpu_check.py, or this dry run on a machine with CUDA, which times the GPU itself.
+# protocol chains timed (their cost is linear in the chains) to price n_samples of them
+PROTOCOL_TIMED_CHAINS = 128
+# below this share of the CPU time the timed code asked for, a quiet machine's figure is added
+QUIET_SHARE = 0.8
+# Assumed, not measured: how much faster one trial of these small conv EBMs runs with a share of an A100/H200
+# than on the CPU threads the preset gives it (resources.cpu, 2 for the full presets). An update is ~40 small
+# kernels per Langevin step (four strided convolutions, two linear layers, their input-gradients, the update),
+# each a few microseconds of GPU work at batch 64 but ~10-20 us of eager PyTorch dispatch on the host: ~0.6 ms
+# a step, where 2 CPU cores take ~5 ms (64 chains x 3.4 MFLOP at the ~40 GFLOP/s BENCHMARKS.md measures for
+# these convolutions). So ~8x per trial, less for four trials time-slicing one GPU (0.25 each): 6x. The
+# evaluations' 1,000-chain batches gain far more on a GPU, so applying 6x to them overstates their cost. No
+# figure is assumed for RBM runs (500-unit matmuls and AIS's thousands of small steps are another workload,
+# not reasoned here). Replace it with a measurement: benchmarks/gpu_check.py, or this dry run on a machine
+# with CUDA, which times the GPU itself.
 GPU_SPEEDUP_ASSUMED = {"conv_ebm": 6.0}
 
 
 @dataclass
 class Costs:
-    """What was measured for a sweep: per configuration, a trial's compute (what a faster device shortens) and its
-    fixed overheads, and the one-off costs."""
+    """What was measured for a sweep: per configuration, a trial's compute (what a faster device shortens) and
+    its fixed overheads, and the one-off costs."""
 
     labels: list[str] = field(default_factory=list)
     compute: list[float] = field(default_factory=list)  # seconds per trial of each configuration
     overhead: list[float] = field(default_factory=list)  # Ray and per-epoch reporting, per trial
     parts: list[str] = field(default_factory=list)  # what each configuration's trial spends its time on
-    floors: float = 0.0  # computed by the trials that start first, before any of them cached it (FID/KID floors)
+    # computed by the trials that start first, before any of them cached it (FID/KID floors)
+    floors: float = 0.0
     floors_what: str = ""
     before: float = 0.0  # once, in the driver before any trial starts, on its CPU (the domain classifier)
     before_what: str = ""
-    cpu_share: float = 1.0  # CPU time the timed code got over what it asked for (threads x wall time), at most 1
+    # CPU time the timed code got over what it asked for (threads x wall time), at most 1
+    cpu_share: float = 1.0
     notes: list[str] = field(default_factory=list)  # one line each, said under the projection
 
 
@@ -88,18 +94,18 @@ def project(sweep: Sweep, slots: int, device: str = "cpu", threads: int = 1) -> 
 
 
 def measure(sweep: Sweep, device: str = "cpu", threads: int = 1) -> Costs:
-    """Time every distinct configuration of the sweep on ``device`` with ``threads`` torch threads, or on the CPU
-    with fewer where other work leaves fewer cores idle: torch's threads wait on each other at every operation, and
-    one of them descheduled stalls the rest (2 threads on 2 busy cores timed a full-preset update 5-30x slower than
-    on a quiet machine), so such a figure would say nothing."""
+    """Time every distinct configuration of the sweep on ``device`` with ``threads`` torch threads, or on the
+    CPU with fewer where other work leaves fewer cores idle: torch's threads wait on each other at every
+    operation, and one of them descheduled stalls the rest (2 threads on 2 busy cores timed a full-preset
+    update 5-30x slower than on a quiet machine), so such a figure would say nothing."""
     images, data_note = _images(sweep)
     costs = Costs(notes=[data_note] if data_note else [])
     cpus, load = os.cpu_count() or 1, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     idle = max(1, round(cpus - load))
     if device == "cpu" and threads > idle:
-        costs.notes.append(f"timed at {idle} torch thread(s), not the preset's {threads}: other work left about {idle} "
-                           f"of the {cpus} CPUs idle (load average {load:.1f}); with all {threads} it would run "
-                           f"somewhat faster")
+        costs.notes.append(f"timed at {idle} torch thread(s), not the preset's {threads}: other work left "
+                           f"about {idle} of the {cpus} CPUs idle (load average {load:.1f}); with all "
+                           f"{threads} it would run somewhat faster")
         threads = idle
     threads_before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -122,40 +128,41 @@ def measure(sweep: Sweep, device: str = "cpu", threads: int = 1) -> Costs:
 
 
 def render(sweep: Sweep, costs: Costs, slots: int, device: str) -> list[str]:
-    """The projection's lines: the wall time of the trials packed onto ``slots``, a line per configuration, the
-    one-off costs and the measurement's notes; and, when other work took much of the CPU while it was timed, the
-    figure on a quiet machine (every timing scaled by the share of the CPU it got)."""
+    """The projection's lines: the wall time of the trials packed onto ``slots``, a line per configuration,
+    the one-off costs and the measurement's notes; and, when other work took much of the CPU while it was
+    timed, the figure on a quiet machine (every timing scaled by the share of the CPU it got)."""
     wall, trials = _wall(sweep, costs, slots)
     asha = "; an upper bound: ASHA stops many trials early" if sweep.scheduler.type == "asha" else ""
-    lines = [f"  projected wall time on {device}: {_duration(wall)} ({len(trials)} trials on {slots} slot(s), "
-             f"measured here{asha}):"]
+    lines = [f"  projected wall time on {device}: {_duration(wall)} ({len(trials)} trials on {slots} "
+             f"slot(s), measured here{asha}):"]
     if costs.cpu_share < QUIET_SHARE:
         quiet, _ = _wall(sweep, costs, slots, costs.cpu_share, costs.cpu_share)
-        lines.append(f"      about {_duration(quiet)} on a quiet machine: other work was running, and the timed code "
-                     f"got {costs.cpu_share:.0%} of the CPU time it asked for")
+        lines.append(f"      about {_duration(quiet)} on a quiet machine: other work was running, and the "
+                     f"timed code got {costs.cpu_share:.0%} of the CPU time it asked for")
     lines += [f"      {label}: {_duration(s)} per trial{f' ({parts})' if parts else ''}"
               for label, s, parts in zip(costs.labels, _per_config(costs), costs.parts, strict=True)]
     return lines + _one_offs(costs) + [f"      note: {n}" for n in costs.notes]
 
 
 def assumed_gpu(sweep: Sweep, costs: Costs) -> list[str]:
-    """A GPU projection for a preset that asks for one where none is visible: the CPU measurement's compute (as on
-    a quiet machine) divided by the kind's GPU_SPEEDUP_ASSUMED, as many trials to one GPU as the preset's
-    fraction allows. An assumption, and the lines say so."""
+    """A GPU projection for a preset that asks for one where none is visible: the CPU measurement's compute
+    (as on a quiet machine) divided by the kind's GPU_SPEEDUP_ASSUMED, as many trials to one GPU as the
+    preset's fraction allows. An assumption, and the lines say so."""
     from sweeps.tuner import max_concurrent
 
     r, speedup = sweep.resources, GPU_SPEEDUP_ASSUMED.get(sweep.kind)
     if speedup is None:
-        return [f"  projected wall time on a GPU: not measured (no CUDA device visible, and no speedup is assumed "
-                f"for {sweep.kind} runs)"]
-    slots = max_concurrent(sweep, cluster_cpus=int(1 // r.gpu) * r.cpu, cluster_gpus=1)  # CPUs enough for them
+        return ["  projected wall time on a GPU: not measured (no CUDA device visible, and no speedup is "
+                f"assumed for {sweep.kind} runs)"]
+    # CPUs enough for them
+    slots = max_concurrent(sweep, cluster_cpus=int(1 // r.gpu) * r.cpu, cluster_gpus=1)
     share = costs.cpu_share
     wall, trials = _wall(sweep, costs, slots, share / speedup, share)
     per_trial = _per_config(costs, share / speedup)
     return [f"  projected wall time on one GPU: {_duration(wall)} ({len(trials)} trials on {slots} slot(s); "
-            f"ASSUMED, not measured: no CUDA device here, so the CPU figures above (as on a quiet machine) with "
-            f"their compute divided by GPU_SPEEDUP_ASSUMED = {speedup:g}, an estimate for small conv EBMs whose "
-            f"reasoning is in sweeps/projection.py; {r.gpu:g} GPU and {r.cpu:g} CPUs per trial):",
+            "ASSUMED, not measured: no CUDA device here, so the CPU figures above (as on a quiet machine) "
+            f"with their compute divided by GPU_SPEEDUP_ASSUMED = {speedup:g}, an estimate for small conv "
+            f"EBMs whose reasoning is in sweeps/projection.py; {r.gpu:g} GPU and {r.cpu:g} CPUs per trial):",
             f"      {_duration(min(per_trial))} to {_duration(max(per_trial))} per trial",
             *_one_offs(costs, share / speedup, share)]
 
@@ -166,10 +173,10 @@ def _per_config(costs: Costs, compute_scale: float = 1.0) -> list[float]:
 
 def _wall(sweep: Sweep, costs: Costs, slots: int, compute_scale: float = 1.0,
           before_scale: float = 1.0) -> tuple[float, list[float]]:
-    """(wall time, every trial's time): trials packed onto ``slots``, the first ``slots`` (which start together,
-    before any has cached them) each computing the floors, after the one-off work before the trials.
-    ``compute_scale`` scales what a faster device shortens, ``before_scale`` the driver's CPU work; Ray's and the
-    epochs' overheads stay as they are."""
+    """(wall time, every trial's time): trials packed onto ``slots``, the first ``slots`` (which start
+    together, before any has cached them) each computing the floors, after the one-off work before the trials.
+    ``compute_scale`` scales what a faster device shortens, ``before_scale`` the driver's CPU work; Ray's and
+    the epochs' overheads stay as they are."""
     per_config = _per_config(costs, compute_scale)
     if sweep.search.type == "optuna":  # suggestions vary; price every trial like the base configuration
         trials = [per_config[0]] * sweep.n_trials()
@@ -186,8 +193,8 @@ def _one_offs(costs: Costs, compute_scale: float = 1.0, before_scale: float = 1.
         lines.append(f"      + {_duration(costs.floors * compute_scale)} in each trial that starts first: "
                      f"{costs.floors_what} (the same for every seed; then cached on disk, none where cached)")
     if costs.before:
-        lines.append(f"      + {_duration(costs.before * before_scale)} before the trials start, on the driver's CPU: "
-                     f"{costs.before_what}")
+        lines.append(f"      + {_duration(costs.before * before_scale)} before the trials start, on the "
+                     f"driver's CPU: {costs.before_what}")
     return lines
 
 
@@ -210,8 +217,8 @@ def _images(sweep: Sweep) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:
 
 
 def _time_calls(fn) -> float:
-    """Seconds per call of ``fn``: the median call, after one warm-up call (first-call allocations); the median
-    keeps a burst of other work on the machine from deciding the figure."""
+    """Seconds per call of ``fn``: the median call, after one warm-up call (first-call allocations); the
+    median keeps a burst of other work on the machine from deciding the figure."""
     fn()
     t0, calls = time.perf_counter(), []
     while len(calls) < TIMED_UPDATES or time.perf_counter() - t0 < TIMED_SECONDS:
@@ -238,7 +245,8 @@ def _rbm_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> t
     e = cfg.eval
     n_evals = len({*range(e.every, t.epochs + 1, e.every), t.epochs}) if e.log_likelihood != "none" else 0
     key = ("rbm", cfg.model.n_hidden, e.log_likelihood, e.ais_betas, e.ais_chains, e.final, e.final_ais_betas,
-           e.final_ais_chains, e.final_ais_rounds, e.final_raise_images, e.final_raise_chains, e.final_raise_betas)
+           e.final_ais_chains, e.final_ais_rounds, e.final_raise_images, e.final_raise_chains,
+           e.final_raise_betas)
     if key not in cache:
         cache[key] = _rbm_eval_seconds(run)
     per_eval, final = cache[key]
@@ -263,7 +271,8 @@ def _rbm_eval_seconds(run) -> tuple[float, float]:
     ais_step = None
     if exact_units > likelihood.AUTO_EXACT_MAX_UNITS or "ais" in (e.log_likelihood, e.final):
         t0 = time.perf_counter()
-        likelihood.ais_log_z(rbm, run.marginals, e.ais_chains, n_betas=TIMED_AIS_STEPS + 1, generator=run.stream)
+        likelihood.ais_log_z(rbm, run.marginals, e.ais_chains, n_betas=TIMED_AIS_STEPS + 1,
+                             generator=run.stream)
         ais_step = (time.perf_counter() - t0) / TIMED_AIS_STEPS
     auto_exact = exact_units <= likelihood.AUTO_EXACT_MAX_UNITS
     per_eval = exact_s if (e.log_likelihood == "exact" or (e.log_likelihood == "auto" and auto_exact)) \
@@ -273,7 +282,8 @@ def _rbm_eval_seconds(run) -> tuple[float, float]:
         final = 0.0
     elif final_exact:
         final = exact_s or 0.0
-    else:  # chains scale the time about linearly. Forward AIS at its worst, every round (betas doubling); RAISE at
+    # chains scale the time about linearly. Forward AIS at its worst, every round (betas doubling); RAISE at
+    else:
         # its betas and a quarter of them, one chain per image and final_raise_chains
         forward = (2 ** e.final_ais_rounds - 1) * e.final_ais_betas * e.final_ais_chains
         raise_ = 1.25 * e.final_raise_betas * e.final_raise_images * e.final_raise_chains
@@ -288,7 +298,8 @@ def _rbm_eval_seconds(run) -> tuple[float, float]:
 def _conv_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> tuple[float, float, str]:
     from ebm.conv_train import ConvEBMRun
 
-    if "domain" not in cache:  # once per sweep: the classifier the trials will use, and a stand-in to time with
+    # once per sweep: the classifier the trials will use, and a stand-in to time with
+    if "domain" not in cache:
         _stand_in_domain_net(cfg, images[0].shape[1:], cache["scratch"])
         _price_domain_net(sweep, images[0].shape[1:], costs)
         cache["domain"] = True
@@ -302,8 +313,8 @@ def _conv_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> 
     n_evals = len({*range(e.every, t.epochs + 1, e.every), t.epochs}) if e.metrics else 0
     parts = [f"{_duration(train_s)} updates"]
 
-    # floors first: their scoring also pays the first-call costs (imports, the reference's features) that every
-    # trial pays once, so the evaluation timed next is the steady one it pays at every epoch
+    # floors first: their scoring also pays the first-call costs (imports, the reference's features) that
+    # every trial pays once, so the evaluation timed next is the steady one it pays at every epoch
     floors = {e.n_samples: _floors_seconds(run, e.metrics, e.n_samples, e.baseline_resamples, cache)}
     key = ("conv", cfg.model.net, cfg.model.width, cfg.model.spectral_norm, e.n_samples, tuple(e.metrics),
            p.init, p.steps or s.k, s.init, s.k)  # what an evaluation's cost depends on
@@ -313,14 +324,18 @@ def _conv_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> 
     parts.append(f"{n_evals} evaluations {_duration(n_evals * per_eval)}")
 
     final_s, final_n = 0.0, 0
-    if e.final != "none" and protocol_s:  # an arm the protocol does not apply to draws no final samples either
+    # an arm the protocol does not apply to draws no final samples either
+    if e.final != "none" and protocol_s:
         final_n = min(e.final_n_samples, s.buffer_size) if p.init == "buffer" else e.final_n_samples
-        names = list(e.final_metrics)  # final_n protocol chains, timed per chain at n_samples, and their scoring
+        # final_n protocol chains, timed per chain at n_samples, and their scoring
+        names = list(e.final_metrics)
         final_s = protocol_s * final_n / e.n_samples + _score_seconds(run, names, final_n, run.test_x, cache)
-        floors[final_n] = floors.get(final_n, 0.0) + _floors_seconds(run, names, final_n, e.baseline_resamples,
+        floors[final_n] = floors.get(final_n, 0.0) + _floors_seconds(run, names, final_n,
+                                                                     e.baseline_resamples,
                                                                       cache, run.test_x)
         parts.append(f"final evaluation {_duration(final_s)} at N={final_n}")
-    # sample grids: every sample_every epochs, and after the last unless it shows the final evaluation's samples
+    # sample grids: every sample_every epochs, and after the last unless it shows the final evaluation's
+    # samples
     grids = sum(1 for epoch in range(1, t.epochs) if sweep.sample_every and epoch % sweep.sample_every == 0)
     grids += not (final_n and e.n_samples <= final_n)
     if sum(floors.values()) > costs.floors:
@@ -331,10 +346,11 @@ def _conv_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> 
 
 
 def _conv_eval_seconds(run, costs: Costs) -> tuple[float, float]:
-    """(one per-epoch evaluation, drawing the protocol's ``n_samples`` alone) in seconds; the latter timed on at
-    most PROTOCOL_TIMED_CHAINS chains and scaled, 0 where the protocol does not apply to the arm. A buffer start
-    needs chains old enough, which a few updates do not leave: the buffer is then filled with noise states of its
-    shape, counted as old (a Langevin step costs the same wherever it starts), and the projection says so."""
+    """(one per-epoch evaluation, drawing the protocol's ``n_samples`` alone) in seconds; the latter timed on
+    at most PROTOCOL_TIMED_CHAINS chains and scaled, 0 where the protocol does not apply to the arm. A buffer
+    start needs chains old enough, which a few updates do not leave: the buffer is then filled with noise
+    states of its shape, counted as old (a Langevin step costs the same wherever it starts), and the
+    projection says so."""
     from ebm.metrics import MetricUnavailable
 
     e, p, b = run.cfg.eval, run.cfg.eval.protocol, run.buffer
@@ -342,8 +358,8 @@ def _conv_eval_seconds(run, costs: Costs) -> tuple[float, float]:
         if int((run.chain_steps[: len(b)] >= p.min_chain_steps).sum()) < e.n_samples:
             b.push(b.noise(b.capacity))  # every slot, in ring order
             run.chain_steps.fill_(p.min_chain_steps)
-            note = (f"the buffer-start protocol was timed on noise states of the buffer's shape counted as chains "
-                    f">= {p.min_chain_steps} steps old (a few updates leave too few that old)")
+            note = ("the buffer-start protocol was timed on noise states of the buffer's shape counted as "
+                    f"chains >= {p.min_chain_steps} steps old (a few updates leave too few that old)")
             if note not in costs.notes:
                 costs.notes.append(note)
     n = min(e.n_samples, PROTOCOL_TIMED_CHAINS)
@@ -360,8 +376,8 @@ def _conv_eval_seconds(run, costs: Costs) -> tuple[float, float]:
 
 def _score_seconds(run, names: list[str], n: int, reference: torch.Tensor, cache: dict) -> float:
     """Scoring n images on ``names`` against ``reference`` (the image metrics alone), timed on training images
-    after one untimed call on a few of them (first-call costs: imports, compiled kernels, the reference's features,
-    which a trial pays once)."""
+    after one untimed call on a few of them (first-call costs: imports, compiled kernels, the reference's
+    features, which a trial pays once)."""
     from ebm.conv_eval import sample_quality
 
     key = ("score", tuple(names), n, len(reference))
@@ -383,8 +399,9 @@ def _score_seconds(run, names: list[str], n: int, reference: torch.Tensor, cache
 
 def _floors_seconds(run, names: list[str], n: int, resamples: int, cache: dict,
                     reference: torch.Tensor | None = None) -> float:
-    """FID/KID (and the like) floors and ceilings at n: ``baseline_resamples`` draws each of training images and
-    of noise, each scored as a sample set is; 0 when none of ``names`` has one, or N exceeds the training split."""
+    """FID/KID (and the like) floors and ceilings at n: ``baseline_resamples`` draws each of training images
+    and of noise, each scored as a sample set is; 0 when none of ``names`` has one, or N exceeds the training
+    split."""
     from ebm.conv_eval import MAX_REFERENCE
     from ebm.metric_names import PLACED
 
@@ -397,8 +414,8 @@ def _floors_seconds(run, names: list[str], n: int, resamples: int, cache: dict,
 
 
 def _stand_in_domain_net(cfg, shape: tuple, folder: str) -> None:
-    """An untrained domain classifier where ``load_domain_net`` looks first (``eval.feature_cache``): scoring costs
-    depend on the images' shape only, and the real one may not be trained yet."""
+    """An untrained domain classifier where ``load_domain_net`` looks first (``eval.feature_cache``): scoring
+    costs depend on the images' shape only, and the real one may not be trained yet."""
     from ebm.metrics import domain
 
     model = domain.DomainCNN(shape[0], 10)
@@ -409,10 +426,11 @@ def _stand_in_domain_net(cfg, shape: tuple, folder: str) -> None:
 
 
 def _price_domain_net(sweep: Sweep, shape: tuple, costs: Costs) -> None:
-    """Training the domain classifier behind the ``*_domain`` metrics, when the run needs it and it is not cached:
-    the driver trains it before the trials start (``sweeps.shared_data.warm_caches``), on one CPU thread. Timed on
-    DOMAIN_TIMED_BATCHES batches of random images, scaled to its schedule (``EPOCHS`` passes over the training
-    split), plus one pass of inference over each split (test accuracy, feature scale)."""
+    """Training the domain classifier behind the ``*_domain`` metrics, when the run needs it and it is not
+    cached:
+    the driver trains it before the trials start (``sweeps.shared_data.warm_caches``), on one CPU thread.
+    Timed on DOMAIN_TIMED_BATCHES batches of random images, scaled to its schedule (``EPOCHS`` passes over the
+    training split), plus one pass of inference over each split (test accuracy, feature scale)."""
     from ebm.metrics import domain
 
     c = sweep.base_config
@@ -423,7 +441,8 @@ def _price_domain_net(sweep: Sweep, shape: tuple, costs: Costs) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(DOMAIN_TIMED_BATCHES * domain.BATCH_SIZE, *shape, generator=g)  # (n, C, H, W)
     y = torch.randint(10, (len(x),), generator=g)
-    domain.train_domain_cnn(x[: domain.BATCH_SIZE], y[: domain.BATCH_SIZE], epochs=1)  # warm-up: first-call costs
+    # warm-up: first-call costs
+    domain.train_domain_cnn(x[: domain.BATCH_SIZE], y[: domain.BATCH_SIZE], epochs=1)
     t0 = time.perf_counter()
     model = domain.train_domain_cnn(x, y, epochs=1)
     per_batch = (time.perf_counter() - t0) / DOMAIN_TIMED_BATCHES
@@ -433,8 +452,9 @@ def _price_domain_net(sweep: Sweep, shape: tuple, costs: Costs) -> None:
     n_train, n_test = TRAIN_SIZES.get(c.data.name, len(x)), TEST_SIZES.get(c.data.name, len(x))
     epochs = domain.EPOCHS.get(c.data.name, domain.EPOCHS["mnist5k"])
     costs.before = epochs * (n_train // domain.BATCH_SIZE) * per_batch + (n_train + n_test) * per_image
-    costs.before_what = (f"training the {c.data.name} domain classifier the *_domain metrics use, which is not "
-                         f"cached yet ({path}; once per machine; timed on {DOMAIN_TIMED_BATCHES} of its batches)")
+    costs.before_what = (f"training the {c.data.name} domain classifier the *_domain metrics use, which is "
+                         f"not cached yet ({path}; once per machine; timed on {DOMAIN_TIMED_BATCHES} of its "
+                         "batches)")
 
 
 # --------------------------------------------------------------------------------------------------

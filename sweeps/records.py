@@ -1,5 +1,6 @@
 """Where a sweep's results go and what is recorded beside them: storage paths (local folders and URIs alike,
-through ``pyarrow.fs`` as Tune uses), the sweep record ``--resume`` reads back, and the provenance of the run."""
+through ``pyarrow.fs`` as Tune uses), the sweep record ``--resume`` reads back, and the provenance of the
+run."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def holds_sweep(path: str) -> bool:
 
 
 def provenance() -> dict:
-    """What produced the results: the project's version and commit (dirty or not), the software and the machine."""
+    """What produced the results: the project's version and commit (dirty or not), the software and the
+    machine."""
     import platform
     import subprocess
     from importlib.metadata import PackageNotFoundError, version

@@ -27,7 +27,8 @@ def final_table(path: str, results, sweep, top: int) -> tuple[str, int]:
     try:
         exp = load_experiment(path)
     except AnalysisError:  # e.g. s3:// storage
-        info = from_settings(os.path.basename(path.rstrip("/")), sweep.settings(), source="the sweep that ran")
+        info = from_settings(os.path.basename(path.rstrip("/")), sweep.settings(),
+                             source="the sweep that ran")
         trials = ray_trials(results, info)
     else:
         info, trials = exp.sweep, exp.trials
@@ -39,10 +40,11 @@ def final_table(path: str, results, sweep, top: int) -> tuple[str, int]:
 
 
 def ray_trials(results, info: SweepInfo) -> pd.DataFrame:
-    """Tune's ResultGrid as the analysis's per-trial frame: one row per trial with ``trial_id``, ``config/...``,
-    its last result and its ``outcome`` (:func:`analysis.frames.outcome`). Ray tells only which trials ended
-    with an error; the others count as TERMINATED."""
-    errors = {r.metrics.get("trial_id"): first_line(r.error) for r in results if r.error is not None and r.metrics}
+    """Tune's ResultGrid as the analysis's per-trial frame: one row per trial with ``trial_id``,
+    ``config/...``, its last result and its ``outcome`` (:func:`analysis.frames.outcome`). Ray tells only
+    which trials ended with an error; the others count as TERMINATED."""
+    errors = {r.metrics.get("trial_id"): first_line(r.error) for r in results if r.error is not None
+              and r.metrics}
     rows = []
     for r in results.get_dataframe().to_dict("records"):
         error = errors.get(r.get("trial_id"))
@@ -57,15 +59,16 @@ def table(groups: pd.DataFrame, keys: list[str], metric: str, mode: str, top: in
     """The first ``top`` rows of ``stats.group_table``'s frame as aligned text, with a title."""
     counts = [*stats.OUTCOMES, *(c for c in ("collapsed", "unreliable") if (groups[c] > 0).any())]
     header = ["#", *keys, f"{metric} ({mode})", "± 95% CI", "n", *counts]
-    rows = [[str(i + 1), *(stats.fmt(r[k], 5) for k in keys), _number(r["mean"]), _number(r["ci"]), str(int(r["n"])),
+    rows = [[str(i + 1), *(stats.fmt(r[k], 5) for k in keys), _number(r["mean"]), _number(r["ci"]),
+             str(int(r["n"])),
              *(str(int(r[o])) for o in counts)] for i, (_, r) in enumerate(groups.head(top).iterrows())]
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
     collapsed = (f", with collapsed samples ({stats.COLLAPSE_COLUMN} < {stats.COLLAPSE_BELOW:g}) before them"
                  if "collapsed" in counts else "")
     collapsed += ", with a value its run called unreliable before them" if "unreliable" in counts else ""
-    title = (f"best {min(top, len(groups))} of {len(groups)} configurations by {metric} ({mode}), mean and 95% "
-             f"t-interval over seeds (configurations with a diverged trial last{collapsed}):")
+    title = (f"best {min(top, len(groups))} of {len(groups)} configurations by {metric} ({mode}), mean and "
+             f"95% t-interval over seeds (configurations with a diverged trial last{collapsed}):")
     return "\n".join([title, *lines])
 
 

@@ -37,7 +37,8 @@ USER_ERRORS = (ConfigError,)  # run configs, sweep files and (sweeps.shared_data
 # never points at a deleted checkpoint) and warns that this is frequent; with per-epoch checkpoints it is.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 DASHBOARD_HOST = "127.0.0.1"
-STUDY_PRESETS = ("full", "paper")  # presets that refuse the embedded fallback data set unless --no-strict-data
+# presets that refuse the embedded fallback data set unless --no-strict-data
+STUDY_PRESETS = ("full", "paper")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,12 +56,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python sweeps/run.py", description=__doc__.splitlines()[0].replace("``", ""),
+    p = argparse.ArgumentParser(prog="python sweeps/run.py",
+                                description=__doc__.splitlines()[0].replace("``", ""),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="sweep name (configs/sweeps/NAME.yaml) or a sweep file's path")
     p.add_argument("--preset", choices=PRESETS, help="smoke (seconds), cpu (minutes on a laptop; the default "
-                   "on every machine), study (under an hour on 2 CPU cores: more seeds or cells, where the cpu "
-                   "preset is a quick look), full (GPU scale) or paper (a published table's setting)")
+                   "on every machine), study (under an hour on 2 CPU cores: more seeds or cells, where the "
+                   "cpu preset is a quick look), full (GPU scale) or paper (a published table's setting)")
     p.add_argument("--set", dest="overrides", action="append", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override the base config of every trial, e.g. --set data.root=/data sampler.k=5 "
                    "(dotted keys; several per flag, and the flag may repeat)")
@@ -84,9 +86,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --dry-run: skip timing a few updates per configuration for the projection")
     p.add_argument("--top", type=int, default=5, help="configurations in the final table [5]")
     p.add_argument("--callback", dest="callbacks", action="append", default=[], choices=("mlflow", "wandb"),
-                   help="also log every trial to an experiment tracker through Tune's callbacks (repeatable): "
-                   "mlflow (to $MLFLOW_TRACKING_URI, default ./mlruns; pip install -e \".[mlflow]\") or wandb "
-                   "($WANDB_PROJECT; WANDB_MODE=offline works without a network; pip install -e \".[wandb]\")")
+                   help="also log every trial to an experiment tracker through Tune's callbacks "
+                        "(repeatable): "
+                   "mlflow (to $MLFLOW_TRACKING_URI, default ./mlruns; pip install -e \".[mlflow]\") or "
+                   "wandb ($WANDB_PROJECT; WANDB_MODE=offline works without a network; pip install -e "
+                   "\".[wandb]\")")
     return p
 
 
@@ -130,7 +134,8 @@ def cmd_run(args) -> int:
         return dry_run(sweep, path, args.project, strict=strict, fallback=not args.resume)
     from sweeps import tuner as tuners
 
-    callbacks = tuners.tracking_callbacks(args.callbacks, experiment)  # a missing package: one line, before Ray
+    # a missing package: one line, before Ray
+    callbacks = tuners.tracking_callbacks(args.callbacks, experiment)
 
     from sweeps.shared_data import load_shared, warm_caches
 
@@ -226,8 +231,8 @@ def _default_preset() -> str:
     import torch
 
     if torch.cuda.is_available():
-        print("preset: cpu (the default everywhere). A CUDA device is visible: --preset full runs the study at "
-              "GPU scale; add --dry-run to see its projected wall time first", flush=True)
+        print("preset: cpu (the default everywhere). A CUDA device is visible: --preset full runs the study "
+              "at GPU scale; add --dry-run to see its projected wall time first", flush=True)
     else:
         print("preset: cpu (the default; choose with --preset smoke|cpu|study|full|paper)", flush=True)
     return "cpu"

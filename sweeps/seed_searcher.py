@@ -1,5 +1,5 @@
-"""The Tune search algorithm behind sequential seeds (:mod:`sweeps.sequential`): one Tuner, one experiment folder,
-the grid on the first seeds and the held-back seeds only where a contrast is unsettled."""
+"""The Tune search algorithm behind sequential seeds (:mod:`sweeps.sequential`): one Tuner, one experiment
+folder, the grid on the first seeds and the held-back seeds only where a contrast is unsettled."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ from sweeps.sequential import Point, unsettled
 class SeedSearcher(Searcher):
     """Tune search algorithm: the grid on the first seeds, then held-back seeds for unsettled contrasts only.
 
-    ``suggest`` hands out (configuration, seed) pairs; while a look's trials are still running it waits (None);
-    when they have all ended it looks (:func:`unsettled`) and queues the next round, or ends the sweep.
+    ``suggest`` hands out (configuration, seed) pairs; while a look's trials are still running it waits
+    (None); when they have all ended it looks (:func:`unsettled`) and queues the next round, or ends the
+    sweep.
     """
 
     def __init__(self, keys: list[str], points: list[Point], seeds: list[int], rounds: list[list[int]],
                  rank_metric: str, mode: str, resolve: float):
         super().__init__()
-        self.keys, self.points, self.rounds = list(keys), [tuple(p) for p in points], [list(r) for r in rounds]
+        self.keys, self.points, self.rounds = list(keys), [tuple(p) for p in points], [list(r)
+                                                                                       for r in rounds]
         self.rank_metric, self.rank_mode, self.resolve = rank_metric, mode, resolve
         self.at = stats.split_level(1 + len(self.rounds))
         self.queue = [(p, s) for s in seeds for p in self.points]
@@ -32,7 +34,8 @@ class SeedSearcher(Searcher):
         self.history: list[dict] = []  # per look: seeds added and the configurations that got them
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
-        return True  # the space and the rank metric came with the constructor; Tune's metric steers nothing here
+        # the space and the rank metric came with the constructor; Tune's metric steers nothing here
+        return True
 
     def suggest(self, trial_id: str):
         if not self.queue:

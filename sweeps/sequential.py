@@ -19,8 +19,8 @@ level 1 - 0.05 / looks: each look's interval misses with probability at most 0.0
 did before, so the interval the report ends on misses at most 5% of the time (Bonferroni over the looks;
 tests/test_sequential.py checks the coverage against a known difference).
 
-:class:`sweeps.seed_searcher.SeedSearcher` is the Tune search algorithm that does this within one Tuner and one
-experiment folder; this module imports no Ray.
+:class:`sweeps.seed_searcher.SeedSearcher` is the Tune search algorithm that does this within one Tuner and
+one experiment folder; this module imports no Ray.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ Point = tuple  # a configuration: its swept keys' values, in the sweep's key ord
 def contrasts(values: dict[tuple[Point, Hashable], float], n_keys: int, mode: str, at: float
               ) -> list[tuple[str, set[Point], stats.Contrast]]:
     """The contrasts the report makes, on ``values`` ((configuration, seed) -> rank metric; NaN where a trial
-    has none): (what is compared, the configurations on its two sides, the paired contrast at level ``at``)."""
+    has none): (what is compared, the configurations on its two sides, the paired contrast at level
+    ``at``)."""
     points = sorted({p for p, _ in values}, key=repr)
     by_point = {p: pd.Series({s: v for (q, s), v in values.items() if q == p}, dtype=float) for p in points}
     out = []
@@ -56,7 +57,8 @@ def contrasts(values: dict[tuple[Point, Hashable], float], n_keys: int, mode: st
 
 def unsettled(values: dict[tuple[Point, Hashable], float], n_keys: int, mode: str, resolve: float, at: float
               ) -> set[Point]:
-    """Configurations on either side of a contrast that is neither clear nor within +-``resolve`` at ``at``."""
+    """Configurations on either side of a contrast that is neither clear nor within +-``resolve`` at
+    ``at``."""
     out: set[Point] = set()
     for _, points, c in contrasts(values, n_keys, mode, at):
         if not settled(c, resolve):

@@ -56,13 +56,15 @@ def warm_caches(sweep: Sweep) -> None:
 
 def refusal(reason: str, strict: bool) -> str:
     """The one line a run that may not fall back ends with (``error: `` and this, exit status 2)."""
-    return f"{reason} ({'--strict-data refuses the fallback' if strict else 'the resumed trials were set up with it'})"
+    why = "--strict-data refuses the fallback" if strict else "the resumed trials were set up with it"
+    return f"{reason} ({why})"
 
 
 def describe(sweep: Sweep, strict: bool = False, fallback: bool = True) -> str:
-    """What :func:`load_shared` will do with the sweep's data set, for ``--dry-run`` (downloads and writes nothing):
-    use it; or, where it is missing, try to download it (``data.download``), then fall back to FALLBACK or refuse
-    with the one line and exit status 2 a real run ends with, as ``strict`` and ``fallback`` decide."""
+    """What :func:`load_shared` will do with the sweep's data set, for ``--dry-run`` (downloads and writes
+    nothing):
+    use it; or, where it is missing, try to download it (``data.download``), then fall back to FALLBACK or
+    refuse with the one line and exit status 2 a real run ends with, as ``strict`` and ``fallback`` decide."""
     c = sweep.base_config.data
     if c.name in EMBEDDED:
         return f"{c.name} (embedded)"
@@ -74,16 +76,18 @@ def describe(sweep: Sweep, strict: bool = False, fallback: bool = True) -> str:
     else:
         return f"{c.name} (found under {c.root})"
     first, off = "", "downloads are off (data.download=false)"
-    if c.download and off in missing:  # absent, not unreadable (files that are there are never downloaded over)
+    # absent, not unreadable (files that are there are never downloaded over)
+    if c.download and off in missing:
         first = f"a real run first tries to download it into {c.root} (data.download=true); if that fails, "
         missing = missing.replace(off, "download failed: <its reason>")  # the line the run then ends with
     if strict or not fallback:
-        hint = f"; --no-strict-data falls back to the embedded {FALLBACK} instead" if strict and fallback else ""
-        then = (f"it stops before Ray starts, exit status 2, with the one line 'error: {refusal(missing, strict)}'"
-                f"{hint}")
+        hint = (f"; --no-strict-data falls back to the embedded {FALLBACK} instead" if strict and fallback
+                else "")
+        then = ("it stops before Ray starts, exit status 2, with the one line 'error: "
+                f"{refusal(missing, strict)}'{hint}")
     else:
-        then = (f"it falls back, loudly, to the embedded {FALLBACK} (4,500 real MNIST training digits; every trial "
-                f"records data.name={FALLBACK}); --strict-data makes this an error instead")
+        then = (f"it falls back, loudly, to the embedded {FALLBACK} (4,500 real MNIST training digits; every "
+                f"trial records data.name={FALLBACK}); --strict-data makes this an error instead")
     return f"{c.name} NOT found under {c.root}: {first or 'a real run '}{then}"
 
 

@@ -1,4 +1,5 @@
-"""A sweep file's ``space`` entries -> :class:`Domain` objects whose values were each checked once. No Ray here.
+"""A sweep file's ``space`` entries -> :class:`Domain` objects whose values were each checked once. No Ray
+here.
 
 Every grid or choice value, and both bounds of a sampled range, is read against the base config's field for
 its key (:func:`ebm.strict.replace`: its type, its section's checks), so a value that would make a bad run
@@ -35,7 +36,8 @@ def domain(key: str, spec: Any, config, where: str) -> Domain:
     if key == "seed":
         raise ConfigError(f"{where}: space.seed: list repeated seeds under seeds: [...] instead")
     if key in UNSWEEPABLE:
-        raise ConfigError(f"{where}: space.{key} cannot be swept; run the sweep once per value (--set {key}=)")
+        raise ConfigError(f"{where}: space.{key} cannot be swept; run the sweep once per value (--set "
+                          f"{key}=)")
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ConfigError(f"{where}: space.{key}={spec!r} must be {SHAPE}")
     ((kind, args),) = spec.items()

@@ -21,8 +21,8 @@ A sweep file::
 
 Everything is checked before Ray starts, by the loader run configs use (:mod:`ebm.strict`), with its one error
 type: an unknown key fails with a close match, every space entry must name a key of the base config, and every
-grid value must make a valid run config (``sweeps.space``). The base config stays typed (``Sweep.base_config``)
-until ``sweeps.tuner.param_space`` flattens it for Tune. Errors are one line.
+grid value must make a valid run config (``sweeps.space``). The base config stays typed
+(``Sweep.base_config``) until ``sweeps.tuner.param_space`` flattens it for Tune. Errors are one line.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _configs_dir() -> str:
-    """The checkout's configs/, else the copy a non-editable install ships as the package ebm_cd_study_configs."""
+    """The checkout's configs/, else the copy a non-editable install ships as the package
+    ebm_cd_study_configs."""
     here = os.path.join(REPO_ROOT, "configs")
     if os.path.isdir(os.path.join(here, "sweeps")):
         return here
@@ -114,7 +115,8 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
     presets = _mapping(raw.get("presets") or {}, f"{where}: presets")
     for pname, praw in presets.items():
         known(pname, PRESETS, f"{where}: presets", what="preset")
-        _check_keys(_mapping(praw or {}, f"{where}: presets.{pname}"), PRESET_KEYS, where, f"presets.{pname}.")
+        _check_keys(_mapping(praw or {}, f"{where}: presets.{pname}"), PRESET_KEYS, where,
+                    f"presets.{pname}.")
     known(preset, PRESETS, "--preset", what="preset")
     merged = _apply_preset(raw, presets.get(preset) or {}, where)
     src = f"{where} (preset {preset})" if presets.get(preset) else where
@@ -135,12 +137,14 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
             raise ConfigError(f"--set {key}: {key} is swept by {where} ({space[key]}); drop it from --set "
                               f"or edit the sweep's space")
 
-    settings = build(SweepSettings, {**{k: v for k, v in merged.items() if k in SETTINGS and k not in UNTYPED},
+    settings = build(SweepSettings,
+                     {**{k: v for k, v in merged.items() if k in SETTINGS and k not in UNTYPED},
                                      "seeds": seeds}, src, what="key")
     # A claim may name a value only some presets run: it is checked against every grid the file gives its key.
     grids = grids_of([raw.get("space"), *((p or {}).get("space") for p in presets.values())])
     settings.literature = read_claims(raw.get("literature"), grids, where)
-    sweep = Sweep(**{k: getattr(settings, k) for k in SETTINGS}, name=os.path.splitext(os.path.basename(path))[0],
+    sweep = Sweep(**{k: getattr(settings, k) for k in SETTINGS},
+                  name=os.path.splitext(os.path.basename(path))[0],
                   path=path, preset=preset, base=base, base_config=config, space=space)
     _check(sweep, src)
     return sweep
@@ -170,16 +174,20 @@ def _base_path(base: Any, sweep_file: str, where: str) -> str | None:
     if base is None:
         return None
     if not isinstance(base, str):
-        raise ConfigError(f"{where}: base must be a single-run config's path, e.g. configs/rbm_mnist_cd1.yaml")
-    shipped = os.path.join(CONFIGS_DIR, base.removeprefix("configs/")) if base.startswith("configs/") else base
-    for candidate in (os.path.join(REPO_ROOT, base), shipped, os.path.join(os.path.dirname(sweep_file), base), base):
+        raise ConfigError(f"{where}: base must be a single-run config's path, e.g. "
+                          "configs/rbm_mnist_cd1.yaml")
+    shipped = (os.path.join(CONFIGS_DIR, base.removeprefix("configs/")) if base.startswith("configs/")
+               else base)
+    for candidate in (os.path.join(REPO_ROOT, base), shipped, os.path.join(os.path.dirname(sweep_file), base),
+                      base):
         if os.path.isfile(candidate):
             return os.path.normpath(candidate)
     raise ConfigError(f"{where}: base config {base} not found (paths are relative to the repository root)")
 
 
 def _base_config(base: str | None, sets: dict, cli: list[tuple[str, Any]], where: str):
-    """Base YAML (typed once), then the sweep's ``set`` and ``--set``, each value checked where it comes from."""
+    """Base YAML (typed once), then the sweep's ``set`` and ``--set``, each value checked where it comes
+    from."""
     raw = read_yaml(base) if base else {}
     assignments = [(k, v, f"{where}: set") for k, v in sets.items()] + [(k, v, "--set") for k, v in cli]
     for key, value, _ in assignments:
@@ -200,7 +208,8 @@ def _check(s: Sweep, where: str) -> None:
         if value not in known_metrics:
             close = difflib.get_close_matches(value, known_metrics, n=1, cutoff=0.6)
             examples = ", ".join(m for m in known_metrics if m.startswith(("eval/", "final/")))[:200]
-            hint = f"did you mean {close[0]}?" if close else f"{s.kind} runs with this config report e.g. {examples}"
+            hint = (f"did you mean {close[0]}?" if close
+                    else f"{s.kind} runs with this config report e.g. {examples}")
             raise ConfigError(f"{where}: {key}={value!r} is not a metric {s.kind} runs report; {hint}")
         better = direction(value)
         if better not in (None, s.mode):
@@ -230,8 +239,8 @@ def _check(s: Sweep, where: str) -> None:
     q = s.sequential
     if q.more_seeds:
         if s.search.type != "grid" or sch.type == "asha" or s.num_samples != 1:
-            raise ConfigError(f"{where}: sequential seeds look at every configuration's final value, so they need "
-                              f"search.type grid, num_samples 1 and no scheduler (got {s.search.type}, "
+            raise ConfigError(f"{where}: sequential seeds look at every configuration's final value, so they "
+                              f"need search.type grid, num_samples 1 and no scheduler (got {s.search.type}, "
                               f"{s.num_samples}, {sch.type}); drop sequential or those")
         reused = sorted(set(q.more_seeds) & set(s.seeds))
         if reused:

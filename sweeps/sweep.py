@@ -1,7 +1,8 @@
 """A sweep, typed: what ``sweeps.spec`` reads a sweep file into, and everything downstream takes. No Ray here.
 
 Each field has its default and docstring, as the run configs' do, and is read by the same loader
-(:func:`ebm.strict.build`); :class:`Sweep` adds what the file resolves to: the typed base config and the space.
+(:func:`ebm.strict.build`); :class:`Sweep` adds what the file resolves to: the typed base config and the
+space.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class SchedulerSpec:
     """ASHA: about 1/reduction_factor of the trials reaching a rung go on past it."""
 
     def __post_init__(self):
-        check(math.isfinite(self.reduction_factor), "reduction_factor", self.reduction_factor, "must be finite")
+        check(math.isfinite(self.reduction_factor), "reduction_factor", self.reduction_factor,
+              "must be finite")
 
 
 @dataclass
@@ -62,20 +64,22 @@ class ResourcesSpec:
 
 @dataclass
 class SequentialSpec:
-    """Seeds spent where a contrast is still unsettled (:mod:`sweeps.sequential`): after every configuration has run
-    ``seeds``, each contrast the report makes is looked at, and only the configurations of those neither clear nor
-    within ``resolve`` run the next ``per_round`` of ``more_seeds``; then the next look, until all settle or
-    ``more_seeds`` is spent. Every interval of such a sweep's report is at level 1 - 0.05 / looks, so that what
-    it calls clear stays wrong at most 5% of the time however the looks fall (Bonferroni over the looks)."""
+    """Seeds spent where a contrast is still unsettled (:mod:`sweeps.sequential`): after every configuration
+    has run ``seeds``, each contrast the report makes is looked at, and only the configurations of those
+    neither clear nor within ``resolve`` run the next ``per_round`` of ``more_seeds``; then the next look,
+    until all settle or ``more_seeds`` is spent. Every interval of such a sweep's report is at level 1 - 0.05
+    / looks, so that what it calls clear stays wrong at most 5% of the time however the looks fall (Bonferroni
+    over the looks)."""
 
     more_seeds: list[int] = field(default_factory=list)
-    """Seeds held back for unsettled contrasts, in the order they are spent ([] = no looks: every configuration
-    runs ``seeds``)."""
+    """Seeds held back for unsettled contrasts, in the order they are spent ([] = no looks: every
+    configuration runs ``seeds``)."""
     per_round: int = 2
     """Seeds added per look to each configuration of an unsettled contrast."""
     resolve: float = 0.0
-    """The smallest difference in the rank metric that matters: a contrast whose interval lies within +-resolve
-    is settled as "no difference larger than resolve" (0 = only a clear difference settles a contrast)."""
+    """The smallest difference in the rank metric that matters: a contrast whose interval lies within
+    +-resolve is settled as "no difference larger than resolve" (0 = only a clear difference settles a
+    contrast)."""
 
     def __post_init__(self):
         check(self.per_round >= 1, "sequential.per_round", self.per_round, "must be >= 1")
@@ -138,7 +142,8 @@ class SweepSettings:
     def __post_init__(self):
         self.description = self.description.strip()
         self.caveat = " ".join(self.caveat.split())
-        for key, low in (("num_samples", 1), ("max_failures", 0), ("keep_checkpoints", 1), ("sample_every", 0)):
+        for key, low in (("num_samples", 1), ("max_failures", 0), ("keep_checkpoints", 1),
+                         ("sample_every", 0)):
             check(getattr(self, key) >= low, key, getattr(self, key), f"must be >= {low}")
 
 
@@ -161,7 +166,8 @@ class Sweep(SweepSettings):
 
     @property
     def config(self) -> dict:
-        """``base_config`` as flat dotted keys, for reading (a fresh dict: change ``base_config``, not this)."""
+        """``base_config`` as flat dotted keys, for reading (a fresh dict: change ``base_config``, not
+        this)."""
         return flatten(to_dict(self.base_config))
 
     @property
@@ -202,10 +208,11 @@ class Sweep(SweepSettings):
         s = self.scheduler
         return {
             "description": self.description, "kind": self.kind, "epochs": self.epochs,
-            "metric": self.metric, "rank_metric": self.ranked_by, "mode": self.mode, "seeds": list(self.seeds),
-            "num_samples": self.num_samples,
+            "metric": self.metric, "rank_metric": self.ranked_by, "mode": self.mode,
+            "seeds": list(self.seeds), "num_samples": self.num_samples,
             "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
-            "scheduler": {"type": s.type, "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
+            "scheduler": {"type": s.type,
+                          "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
             "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
             "caveat": self.caveat, "literature": [c.to_dict() for c in self.literature],
             "sequential": ({"more_seeds": list(q.more_seeds), "per_round": q.per_round, "resolve": q.resolve,

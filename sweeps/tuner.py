@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 def param_space(sweep: Sweep) -> dict:
     """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid. With
-    sequential seeds the search algorithm hands out the swept keys and the seed, so only the base config is here."""
+    sequential seeds the search algorithm hands out the swept keys and the seed, so only the base config is
+    here."""
     from ray import tune
 
     space = flatten(to_dict(sweep.base_config))
@@ -53,7 +54,8 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
         param_space=param_space(sweep),
         tune_config=tune.TuneConfig(
             metric=sweep.metric, mode=sweep.mode,
-            num_samples=-1 if sweep.sequential.more_seeds else sweep.num_samples,  # -1: until the search ends it
+            # -1: until the search ends it
+            num_samples=-1 if sweep.sequential.more_seeds else sweep.num_samples,
             scheduler=_scheduler(sweep), search_alg=_search_alg(sweep, cluster_cpus),
             reuse_actors=True,  # a trial after another on the same worker skips the torch import
         ),
@@ -71,8 +73,8 @@ CALLBACKS = ("mlflow", "wandb")
 
 
 def tracking_callbacks(names: list[str], experiment: str) -> list:
-    """Tune's own logger callbacks for experiment trackers (``ray.tune.logger``), one per ``--callback`` name. A
-    missing package is a ConfigError whose one line names the extra to install. MLflow logs to
+    """Tune's own logger callbacks for experiment trackers (``ray.tune.logger``), one per ``--callback`` name.
+    A missing package is a ConfigError whose one line names the extra to install. MLflow logs to
     $MLFLOW_TRACKING_URI (default ./mlruns); W&B to $WANDB_PROJECT, offline when WANDB_MODE=offline."""
     out = []
     for name in names:
@@ -91,7 +93,8 @@ def tracking_callbacks(names: list[str], experiment: str) -> list:
             else:
                 raise ConfigError(f"unknown --callback {name!r}; choose from {', '.join(CALLBACKS)}")
         except ImportError:
-            raise ConfigError(f"--callback {name} needs the {name} package: pip install -e \".[{name}]\"") from None
+            raise ConfigError(f"--callback {name} needs the {name} package: pip install -e "
+                              f"\".[{name}]\"") from None
     return out
 
 

@@ -113,7 +113,8 @@ def build_cifar10_fixture(root: Path, source: Path = SOURCE) -> dict | None:
                                      names[n_train:]), folder / "test_batch")
     md5["batches.meta"] = _dump({"num_cases_per_batch": PER_TRAIN_BATCH, "label_names": LABEL_NAMES,
                                  "num_vis": 3 * 32 * 32}, folder / "batches.meta")
-    return {"md5": md5, "train": (images[:n_train], labels[:n_train]), "test": (images[n_train:], labels[n_train:])}
+    return {"md5": md5, "train": (images[:n_train], labels[:n_train]),
+            "test": (images[n_train:], labels[n_train:])}
 
 
 def patch_cifar10_md5s(monkeypatch, md5: dict[str, str]) -> None:

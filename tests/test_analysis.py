@@ -57,7 +57,8 @@ def _cd_k_trials():
 def cd_k(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cdk")
     sweep = write_sweep_file(folder, "cd_k", "configs/rbm_mnist_pcd1.yaml",
-                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1, 5]}},
+                             {"sampler.init": {"grid": ["data", "persistent"]},
+                              "sampler.k": {"grid": [1, 5]}},
                              [0, 1, 2], LL, "max", search={"type": "grid"})
     return write_experiment(folder, "cd_k", sweep, _cd_k_trials(), LL)
 
@@ -84,7 +85,8 @@ def test_frames_read_every_trial_with_its_outcome(cd_k):
     assert nan_ok["outcome"] == "ok" and math.isnan(nan_ok[LL]) and math.isnan(nan_ok[f"best/{LL}"])
     assert t.loc[("data", 1, 0), LL] == -100 and t.loc[("data", 1, 0), f"best/{LL}"] == -100
     assert t.loc[("data", 1, 0), "best_iteration"] == 3
-    assert t.loc[("data", 1, 0), "time_total_s"] == pytest.approx(4.5) and t.loc[("data", 1, 0), "cpu_s"] == 4.5
+    assert t.loc[("data", 1, 0), "time_total_s"] == pytest.approx(4.5) and t.loc[("data", 1, 0),
+                                                                                 "cpu_s"] == 4.5
     assert t.loc[("data", 1, 0), "samples"].endswith("samples.png")
     assert not isinstance(t.loc[("data", 5, 2), "samples"], str)  # a diverged run writes no samples
     assert not exp.notes
@@ -106,15 +108,18 @@ def test_group_means_and_t_intervals(cd_k):
     cd1, pcd1, cd5, pcd5 = (_group(g, i, k) for i, k in [("data", 1), ("persistent", 1), ("data", 5),
                                                           ("persistent", 5)])
     assert cd1["mean"] == pytest.approx(-102) and cd1["std"] == pytest.approx(2.0) and cd1["n"] == 3
-    assert cd1["ci"] == pytest.approx(T3 * 2 / math.sqrt(3)) and cd1["ci_low"] == pytest.approx(-102 - cd1["ci"])
-    assert pcd1["mean"] == pytest.approx(-92) and pcd1["ci"] == pytest.approx(T3 * math.sqrt(7) / math.sqrt(3))
+    assert (cd1["ci"] == pytest.approx(T3 * 2 / math.sqrt(3))
+            and cd1["ci_low"] == pytest.approx(-102 - cd1["ci"]))
+    assert (pcd1["mean"] == pytest.approx(-92)
+            and pcd1["ci"] == pytest.approx(T3 * math.sqrt(7) / math.sqrt(3)))
     assert cd5["mean"] == pytest.approx(-96) and cd5["n"] == 2 and cd5["trials"] == 3
     assert cd5["ci"] == pytest.approx(sps.t.ppf(0.975, 1) * math.sqrt(2) / math.sqrt(2))
     assert cd5["diverged"] == 1 and cd5["diverged_fraction"] == pytest.approx(1 / 3) and cd5["no_value"] == 1
     assert pcd5["mean"] == -88 and pcd5["n"] == 1 and math.isnan(pcd5["ci"]) and math.isnan(pcd5["std"])
     assert pcd5["errored"] == 1 and pcd5["ok"] == 2 and pcd5["no_value"] == 2
     # best mean first; CD-5, which diverged on a seed, after every configuration that never did
-    assert list(g["group"]) == ["init=persistent, k=5", "init=persistent, k=1", "init=data, k=1", "init=data, k=5"]
+    assert list(g["group"]) == ["init=persistent, k=5", "init=persistent, k=1", "init=data, k=1",
+                                "init=data, k=5"]
 
 
 def test_t_interval_and_paired_contrast():
@@ -134,18 +139,21 @@ def test_t_interval_and_paired_contrast():
 
 def test_summary_sentences_carry_the_frames_numbers(cd_k):
     text = sentences(load_experiment(cd_k))
-    assert text[0] == "12 trials (4 configurations x 3 seeds): 10 ran to the end, 1 diverged, 1 ended with an error."
-    assert text[1].startswith("Best configuration by eval/log_likelihood (higher is better): init=persistent, k=5, "
-                              "-88 (1 seed, so no interval).")
-    # paired by seed: differences 10, 11, 9; 2 degrees of freedom are too few to call it, so the seeds are shown
-    assert "PCD-1 beats CD-1 by 10 nats (3 seeds: 10, 11, 9; a paired interval needs >= 4 seeds to call it)." in text
+    assert (text[0] == "12 trials (4 configurations x 3 seeds): 10 ran to the end, 1 diverged, 1 ended with "
+                       "an error.")
+    assert text[1].startswith("Best configuration by eval/log_likelihood (higher is better): "
+                              "init=persistent, k=5, -88 (1 seed, so no interval).")
+    # paired by seed: differences 10, 11, 9; 2 degrees of freedom are too few to call it, so the seeds are
+    # shown
+    assert ("PCD-1 beats CD-1 by 10 nats (3 seeds: 10, 11, 9; a paired interval needs >= 4 seeds to call "
+            "it)." in text)
     assert "PCD-5 beats CD-5 by 8 nats (unpaired, 1 and 2 seeds: no interval)." in text
-    assert "1 of 12 trials diverged; 1 of 4 init/k cells had a diverged trial, all with k ≥ 5 (1 of the 2 cells " \
-           "with k ≥ 5)." in text
+    assert ("1 of 12 trials diverged; 1 of 4 init/k cells had a diverged trial, all with k ≥ 5 (1 of the 2 "
+            "cells with k ≥ 5).") in text
     assert any(s.startswith("1 trial ended with an error - a000000a: ValueError: boom in epoch 2. Retry with "
                             "python sweeps/run.py ") and s.endswith(" --resume.") for s in text)
-    assert "1 trial ran without diverging but reported no finite eval/log_likelihood (shown as nan in the tables)." \
-        in text
+    assert ("1 trial ran without diverging but reported no finite eval/log_likelihood (shown as nan in the "
+            "tables).") in text
 
 
 def test_a_difference_whose_interval_includes_zero_says_so(tmp_path):
@@ -159,9 +167,10 @@ def test_a_difference_whose_interval_includes_zero_says_so(tmp_path):
                                                       config={"kind": "rbm", "train.epochs": 1})))
     lit, line = [s for s in text if "CD-1" in s]
     # differences 1, -1, -1, -1: -0.5 ± t(0.975, 3) * 1 / 2 = 1.59; the largest difference it allows is 2.09
-    assert line == ("PCD-1 trails CD-1 by 0.5 ± 1.6 nats (95% CI, paired over 4 seeds; the interval includes 0: no "
-                    "difference larger than 2.1 nats).")
-    assert lit.startswith("Tieleman (2008") and lit.endswith("not resolved at this scale (the interval includes 0).")
+    assert line == ("PCD-1 trails CD-1 by 0.5 ± 1.6 nats (95% CI, paired over 4 seeds; the interval includes "
+                    "0: no difference larger than 2.1 nats).")
+    assert lit.startswith("Tieleman (2008") and lit.endswith("not resolved at this scale (the interval "
+                                                             "includes 0).")
     assert "No trial diverged." in text
 
 
@@ -171,10 +180,11 @@ def test_set_a_is_held_against_the_literature(tmp_path, pcd, verdict):
     """CD-1 vs CD-20 (Salakhutdinov & Murray 2008) and CD-1 vs PCD-1 (Tieleman 2008): each sentence gives the
     paired interval and whether the run agrees with the direction the paper reports."""
     sweep = write_sweep_file(tmp_path, "lit", "configs/rbm_mnist_pcd1.yaml",
-                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1, 20]}},
+                             {"sampler.init": {"grid": ["data", "persistent"]},
+                              "sampler.k": {"grid": [1, 20]}},
                              [0, 1, 2, 3], LL, "max", epochs=1)
-    values = {("data", 1): [-100, -101, -99, -100], ("data", 20): [-97, -98, -95, -96], ("persistent", 1): pcd,
-              ("persistent", 20): [-96, -97, -95, -96]}
+    values = {("data", 1): [-100, -101, -99, -100], ("data", 20): [-97, -98, -95, -96],
+              ("persistent", 1): pcd, ("persistent", 20): [-96, -97, -95, -96]}
     trials = [{"params": {"sampler.init": i, "sampler.k": k, "seed": s}, "values": [v]}
               for (i, k), vs in values.items() for s, v in enumerate(vs)]
     text = sentences(load_experiment(write_experiment(tmp_path, "lit", sweep, trials, LL, samples=False,
@@ -186,20 +196,23 @@ def test_set_a_is_held_against_the_literature(tmp_path, pcd, verdict):
 
 
 def test_collapsed_samples_rank_after_the_others_whatever_their_kid(tmp_path):
-    """conv_cd_k's failure, in small: short-run k=1 draws one pattern repeated (is_domain ~1.15), which KID scores
-    better than arms that draw digits of every class. It ranks after every configuration whose samples never
-    collapsed, before one with a diverged seed; the summary names it, and its win over CD says what it means."""
+    """conv_cd_k's failure, in small: short-run k=1 draws one pattern repeated (is_domain ~1.15), which KID
+    scores better than arms that draw digits of every class. It ranks after every configuration whose samples
+    never collapsed, before one with a diverged seed; the summary names it, and its win over CD says what it
+    means."""
     kid, is_domain = "eval/kid_domain", "eval/is_domain"
     sweep = write_sweep_file(tmp_path, "cdk", "configs/conv_mnist_pcd20.yaml",
-                             {"sampler.init": {"grid": ["data", "buffer", "noise"]}, "sampler.k": {"grid": [1, 5]}},
+                             {"sampler.init": {"grid": ["data", "buffer", "noise"]},
+                              "sampler.k": {"grid": [1, 5]}},
                              [0, 1], kid, "min", epochs=1)
-    cells = {("data", 1): (10.4, 1.0), ("data", 5): (10.6, 1.0), ("buffer", 1): (6.9, 2.5), ("buffer", 5): (1.6, 4.1),
+    cells = {("data", 1): (10.4, 1.0), ("data", 5): (10.6, 1.0), ("buffer", 1): (6.9, 2.5),
+             ("buffer", 5): (1.6, 4.1),
              ("noise", 1): (1.0, 1.15), ("noise", 5): (2.0, 3.0)}  # (KID, is_domain)
     trials = []
     for (init, k), (value, score) in cells.items():
         for seed in (0, 1):
-            t = {"params": {"sampler.init": init, "sampler.k": k, "seed": seed}, "values": [value + 0.01 * seed],
-                 "extra": {is_domain: [score]}}
+            t = {"params": {"sampler.init": init, "sampler.k": k, "seed": seed},
+                 "values": [value + 0.01 * seed], "extra": {is_domain: [score]}}
             if (init, k) == ("noise", 5) and seed == 1:
                 t.update(values=[NAN], diverged=True)
             trials.append(t)
@@ -210,7 +223,8 @@ def test_collapsed_samples_rank_after_the_others_whatever_their_kid(tmp_path):
                                 "init=data, k=5", "init=noise, k=5"]
     assert list(g["collapsed"]) == [0, 0, 2, 2, 2, 0]
     text = sentences(exp)
-    assert text[1].startswith("Best configuration by eval/kid_domain (lower is better): init=buffer, k=5, 1.605")
+    assert text[1].startswith("Best configuration by eval/kid_domain (lower is better): init=buffer, k=5, "
+                              "1.605")
     (line,) = [s for s in text if s.startswith("3 of 6 configurations drew collapsed samples on some seed")]
     assert "init=noise, k=1; init=data, k=1; init=data, k=5." in line
     (short_run,) = [s for s in text if s.startswith("short-run-1 beats CD-1")]
@@ -221,23 +235,26 @@ def test_collapsed_samples_rank_after_the_others_whatever_their_kid(tmp_path):
     from sweeps.report import table  # the driver's final table: the same order, and the count shown
 
     lines = table(g, ["sampler.init", "sampler.k"], kid, "min", 3).splitlines()
-    assert "with collapsed samples (eval/is_domain < 2) before them" in lines[0] and lines[1].endswith("collapsed")
+    assert ("with collapsed samples (eval/is_domain < 2) before them" in lines[0]
+            and lines[1].endswith("collapsed"))
     assert lines[4].split()[:2] == ["3", "noise"] and lines[4].split()[-1] == "2"
 
 
 def test_an_unreliable_likelihood_is_marked_and_ranks_after_the_reliable_ones(tmp_path):
-    """Issue 19: an RBM sweep steered by eval/reliable_log_likelihood, ranked by final/log_likelihood. k=1's AIS is
-    unreliable on its last epoch (eval/weight_ess reported, eval/reliable_log_likelihood NaN) and in its final
-    evaluation (final/reliable false): its optimistic -100 would win, yet it ranks after k=5's reliable -110, the
-    tables and the summary say why, and the training curve marks the points."""
+    """Issue 19: an RBM sweep steered by eval/reliable_log_likelihood, ranked by final/log_likelihood. k=1's
+    AIS is unreliable on its last epoch (eval/weight_ess reported, eval/reliable_log_likelihood NaN) and in
+    its final evaluation (final/reliable false): its optimistic -100 would win, yet it ranks after k=5's
+    reliable -110, the tables and the summary say why, and the training curve marks the points."""
     steer, rank = "eval/reliable_log_likelihood", "final/log_likelihood"
     sweep = write_sweep_file(tmp_path, "rbm", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}},
                              [0, 1], steer, "max", epochs=2, rank_metric=rank)
     trials = []
     for k, final, reliable in ((1, -100.0, False), (5, -110.0, True)):
         for seed in (0, 1):
-            trials.append({"params": {"sampler.k": k, "seed": seed}, "values": [-130.0, final if reliable else NAN],
-                           "extra": {LL: [-130.0, final], "eval/weight_ess": [50.0, 40.0 if reliable else 3.0],
+            trials.append({"params": {"sampler.k": k, "seed": seed},
+                           "values": [-130.0, final if reliable else NAN],
+                           "extra": {LL: [-130.0, final],
+                                     "eval/weight_ess": [50.0, 40.0 if reliable else 3.0],
                                      rank: [None, final + seed], "final/reliable": [None, reliable]}})
     exp = load_experiment(write_experiment(tmp_path, "rbm", sweep, trials, steer))
     g = exp.groups()
@@ -249,7 +266,8 @@ def test_an_unreliable_likelihood_is_marked_and_ranks_after_the_reliable_ones(tm
     from sweeps.report import table
 
     lines = table(g, ["sampler.k"], rank, "max", 2).splitlines()
-    assert "with a value its run called unreliable before them" in lines[0] and lines[1].endswith("unreliable")
+    assert ("with a value its run called unreliable before them" in lines[0]
+            and lines[1].endswith("unreliable"))
     assert lines[3].split()[:2] == ["2", "1"] and lines[3].split()[-1] == "2"
     out = tmp_path / "report"
     assert main([exp.path, "--out", str(out)]) == 0
@@ -271,13 +289,14 @@ def test_ablation_heatmap_and_divergence_threshold(tmp_path):
                 if step == 100.0 and (noise == 0.01 or seed == 1):
                     t.update(values=[0.3, NAN], diverged=True)
                 trials.append(t)
-    path = write_experiment(tmp_path, "langevin", sweep, trials, kid, config={"kind": "conv_ebm", "train.epochs": 2})
+    path = write_experiment(tmp_path, "langevin", sweep, trials, kid,
+                            config={"kind": "conv_ebm", "train.epochs": 2})
     exp = load_experiment(path)
     text = sentences(exp)
-    assert "3 of 12 trials diverged; 2 of 6 step_size/noise_std cells had a diverged trial, all with step_size ≥ " \
-           "100 (every cell with step_size ≥ 100 had one)." in text
-    assert text[1].startswith("Best configuration by eval/kid_domain (lower is better): step_size=1, noise_std=0.001, "
-                              "0.016 (2 seeds: 0.011, 0.021).")
+    assert ("3 of 12 trials diverged; 2 of 6 step_size/noise_std cells had a diverged trial, all with "
+            "step_size ≥ 100 (every cell with step_size ≥ 100 had one).") in text
+    assert text[1].startswith("Best configuration by eval/kid_domain (lower is better): step_size=1, "
+                              "noise_std=0.001, 0.016 (2 seeds: 0.011, 0.021).")
     out = tmp_path / "report"
     assert main([path, "--out", str(out)]) == 0
     assert_real_plot(str(out / "heatmap.png"))
@@ -287,14 +306,15 @@ def test_ablation_heatmap_and_divergence_threshold(tmp_path):
 
 def test_asha_stopped_and_unfinished_trials(tmp_path):
     sweep = write_sweep_file(tmp_path, "asha", "configs/rbm_mnist_pcd1.yaml",
-                             {"train.lr": {"loguniform": [1.0e-3, 0.3]}, "sampler.k": {"choice": [1, 5]}}, [0], LL,
-                             "max", epochs=9, num_samples=5,
+                             {"train.lr": {"loguniform": [1.0e-3, 0.3]}, "sampler.k": {"choice": [1, 5]}},
+                             [0], LL, "max", epochs=9, num_samples=5,
                              scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3},
                              search={"type": "optuna"})
     trials = [{"params": {"train.lr": 0.1, "sampler.k": 1, "seed": 0}, "values": list(range(-109, -100))},
               {"params": {"train.lr": 0.001, "sampler.k": 5, "seed": 0}, "values": [-150]},
               {"params": {"train.lr": 0.002, "sampler.k": 1, "seed": 0}, "values": [-140, -139, -138]},
-              {"params": {"train.lr": 0.05, "sampler.k": 5, "seed": 0}, "values": [-120, -118], "status": "RUNNING"},
+              {"params": {"train.lr": 0.05, "sampler.k": 5, "seed": 0}, "values": [-120, -118],
+               "status": "RUNNING"},
               {"params": {"train.lr": 0.03, "sampler.k": 1, "seed": 0}, "values": [], "status": "PENDING"}]
     path = write_experiment(tmp_path, "asha", sweep, trials, LL, config={"kind": "rbm", "train.epochs": 9})
     exp = load_experiment(path)
@@ -303,17 +323,17 @@ def test_asha_stopped_and_unfinished_trials(tmp_path):
     assert exp.trials["iterations"].tolist() == [9, 1, 3, 2, 0]
     assert pd.isna(exp.trials.loc[4, "path"])  # pending: Tune knows it, it never wrote a folder
     text = sentences(exp)
-    assert "ASHA stopped 2 of 5 trials early, after a median of 2 of 9 iterations; they count with their last " \
-           "reported value." in text
-    assert text[0] == "5 trials (5 configurations x 1 seed): 1 ran to the end, 2 were stopped early by ASHA, " \
-                      "2 were unfinished when the sweep stopped."
+    assert ("ASHA stopped 2 of 5 trials early, after a median of 2 of 9 iterations; they count with their "
+            "last reported value.") in text
+    assert text[0] == ("5 trials (5 configurations x 1 seed): 1 ran to the end, 2 were stopped early by "
+                       "ASHA, 2 were unfinished when the sweep stopped.")
     assert f"2 trials (1 started) had not finished when the sweep stopped; their values are not averaged. " \
            f"Continue with python sweeps/run.py {sweep} --storage {tmp_path} --resume." in text
 
 
 def test_a_sweep_interrupted_before_any_report_still_gets_a_report(tmp_path):
-    sweep = write_sweep_file(tmp_path, "early", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}},
-                             [0], LL, "max")
+    sweep = write_sweep_file(tmp_path, "early", "configs/rbm_mnist_pcd1.yaml",
+                             {"sampler.k": {"grid": [1, 5]}}, [0], LL, "max")
     trials = [{"params": {"sampler.k": 1, "seed": 0}, "values": [], "status": "RUNNING"},
               {"params": {"sampler.k": 5, "seed": 0}, "values": [], "status": "PENDING"}]
     path = write_experiment(tmp_path, "early", sweep, trials, LL)
@@ -327,11 +347,13 @@ def test_a_sweep_interrupted_before_any_report_still_gets_a_report(tmp_path):
 
 def test_parameter_importance_for_a_tuning_sweep(tmp_path):
     sweep = write_sweep_file(tmp_path, "tune", "configs/rbm_mnist_pcd1.yaml",
-                             {"train.lr": {"loguniform": [1.0e-3, 0.3]}, "train.momentum": {"uniform": [0.0, 0.9]},
+                             {"train.lr": {"loguniform": [1.0e-3, 0.3]},
+                              "train.momentum": {"uniform": [0.0, 0.9]},
                               "sampler.k": {"choice": [1, 5, 20]}}, [0], LL, "max", num_samples=12,
                              search={"type": "optuna"})
     lrs = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.003, 0.03, 0.15, 0.008]
-    trials = [{"params": {"train.lr": lr, "train.momentum": 0.1 * (i % 9), "sampler.k": [1, 5, 20][i % 3], "seed": 0},
+    trials = [{"params": {"train.lr": lr, "train.momentum": 0.1 * (i % 9), "sampler.k": [1, 5, 20][i % 3],
+                          "seed": 0},
                "values": [-200, -150 + 40 * math.log10(lr) + 0.1 * (i % 3)]} for i, lr in enumerate(lrs)]
     exp = load_experiment(write_experiment(tmp_path, "tune", sweep, trials, LL, config={"kind": "rbm",
                                                                                        "train.epochs": 2}))
@@ -351,7 +373,8 @@ def test_settings_recorded_by_the_driver_outlive_the_sweep_file(tmp_path):
     from sweeps.spec import load_sweep
 
     sweep = write_sweep_file(tmp_path, "rec", "configs/rbm_mnist_pcd1.yaml",
-                             {"sampler.init": {"grid": ["data", "persistent"]}, "sampler.k": {"grid": [1, 5]}},
+                             {"sampler.init": {"grid": ["data", "persistent"]},
+                              "sampler.k": {"grid": [1, 5]}},
                              [0, 1, 2], LL, "max", epochs=3)
     path = write_experiment(tmp_path, "rec", sweep, _cd_k_trials(), LL)
     record_file = os.path.join(path, "sweep.yaml")
@@ -364,21 +387,24 @@ def test_settings_recorded_by_the_driver_outlive_the_sweep_file(tmp_path):
         f.write("metric: eval/other\n")
     exp = load_experiment(path)
     assert exp.sweep.metric == LL and exp.sweep.mode == "max" and exp.sweep.seeds == [0, 1, 2]
-    assert exp.sweep.domains == {"sampler.init": ("grid", ["data", "persistent"]), "sampler.k": ("grid", [1, 5])}
+    assert exp.sweep.domains == {"sampler.init": ("grid", ["data", "persistent"]),
+                                 "sampler.k": ("grid", [1, 5])}
     assert exp.sweep.max_t == 3 and exp.sweep.kind == "rbm" and "as recorded" in exp.sweep.source
     assert not any("inferred" in n or "no longer loads" in n for n in exp.notes)
 
 
 def test_a_record_without_settings_is_refused_naming_what_wrote_it(tmp_path, capsys):
-    sweep = write_sweep_file(tmp_path, "old", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}}, [0],
-                             LL, "max")
+    sweep = write_sweep_file(tmp_path, "old", "configs/rbm_mnist_pcd1.yaml", {"sampler.k": {"grid": [1, 5]}},
+                             [0], LL, "max")
     path = write_experiment(tmp_path, "old", sweep, _cd_k_trials(), LL)
-    with open(os.path.join(path, "sweep.yaml"), "w") as f:  # what sweeps/run.py wrote before it recorded settings
+    # what sweeps/run.py wrote before it recorded settings
+    with open(os.path.join(path, "sweep.yaml"), "w") as f:
         yaml.safe_dump({"sweep": sweep, "preset": "cpu", "overrides": [], "data": "mnist5k",
                         "provenance": {"project": "0.1.0", "git_commit": "abc1234"}}, f)
     assert main([path, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds no settings: it was written by ebm-cd-study 0.1.0 at commit abc1234" in err
+    assert (err.count("\n") == 1
+            and "holds no settings: it was written by ebm-cd-study 0.1.0 at commit abc1234" in err)
 
 
 def test_without_the_driver_record_settings_are_inferred_and_said_so(tmp_path):
@@ -526,7 +552,8 @@ def test_runs_as_a_module_without_ray_or_the_trainables(cd_k, tmp_path):
 
 def test_metric_override_and_unknown_metric(cd_k, tmp_path, capsys):
     exp = load_experiment(cd_k, metric="eval/ess", mode="max")
-    assert exp.groups().iloc[0]["mean"] == pytest.approx(51.0)  # k=5: 50, 51, 52 over the seeds (ESS = 10k + seed)
+    # k=5: 50, 51, 52 over the seeds (ESS = 10k + seed)
+    assert exp.groups().iloc[0]["mean"] == pytest.approx(51.0)
     assert main([cd_k, "--out", str(tmp_path / "o"), "--metric", "eval/nope"]) == 2
     assert "eval/nope" in capsys.readouterr().err
 
@@ -546,10 +573,13 @@ def test_a_preset_that_cannot_answer_its_question_says_so_first(tmp_path):
                              [0], LL, "max", epochs=1, presets={"cpu": {"caveat": why}, "smoke": {}})
     trials = [{"params": {"sampler.init": i, "sampler.k": 1, "seed": 0}, "values": [-100.0]}
               for i in ("data", "persistent")]
-    path = write_experiment(tmp_path, "cv", sweep, trials, LL, samples=False, config={"kind": "rbm", "train.epochs": 1})
-    assert sentences(load_experiment(path))[0] == f"This preset cannot answer its question at its scale: {why}"
+    path = write_experiment(tmp_path, "cv", sweep, trials, LL, samples=False,
+                            config={"kind": "rbm", "train.epochs": 1})
+    assert (sentences(load_experiment(path))[0] == "This preset cannot answer its question at its scale: "
+                                                   f"{why}")
     record = yaml.safe_load(open(os.path.join(path, "sweep.yaml")))
-    with open(os.path.join(path, "sweep.yaml"), "w") as f:  # as sweeps/run.py records it: the settings, not the file
+    # as sweeps/run.py records it: the settings, not the file
+    with open(os.path.join(path, "sweep.yaml"), "w") as f:
         yaml.safe_dump({**record, "preset": "smoke", "settings": load_sweep(sweep, "cpu").settings()}, f)
     assert sentences(load_experiment(path))[0].endswith(why)
     assert not load_sweep(sweep, "smoke").caveat  # one preset's caveat is not another's
@@ -561,7 +591,8 @@ def test_a_sweep_that_fell_back_to_the_embedded_data_says_so_first(tmp_path):
                              [0, 1], LL, "max", epochs=1)
     trials = [{"params": {"sampler.init": i, "sampler.k": 1, "seed": s}, "values": [-100.0 - s]}
               for i in ("data", "persistent") for s in (0, 1)]
-    path = write_experiment(tmp_path, "fb", sweep, trials, LL, samples=False, config={"kind": "rbm", "train.epochs": 1})
+    path = write_experiment(tmp_path, "fb", sweep, trials, LL, samples=False,
+                            config={"kind": "rbm", "train.epochs": 1})
     assert not sentences(load_experiment(path))[0].startswith("This run cannot answer")
     record = yaml.safe_load(open(os.path.join(path, "sweep.yaml")))
     with open(os.path.join(path, "sweep.yaml"), "w") as f:

@@ -1,6 +1,6 @@
-"""What a report may call a difference (``analysis.stats.contrast``): the 3-degrees-of-freedom rule, seed points
-instead of 1-df bars in the plots, main effects of a grid, the best against its runners-up, and swinging seeds.
-Synthetic experiment folders (Tune's on-disk format, no Ray, no training)."""
+"""What a report may call a difference (``analysis.stats.contrast``): the 3-degrees-of-freedom rule, seed
+points instead of 1-df bars in the plots, main effects of a grid, the best against its runners-up, and
+swinging seeds. Synthetic experiment folders (Tune's on-disk format, no Ray, no training)."""
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -32,7 +32,8 @@ def test_two_seeds_are_too_few_and_show_their_differences():
     c = stats.contrast(pd.Series([1.38, 1.44]), pd.Series([1.0, 1.0]), "max")
     assert (c.verdict, c.how, c.n, c.dof) == ("too few seeds", "paired", 2, 1.0)
     assert c.difference == pytest.approx(0.41) and c.seeds == pytest.approx((0.38, 0.44))
-    assert stats.amount(c, "in m") == "0.41 in m (2 seeds: 0.38, 0.44; a paired interval needs >= 4 seeds to call it)"
+    assert (stats.amount(c, "in m") == "0.41 in m (2 seeds: 0.38, 0.44; a paired interval needs >= 4 seeds "
+                                       "to call it)")
     three = stats.contrast(pd.Series([1.0, 2.0, 3.0]), pd.Series([0.0, 0.0, 0.0]), "max")
     assert three.verdict == "too few seeds" and three.dof == 2 < stats.MIN_PAIRED_DOF
     one = stats.contrast(pd.Series([1.0]), pd.Series([0.5]), "max")
@@ -74,15 +75,15 @@ def test_one_sample_against_a_threshold():
 
 def test_a_two_seed_sweep_never_calls_a_difference(tmp_path):
     text = sentences(langevin_grid(tmp_path, seeds=(0, 1)))
-    assert text[1] == ("Best configuration by eval/kid_domain (lower is better): step_size=10, noise_std=0.001, "
-                       "0.072 (2 seeds: 0.071, 0.073).")
+    assert text[1] == ("Best configuration by eval/kid_domain (lower is better): step_size=10, "
+                       "noise_std=0.001, 0.072 (2 seeds: 0.071, 0.073).")
     compared = [s for s in text if " by " in s and ("behind" in s or " vs " in s)]
     assert compared and all("a paired interval needs >= 4 seeds to call it" in s for s in compared)
     assert not any("95% CI" in s for s in text)
     (runner_up,) = [s for s in text if s.startswith("The runner-up")]
-    assert runner_up == ("The runner-up, step_size=100, noise_std=0.001 (0.072), ties with the best on average, a "
-                         "difference of 0 in eval/kid_domain (2 seeds: 0.01, -0.01; a paired interval needs >= 4 "
-                         "seeds to call it).")
+    assert runner_up == ("The runner-up, step_size=100, noise_std=0.001 (0.072), ties with the best on "
+                         "average, a difference of 0 in eval/kid_domain (2 seeds: 0.01, -0.01; a paired "
+                         "interval needs >= 4 seeds to call it).")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,11 +96,11 @@ def test_main_effects_of_a_3x3x4_grid(tmp_path):
     per_seed = [sum(d1[3 * s:3 * s + 3]) / 3 for s in range(4)]  # averaged over the noise levels, per seed
     half = sps.t.ppf(0.975, 3) * pd.Series(per_seed).std() / 2
     assert (f"step_size=1 vs step_size=10, averaged over the 3 noise_std values: worse by "
-            f"{stats.fmt(sum(per_seed) / 4, 3)} ± {stats.fmt(half, 2)} in eval/kid_domain (95% CI, paired over 4 "
-            f"seeds).") in text
+            f"{stats.fmt(sum(per_seed) / 4, 3)} ± {stats.fmt(half, 2)} in eval/kid_domain (95% CI, paired "
+            "over 4 seeds).") in text
     (null,) = [s for s in text if s.startswith("step_size=100 vs step_size=10")]
-    assert null.startswith("step_size=100 vs step_size=10, averaged over the 3 noise_std values: no difference "
-                           "larger than ") and "(95% CI, paired over 4 seeds: " in null
+    assert null.startswith("step_size=100 vs step_size=10, averaged over the 3 noise_std values: no "
+                           "difference larger than ") and "(95% CI, paired over 4 seeds: " in null
     noise = [s for s in text if s.startswith("noise_std=")]
     assert [s.split(",")[0] for s in noise] == ["noise_std=0.005 vs noise_std=0.001",
                                                 "noise_std=0.02 vs noise_std=0.001"]
@@ -110,11 +111,11 @@ def test_cells_with_a_diverged_trial_are_left_out_and_said_so(tmp_path):
     exp = langevin_grid(tmp_path, diverged={(100.0, 0.02, 3)})
     text = sentences(exp)
     (line,) = [s for s in text if s.startswith("step_size=100 vs step_size=10")]
-    assert line.startswith("step_size=100 vs step_size=10, averaged over the 2 noise_std values where neither "
-                           "diverged (left out: noise_std=0.02, where a trial diverged): ")
+    assert line.startswith("step_size=100 vs step_size=10, averaged over the 2 noise_std values where "
+                           "neither diverged (left out: noise_std=0.02, where a trial diverged): ")
     (line,) = [s for s in text if s.startswith("noise_std=0.02 vs")]
-    assert "averaged over the 2 step_size values where neither diverged (left out: step_size=100, where a trial " \
-           "diverged)" in line
+    assert ("averaged over the 2 step_size values where neither diverged (left out: step_size=100, where a "
+            "trial diverged)") in line
     (line,) = [s for s in text if s.startswith("step_size=1 vs")]
     assert "averaged over the 3 noise_std values: worse by" in line  # step 1 and 10 never diverged
 
@@ -123,9 +124,9 @@ def test_the_best_is_contrasted_with_each_runner_up(tmp_path):
     text = sentences(langevin_grid(tmp_path))
     ups = [s for s in text if s.startswith(("The runner-up, ", "Third, ", "Fourth, ", "Fifth, "))]
     assert len(ups) == 4
-    assert ups[0] == ("The runner-up, step_size=100, noise_std=0.001 (0.07525), is behind the best by 0.00125 ± 0.016 "
-                      "in eval/kid_domain (95% CI, paired over 4 seeds; the interval includes 0: no difference larger "
-                      "than 0.018 in eval/kid_domain).")
+    assert ups[0] == ("The runner-up, step_size=100, noise_std=0.001 (0.07525), is behind the best by "
+                      "0.00125 ± 0.016 in eval/kid_domain (95% CI, paired over 4 seeds; the interval "
+                      "includes 0: no difference larger than 0.018 in eval/kid_domain).")
     assert all("paired over 4 seeds" in s for s in ups)
     assert text.index(ups[0]) > text.index(next(s for s in text if s.startswith("Best configuration")))
 
@@ -139,8 +140,8 @@ def test_main_effects_only_for_grids_over_two_keys(tmp_path):
                                            config={"kind": "conv_ebm", "train.epochs": 1}))
     assert effects.grid_keys(exp) == [] and effects.main_effects(exp) == []
     (up,) = [s for s in sentences(exp) if s.startswith("The runner-up")]
-    assert up.startswith("The runner-up, step_size=1 (1.05), is behind the best by 0.977 ± 0.2 in eval/kid_domain "
-                         "(95% CI, paired over 4 seeds).")
+    assert up.startswith("The runner-up, step_size=1 (1.05), is behind the best by 0.977 ± 0.2 in "
+                         "eval/kid_domain (95% CI, paired over 4 seeds).")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,7 +192,8 @@ def test_metric_vs_k_draws_seed_points_and_bars_only_for_four_seeds(tmp_path):
     points = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert sum(len(c.get_offsets()) for c in points) == 2 * 2 + 2 * 4  # every seed of every point
     assert _bars(ax) == 2  # the noise arm's two points have 4 seeds; the data arm's 2 seeds get none
-    assert sum(type(c).__name__ in ("PolyCollection", "FillBetweenPolyCollection") for c in ax.collections) == 1
+    assert sum(type(c).__name__ in ("PolyCollection", "FillBetweenPolyCollection")
+               for c in ax.collections) == 1
     plt.close(fig)
 
 
@@ -221,16 +223,16 @@ def test_a_seed_that_ends_far_worse_than_its_best_epoch_is_named(tmp_path):
     table = swings.swings(exp)
     assert len(table) == 8 and table["swung"].sum() == 1
     line = swings.sentence(exp)
-    assert line == ("Seeds that ended much worse than their own best epoch (eval/kid_domain worse than there by more "
-                    "than 3 x eval/kid_domain_spread): short-run k=20 swung on 1 of 4 seeds (seed 0: 0.15 at epoch 3 "
-                    "-> 3.4 at the end).")
+    assert line == ("Seeds that ended much worse than their own best epoch (eval/kid_domain worse than there "
+                    "by more than 3 x eval/kid_domain_spread): short-run k=20 swung on 1 of 4 seeds (seed 0: "
+                    "0.15 at epoch 3 -> 3.4 at the end).")
     assert line in sentences(exp)
 
 
 def test_without_a_spread_half_the_floor_to_ceiling_range_is_the_bar(tmp_path):
     line = swings.sentence(_short_run(tmp_path, spread=False))
-    assert line == ("No seed ended much worse than its own best epoch (eval/kid_domain worse than there by more than "
-                    "0.5 of the floor-to-ceiling range).")  # 3.4 - 0.15 is less than half of 10
+    assert line == ("No seed ended much worse than its own best epoch (eval/kid_domain worse than there by "
+                    "more than 0.5 of the floor-to-ceiling range).")  # 3.4 - 0.15 is less than half of 10
 
 
 def test_metrics_without_a_scale_get_no_swing_sentence(tmp_path):
@@ -238,5 +240,6 @@ def test_metrics_without_a_scale_get_no_swing_sentence(tmp_path):
                              [0, 1], "eval/log_likelihood", "max", epochs=3)
     trials = [{"params": {"sampler.k": k, "seed": s}, "values": [-100.0, -90.0, -150.0]}
               for k in (1, 5) for s in (0, 1)]
-    exp = load_experiment(write_experiment(tmp_path, "ll", sweep, trials, "eval/log_likelihood", samples=False))
+    exp = load_experiment(write_experiment(tmp_path, "ll", sweep, trials, "eval/log_likelihood",
+                                           samples=False))
     assert swings.sentence(exp) == ""

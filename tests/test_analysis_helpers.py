@@ -24,7 +24,8 @@ SESSION = "2026-01-01_00-00-00"
 
 def write_sweep_file(folder, name: str, base: str, space: dict, seeds: list, metric: str, mode: str,
                      epochs: int = 3, **fields) -> str:
-    spec = {"description": f"synthetic {name}", "base": base, "set": {"train.epochs": epochs, **fields.pop("set", {})},
+    spec = {"description": f"synthetic {name}", "base": base,
+            "set": {"train.epochs": epochs, **fields.pop("set", {})},
             "space": space, "seeds": seeds, "metric": metric, "mode": mode, **fields}
     path = os.path.join(str(folder), f"{name}.yaml")
     with open(path, "w") as f:
@@ -59,8 +60,8 @@ def write_experiment(folder, name: str, sweep_file: str | None, trials: list[dic
         state = {"stub": False, "trainable_name": "train_rbm", "trial_id": tid, "config": cfg,
                  "evaluated_params": t["params"], "status": t.get("status", "TERMINATED"),
                  "relative_logdir": logdir, "experiment_tag": f"{i + 1}_{tag}"}
-        meta = {"start_time": 1.0, "num_failures": 1 if t.get("error") else 0, "num_failures_after_restore": 0,
-                "error_filename": "error.txt" if t.get("error") else None,
+        meta = {"start_time": 1.0, "num_failures": 1 if t.get("error") else 0,
+                "num_failures_after_restore": 0, "error_filename": "error.txt" if t.get("error") else None,
                 "pickled_error_filename": "error.pkl" if t.get("error") else None,
                 "last_result": {**results[-1], "config": cfg} if results else {}}
         trial_data.append([json.dumps(state, indent=2), json.dumps(meta, indent=2)])
@@ -83,7 +84,8 @@ def _results(tid: str, cfg: dict, t: dict, metric: str) -> list[dict]:
              "node_id": "n0", "timestamp": 1700000000 + it, "checkpoint_dir_name": f"checkpoint_{it - 1:06d}",
              "should_checkpoint": True, "done": it == n, "training_iteration": it, "trial_id": tid,
              "date": SESSION, "time_this_iter_s": 1.5, "time_total_s": total, "pid": 1, "hostname": "vm",
-             "node_ip": "127.0.0.1", "config": cfg, "time_since_restore": total, "iterations_since_restore": it}
+             "node_ip": "127.0.0.1", "config": cfg, "time_since_restore": total,
+             "iterations_since_restore": it}
         for k, values in t.get("extra", {}).items():
             r[k] = values[it - 1]
         out.append(r)
@@ -110,7 +112,8 @@ def _write_trial(folder: str, cfg: dict, results: list[dict], t: dict, samples: 
     finished = t.get("status", "TERMINATED") == "TERMINATED" and not t.get("diverged")
     if samples and finished and len(t["values"]) == cfg.get("train.epochs", 3):
         rng = np.random.default_rng(len(folder))
-        Image.fromarray((rng.random((60, 60)) * 255).astype(np.uint8)).save(os.path.join(folder, "samples.png"))
+        Image.fromarray((rng.random((60, 60)) * 255).astype(np.uint8)).save(os.path.join(folder,
+                                                                                         "samples.png"))
 
 
 KID = "eval/kid_domain"
@@ -119,8 +122,8 @@ FLOOR, CEILING, SPREAD = 0.02, 10.02, 0.05
 
 
 def kid_value(step: float, noise: float, seed: int) -> float:
-    """Step 1 is bad (about 0.9), steps 10 and 100 draw digits (about 0.07), and step 100 differs from step 10 by
-    less than the seeds do: +0.01, -0.01, +0.01, -0.005 over seeds 0-3."""
+    """Step 1 is bad (about 0.9), steps 10 and 100 draw digits (about 0.07), and step 100 differs from step 10
+    by less than the seeds do: +0.01, -0.01, +0.01, -0.005 over seeds 0-3."""
     if step == 1.0:
         return 0.9 + 0.1 * seed + noise
     swing = (0.01, -0.01, 0.01, -0.005)[seed] if step == 100.0 else 0.0
@@ -129,10 +132,11 @@ def kid_value(step: float, noise: float, seed: int) -> float:
 
 def langevin_grid(tmp_path, seeds=(0, 1, 2, 3), diverged=(), **fields):
     """ablation_langevin in miniature, read back: step size x noise (3 x 3) x ``seeds``, 2 epochs, KID (values
-    from :func:`kid_value`) with its floor, ceiling, spread and position. ``diverged``: (step, noise, seed) trials
-    that diverged; ``fields``: more sweep-file keys (``literature``, ``presets``)."""
+    from :func:`kid_value`) with its floor, ceiling, spread and position. ``diverged``: (step, noise, seed)
+    trials that diverged; ``fields``: more sweep-file keys (``literature``, ``presets``)."""
     sweep = write_sweep_file(tmp_path, "langevin", "configs/conv_mnist_pcd20.yaml",
-                             {"sampler.step_size": {"grid": list(STEPS)}, "sampler.noise_std": {"grid": list(NOISES)}},
+                             {"sampler.step_size": {"grid": list(STEPS)},
+                              "sampler.noise_std": {"grid": list(NOISES)}},
                              list(seeds), KID, "min", epochs=2, **fields)
     trials = []
     for step in STEPS:
@@ -143,7 +147,8 @@ def langevin_grid(tmp_path, seeds=(0, 1, 2, 3), diverged=(), **fields):
                      "values": [kid + 0.05, kid],
                      "extra": {f"{KID}_floor": [FLOOR] * 2, f"{KID}_ceiling": [CEILING] * 2,
                                f"{KID}_spread": [SPREAD] * 2,
-                               f"{KID}_position": [(v - FLOOR) / (CEILING - FLOOR) for v in (kid + 0.05, kid)]}}
+                               f"{KID}_position": [(v - FLOOR) / (CEILING - FLOOR)
+                                                   for v in (kid + 0.05, kid)]}}
                 if (step, noise, seed) in diverged:
                     t.update(values=[kid, NAN], diverged=True)
                 trials.append(t)

@@ -2,9 +2,9 @@
 first needs it).
 
 Covers: the per-trial frame against Ray's own ``ResultGrid.get_dataframe()`` (last results, and best results
-with ``filter_metric``), ASHA-stopped trials, and every plot of each shipped sweep's smoke output drawn and not
-blank, or skipped with a reason. Three sweeps run in the default tier (Set A, the Langevin ablation, the RBM
-tuning sweep); the other conv sweeps are in the slow tier.
+with ``filter_metric``), ASHA-stopped trials, and every plot of each shipped sweep's smoke output drawn and
+not blank, or skipped with a reason. Three sweeps run in the default tier (Set A, the Langevin ablation, the
+RBM tuning sweep); the other conv sweeps are in the slow tier.
 """
 
 import math
@@ -25,7 +25,8 @@ DEFAULT_TIER = ("rbm_cd_k", "ablation_langevin", "tune_rbm")
 # Plots each sweep's smoke output must have (more may be drawn); the others are skipped with a reason.
 REQUIRED = {"rbm_cd_k": {"metric_vs_k", "samples", "mcmc"}, "conv_cd_k": {"metric_vs_k", "mcmc"},
             "ablation_langevin": {"heatmap", "mcmc"},
-            "ablation_buffer": {"heatmap"}, "ablation_noise": {"heatmap"}, "tune_rbm": {"importance", "samples"}}
+            "ablation_buffer": {"heatmap"}, "ablation_noise": {"heatmap"},
+            "tune_rbm": {"importance", "samples"}}
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +39,12 @@ def smoke(tmp_path_factory):
     def run(name: str) -> str:
         if name not in done:
             if name == "diverge":  # a tiny RBM sweep where one learning rate blows the weights up
-                path = write_sweep(storage, "diverge", epochs=3, space={"train.lr": {"grid": [0.05, 1.0e+30, 0.02]}},
-                                   seeds=[0])
+                path = write_sweep(storage, "diverge", epochs=3,
+                                   space={"train.lr": {"grid": [0.05, 1.0e+30, 0.02]}}, seeds=[0])
                 assert run_sweep([path, "--storage", str(storage), "--no-dashboard"]) == 0
             else:
-                assert run_sweep([name, "--preset", "smoke", "--storage", str(storage), "--no-dashboard"]) == 0
+                assert run_sweep([name, "--preset", "smoke", "--storage", str(storage),
+                                  "--no-dashboard"]) == 0
             done[name] = str(storage / name)
         return done[name]
 
@@ -67,20 +69,25 @@ def test_frames_agree_with_rays_result_grid(name, smoke):
     # Best per trial from Ray's own per-trial frames. (grid.get_dataframe(filter_metric=...) raises on a trial
     # whose metric is NaN throughout, e.g. one that diverged in its first epoch: pandas 3's idxmax on all-NA.)
     m, mode = exp.sweep.metric, exp.sweep.mode
-    frames = {r.metrics["trial_id"]: r.metrics_dataframe.get(m, pd.Series([math.nan])) for r in grid}  # ASHA-stopped
-    best = {tid: (f.max() if mode == "max" else f.min()) for tid, f in frames.items()}  # trials have no final/
+    # ASHA-stopped
+    frames = {r.metrics["trial_id"]: r.metrics_dataframe.get(m, pd.Series([math.nan])) for r in grid}
+    # trials have no final/
+    best = {tid: (f.max() if mode == "max" else f.min()) for tid, f in frames.items()}
     ours = exp.trials.set_index("trial_id")
-    assert sorted(ours.index) == sorted(last.index) and len(ours) == len(os.listdir(path)) - len(_non_trials(path))
+    assert (sorted(ours.index) == sorted(last.index)
+            and len(ours) == len(os.listdir(path)) - len(_non_trials(path)))
     shared = [c for c in last.columns if c in ours.columns and c != "logdir"]
     assert exp.sweep.metric in shared and "training_iteration" in shared and "config/train.lr" in shared
     for tid in last.index:
         for col in shared:
-            assert _same(ours.at[tid, col], last.at[tid, col]), (tid, col, ours.at[tid, col], last.at[tid, col])
+            assert _same(ours.at[tid, col], last.at[tid, col]), (tid, col, ours.at[tid, col],
+                                                                 last.at[tid, col])
         assert _same(ours.at[tid, f"best/{m}"], float(best[tid])), (tid, ours.at[tid, f"best/{m}"], best[tid])
         assert ours.at[tid, "iterations"] == last.at[tid, "training_iteration"]
     # Outcomes: a trial that reported fewer iterations than max_t without diverging was stopped by ASHA.
     short = last["training_iteration"] < exp.sweep.max_t
-    expected = {tid: ("diverged" if last.at[tid, "status"] == "diverged" else "stopped" if short[tid] else "ok")
+    expected = {tid: ("diverged" if last.at[tid, "status"] == "diverged" else "stopped" if short[tid]
+                      else "ok")
                 for tid in last.index}
     assert ours["outcome"].to_dict() == expected
     if exp.sweep.scheduler != "asha":  # without ASHA only a diverged trial ends early

@@ -57,5 +57,6 @@ def test_integrity_check_still_runs(cifar_root, monkeypatch):
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF  # one corrupted byte: the md5 no longer matches
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataError, match=r"cifar10 files in .*cifar-10-batches-py could not be read .*corrupt"):
+    with pytest.raises(DataError,
+                       match=r"cifar10 files in .*cifar-10-batches-py could not be read .*corrupt"):
         load_images("cifar10", str(root), "train", download=True)  # never downloaded over the user's files

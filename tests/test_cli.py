@@ -50,8 +50,8 @@ def test_train_refuses_a_non_empty_folder_unless_overwrite(trained):
 
 def test_sample_and_evaluate(trained, tmp_path):
     out = tmp_path / "grid.png"
-    assert main(["sample", "--checkpoint", str(trained / "checkpoint.pt"), "--num-samples", "9", "--steps", "5",
-                 "--output", str(out)]) == 0
+    assert main(["sample", "--checkpoint", str(trained / "checkpoint.pt"), "--num-samples", "9", "--steps",
+                 "5", "--output", str(out)]) == 0
     from PIL import Image
 
     assert Image.open(out).size[0] > 8
@@ -64,8 +64,8 @@ def test_sample_and_evaluate(trained, tmp_path):
 
 
 def test_evaluate_seed_gives_each_repeat_its_own_draws(trained, capsys):
-    """Issue 19: ``--set seed=11`` and ``=12`` gave bit-identical AIS, as both replayed the checkpoint's stream. Now
-    AIS and RAISE draw from a stream of the seed's own: --seed N, or else the run's seed."""
+    """Issue 19: ``--set seed=11`` and ``=12`` gave bit-identical AIS, as both replayed the checkpoint's
+    stream. Now AIS and RAISE draw from a stream of the seed's own: --seed N, or else the run's seed."""
     def evaluate(*extra):
         assert main(["evaluate", "--checkpoint", str(trained / "checkpoint.pt"), "--metrics", "ais", "--set",
                      "eval.final_ais_betas=50", "eval.final_raise_betas=50", "eval.final_raise_images=20",
@@ -82,7 +82,8 @@ def test_evaluate_seed_gives_each_repeat_its_own_draws(trained, capsys):
 def test_evaluate_json_is_strict_non_finite_values_become_null_with_a_note():
     out = finite_json({"ais/log_z": 3.5, "ais/log_z_low": float("-inf"), "x": float("nan"), "data": "digits"})
     text = json.dumps(out, allow_nan=False)  # raises if anything non-finite were left
-    assert json.loads(text) == {"ais/log_z": 3.5, "ais/log_z_low": None, "ais/log_z_low_note": "-inf: unbounded",
+    assert json.loads(text) == {"ais/log_z": 3.5, "ais/log_z_low": None,
+                                "ais/log_z_low_note": "-inf: unbounded",
                                 "x": None, "x_note": "not a number", "data": "digits"}
 
 

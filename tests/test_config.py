@@ -24,7 +24,8 @@ def test_seed_configs_keep_the_names_sweeps_rely_on():
     for key in ("seed", "data.name", "data.root", "data.binarize", "model.n_visible", "model.n_hidden",
                 "sampler.init", "sampler.k", "train.epochs", "train.batch_size", "train.lr"):
         assert key in flat
-    assert (cfg.model.n_visible, cfg.model.n_hidden, cfg.sampler.init, cfg.sampler.k) == (784, 500, "persistent", 5)
+    assert (cfg.model.n_visible, cfg.model.n_hidden, cfg.sampler.init, cfg.sampler.k) == (784, 500,
+                                                                                          "persistent", 5)
 
 
 def test_overrides_apply_last_with_yaml_typed_values():
@@ -82,7 +83,8 @@ def test_every_field_has_a_docstring():
 
     import typing
 
-    for cls in [RBMConfig] + [t for t in typing.get_type_hints(RBMConfig).values() if dataclasses.is_dataclass(t)]:
+    for cls in [RBMConfig] + [t for t in typing.get_type_hints(RBMConfig).values()
+                              if dataclasses.is_dataclass(t)]:
         walk(cls)
 
 
@@ -120,7 +122,8 @@ def _sweep_names():
 
 @pytest.mark.parametrize("name", _sweep_names())
 def test_sweep_sets_restate_no_default(name):
-    """A sweep's ``set`` (and each preset's) may pin a value its base config changed, not restate a default."""
+    """A sweep's ``set`` (and each preset's) may pin a value its base config changed, not restate a
+    default."""
     from ebm.config import KINDS, from_dict
     from ebm.strict import read_yaml, replace
     from sweeps.spec import SWEEPS_DIR, load_sweep
@@ -135,6 +138,7 @@ def test_sweep_sets_restate_no_default(name):
     for key, value in sets.items():
         base = replace(base, key, value, where)
     for preset, body in (raw.get("presets") or {}).items():
-        restated += [f"presets.{preset}.set.{k}" for k in _restated(default, base, flatten((body or {}).get("set")
+        restated += [f"presets.{preset}.set.{k}"
+                     for k in _restated(default, base, flatten((body or {}).get("set")
                                                                                           or {}), where)]
     assert not restated, f"{where}: {', '.join(restated)} restate(s) the default; drop them from the file"

@@ -29,13 +29,15 @@ def test_flat_net_size_and_map_sides():
     assert isinstance(net, FlatConvEBM)
     assert count_parameters(net) == 76_993  # the figure in its docstring
     assert net.head[0].in_features == 64 * 2 * 2  # 28 -> 16 -> 8 -> 4 -> 2
-    assert build_energy_net("flat", (3, 32, 32), width=8).head[0].in_features == 16 * 3 * 3  # 32 -> 18 -> 9 -> 5 -> 3
+    # 32 -> 18 -> 9 -> 5 -> 3
+    assert build_energy_net("flat", (3, 32, 32), width=8).head[0].in_features == 16 * 3 * 3
 
 
 @pytest.mark.parametrize("name,sees", [("flat", True), ("small", False)])
 def test_only_the_flat_net_energy_sees_position(name, sees):
-    # moving a blob changes the flattened read-out's energy by a fair part of what the blob itself adds; the pooled
-    # network's energy does not move (away from the borders its features are shift-equivariant, then averaged)
+    # moving a blob changes the flattened read-out's energy by a fair part of what the blob itself adds; the
+    # pooled network's energy does not move (away from the borders its features are shift-equivariant, then
+    # averaged)
     torch.manual_seed(0)
     net = build_energy_net(name, (1, 28, 28)).eval()
     blank = torch.zeros(1, 1, 28, 28)

@@ -1,4 +1,5 @@
-"""The conv-EBM's final evaluation: final/<metric> after the last epoch, from a stream and chains of its own."""
+"""The conv-EBM's final evaluation: final/<metric> after the last epoch, from a stream and chains of its
+own."""
 
 import math
 
@@ -16,10 +17,13 @@ PLACED = ("fid_domain", "kid_domain", "is_domain", "precision_domain", "recall_d
 
 
 def _cfg(*overrides):
-    return load_config(None, ["kind=conv_ebm", "model.width=8", "train.batch_size=32", "train.iterations_per_epoch=3",
+    return load_config(None,
+                       ["kind=conv_ebm", "model.width=8", "train.batch_size=32",
+                        "train.iterations_per_epoch=3",
                               "train.epochs=1", "train.lr=1e-3", "sampler.init=buffer", "sampler.k=5",
                               "sampler.buffer_size=64", "eval.metrics=[energy_gap]", "eval.n_samples=16",
-                              "eval.protocol.init=buffer", "eval.protocol.steps=3", "eval.protocol.min_chain_steps=10",
+                              "eval.protocol.init=buffer", "eval.protocol.steps=3",
+                        "eval.protocol.min_chain_steps=10",
                               "eval.final_n_samples=48", "eval.baseline_resamples=2", *overrides])
 
 
@@ -49,7 +53,8 @@ def test_the_final_evaluation_changes_no_per_epoch_result_and_no_random_state():
     assert {k: v for k, v in m_on.items() if not k.startswith("final/") and k not in timing} == \
         {k: v for k, v in m_off.items() if k not in timing}
     s_on, s_off = on.state_dict(), off.state_dict()  # what a resumed run would continue from
-    assert torch.equal(s_on["generator"], s_off["generator"]) and torch.equal(s_on["torch_rng"], s_off["torch_rng"])
+    assert torch.equal(s_on["generator"], s_off["generator"]) and torch.equal(s_on["torch_rng"],
+                                                                              s_off["torch_rng"])
     assert torch.equal(s_on["buffer"]["samples"], s_off["buffer"]["samples"])
     assert torch.equal(s_on["chain_steps"], s_off["chain_steps"])
     assert off.final_images is None and torch.equal(off.sample(4), off.sample(4))  # the protocol's, as before
@@ -60,7 +65,8 @@ def test_the_final_stream_is_no_per_epoch_stream_and_every_arm_shares_it():
             for init in ("buffer", "data")]
     final = runs[0].final_generator()
     per_epoch = {EVAL_SEED + 1_000_003 * 0 + epoch for epoch in range(10_000)}
-    assert final.initial_seed() not in per_epoch and final.initial_seed() == runs[1].final_generator().initial_seed()
+    assert (final.initial_seed() not in per_epoch
+            and final.initial_seed() == runs[1].final_generator().initial_seed())
     assert ConvEBMRun(_cfg("seed=1"), TRAIN, TEST).final_generator().initial_seed() != final.initial_seed()
     first = torch.rand(1000, generator=final)
     for epoch in (0, 1, 2):
@@ -74,7 +80,8 @@ def test_the_final_stream_is_no_per_epoch_stream_and_every_arm_shares_it():
 def test_young_chains_are_topped_up_to_min_chain_steps_and_the_buffer_is_never_written():
     run = ConvEBMRun(_cfg(), TRAIN, TEST)
     run.buffer.push(torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
-    run.chain_steps[:] = torch.arange(64) % 20  # ages 0..19: 20 of the 64 chains have run >= 10 steps (32 slots)
+    # ages 0..19: 20 of the 64 chains have run >= 10 steps (32 slots)
+    run.chain_steps[:] = torch.arange(64) % 20
     mature = int((run.chain_steps >= 10).sum())
     stored, ages = run.buffer.samples.clone(), run.chain_steps.clone()
     calls = []
@@ -85,14 +92,17 @@ def test_young_chains_are_topped_up_to_min_chain_steps_and_the_buffer_is_never_w
     is_stored = (x0[:, None] == stored[None]).flatten(2).all(2).any(1)  # (48,): an exact copy of a slot
     assert int(is_stored.sum()) == mature and (age[is_stored] >= 10).all()  # the mature ones, untouched
     assert (age[~is_stored] < 20).all()  # the young ones, 10 steps older than their stored ages (< 10)
-    assert f"{mature} had run >= 10 steps since their start from noise, {48 - mature} younger ones first ran 10" in how
+    assert (f"{mature} had run >= 10 steps since their start from noise, {48 - mature} younger ones first "
+            "ran 10" in how)
     assert torch.equal(run.buffer.samples, stored) and torch.equal(run.chain_steps, ages)
     everything, age, how = run._final_starts(1000, run.final_generator())  # more than the buffer holds
-    assert len(everything) == 64 and (age >= 10).all() and how.startswith("buffer start (all 64 chains of the buffer")
+    assert len(everything) == 64 and (age >= 10).all() and how.startswith("buffer start (all 64 chains of "
+                                                                          "the buffer")
 
 
 def test_a_buffer_smaller_than_final_n_samples_reports_the_n_it_used():
-    m = ConvEBMRun(_cfg("eval.final_n_samples=500", "eval.final_metrics=[energy_gap]"), TRAIN, TEST).train_epoch()
+    run = ConvEBMRun(_cfg("eval.final_n_samples=500", "eval.final_metrics=[energy_gap]"), TRAIN, TEST)
+    m = run.train_epoch()
     assert m["final/n_samples"] == 64 and "fewer than the 500 asked for" in m["final/protocol"]
 
 
@@ -102,5 +112,6 @@ def test_final_none_reports_nothing_and_bad_values_are_one_line():
     with pytest.raises(ConfigError) as e:
         _cfg("eval.final_n_samples=1")
     assert str(e.value) == "config: eval.final_n_samples=1 must be >= 2"
-    with pytest.raises(ConfigError, match=r"eval.final_metrics=\['kid'\] has unknown names; choose from energy_gap"):
+    with pytest.raises(ConfigError,
+                       match=r"eval.final_metrics=\['kid'\] has unknown names; choose from energy_gap"):
         _cfg("eval.final_metrics=[kid]")

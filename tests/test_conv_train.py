@@ -15,7 +15,9 @@ TEST = load_images("mnist5k", split="test")[:256]
 
 
 def _cfg(*overrides):
-    return load_config(None, ["kind=conv_ebm", "model.width=8", "train.batch_size=32", "train.iterations_per_epoch=3",
+    return load_config(None,
+                       ["kind=conv_ebm", "model.width=8", "train.batch_size=32",
+                        "train.iterations_per_epoch=3",
                               "sampler.k=5", "sampler.buffer_size=64", "eval.metrics=[]", "eval.n_samples=16",
                               "train.lr=1e-3", *overrides])
 
@@ -64,18 +66,21 @@ def test_divergence_guard_ends_the_run_with_a_usable_checkpoint(tmp_path):
 def test_short_run_lowers_domain_fid_against_its_initial_samples():
     """A short noise-initialised run on mnist5k moves its samples towards the digits."""
     cfg = load_config("configs/conv_mnist_sgld.yaml", ["train.iterations_per_epoch=12", "train.epochs=1",
-                                                        "eval.metrics=[fid_domain, kid_domain]", "eval.n_samples=64",
+                                                        "eval.metrics=[fid_domain, kid_domain]",
+                                                       "eval.n_samples=64",
                                                         "sampler.k=10", "train.batch_size=32",
                                                         "eval.protocol.steps=10"])  # scored on its own k
     run = ConvEBMRun(cfg, load_images("mnist5k", split="train"), TEST)
     before = run.evaluate()
     after = run.train_epoch()
     assert before["fid_domain/network"].startswith("domain CNN")
-    assert after["eval/fid_domain"] < 0.8 * before["fid_domain"], (before["fid_domain"], after["eval/fid_domain"])
+    assert after["eval/fid_domain"] < 0.8 * before["fid_domain"], (before["fid_domain"],
+                                                                   after["eval/fid_domain"])
 
 
 def test_same_seed_same_run():
-    # the hand-written Langevin gradient and the joint positive/negative forward keep a run a function of its seed
+    # the hand-written Langevin gradient and the joint positive/negative forward keep a run a function of its
+    # seed
     a, b = (ConvEBMRun(_cfg("sampler.init=buffer"), TRAIN, TEST) for _ in range(2))
     ma, mb = a.train_epoch(), b.train_epoch()
     assert all(ma[k] == mb[k] for k in ma if k.startswith(("train/loss", "train/energy", "sampler/")))
@@ -96,7 +101,8 @@ def test_bench_conv_train_smoke_test_runs(capsys):
 
 
 def test_bench_conv_alternatives_computes_the_same_gradients(capsys):
-    """The alternatives BENCHMARKS.md rejects on speed give the input-gradient oneDNN gives (to float rounding)."""
+    """The alternatives BENCHMARKS.md rejects on speed give the input-gradient oneDNN gives (to float
+    rounding)."""
     import re
 
     _bench_conv_train("bench_conv_alternatives").main(["--smoke-test"])

@@ -47,7 +47,8 @@ def test_corrupt_torchvision_file_is_named_and_never_downloaded_over(tmp_path):
         load_images("mnist", str(tmp_path), "test", download=True)
     msg = str(e.value)
     assert "t10k-images-idx3-ubyte could not be read" in msg and "corrupt" in msg and "\n" not in msg
-    assert (raw / "t10k-images-idx3-ubyte").stat().st_size == 1000  # left as it was: nothing downloaded over it
+    # left as it was: nothing downloaded over it
+    assert (raw / "t10k-images-idx3-ubyte").stat().st_size == 1000
 
 
 def test_binarize_modes():

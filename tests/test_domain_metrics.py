@@ -51,7 +51,8 @@ def test_a_broken_cache_file_is_a_cache_miss(tmp_path):
 def test_training_is_deterministic():
     x, y = domain.labelled_split("digits", "./data", "train")
     a, b = domain.train_domain_cnn(x[:256], y[:256], 1), domain.train_domain_cnn(x[:256], y[:256], 1)
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(torch.equal(p, q) for p,
+               q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_domain_fid_kid_names_the_classifier_and_grow_with_noise(digits_cache):
@@ -59,7 +60,8 @@ def test_domain_fid_kid_names_the_classifier_and_grow_with_noise(digits_cache):
     test, train = load_images("digits", split="test"), load_images("digits", split="train")
     noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))
     runs = [domain.domain_fid_kid((test + s * noise).clamp(0, 1), train[:600], "digits", cache_dir=str(cache),
-                                  epochs=EPOCHS, kid_subsets=50, kid_subset_size=300) for s in (0.0, 0.3, 0.5)]
+                                  epochs=EPOCHS, kid_subsets=50, kid_subset_size=300)
+            for s in (0.0, 0.3, 0.5)]
     m = runs[0]
     assert set(m) == {"fid_domain", "kid_domain", "domain_accuracy"}
     for metric in m.values():

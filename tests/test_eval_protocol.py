@@ -1,4 +1,5 @@
-"""One evaluation protocol per comparison, the arms' own samplers beside it, and FID/KID floors and ceilings."""
+"""One evaluation protocol per comparison, the arms' own samplers beside it, and FID/KID floors and
+ceilings."""
 
 import glob
 import math
@@ -27,7 +28,9 @@ PROTOCOL = ("eval.protocol.init", "eval.protocol.steps", "eval.protocol.step_siz
 
 
 def _cfg(*overrides):
-    return load_config(None, ["kind=conv_ebm", "model.width=8", "train.batch_size=32", "train.iterations_per_epoch=3",
+    return load_config(None,
+                       ["kind=conv_ebm", "model.width=8", "train.batch_size=32",
+                        "train.iterations_per_epoch=3",
                               "sampler.k=5", "sampler.buffer_size=64", "eval.metrics=[]", "eval.n_samples=16",
                               "train.lr=1e-3", *overrides])
 
@@ -37,7 +40,8 @@ def _cfg(*overrides):
 def test_every_conv_sweep_names_one_protocol_that_no_arm_varies(name, preset):
     sweep = load_sweep(name, preset)
     raw = open(os.path.join(ROOT, "configs", "sweeps", f"{name}.yaml")).read()
-    start = "buffer" if name.startswith("ablation_") else "noise"  # all-PCD ablations: their chains; else noise
+    # all-PCD ablations: their chains; else noise
+    start = "buffer" if name.startswith("ablation_") else "noise"
     assert f"eval.protocol: {{init: {start}, " in raw  # named in the file, not left to the base config
     assert not [k for k in sweep.space if k.startswith("eval.")], sweep.space
     p = {k: sweep.config[k] for k in PROTOCOL}  # the flat trial config every arm starts from
@@ -70,7 +74,8 @@ def test_protocol_values_are_checked_and_older_configs_still_load():
 
 
 def test_arms_with_different_samplers_draw_identical_protocol_samples():
-    """Same seed and weights, different chain starts in training: the protocol's chains are the same chains."""
+    """Same seed and weights, different chain starts in training: the protocol's chains are the same
+    chains."""
     runs = {init: ConvEBMRun(_cfg(f"sampler.init={init}", "eval.protocol.init=noise", "eval.protocol.steps=4",
                                   "eval.protocol.step_size=10", "eval.protocol.noise_std=0.005"), TRAIN, TEST)
             for init in ("data", "buffer", "noise")}
@@ -81,7 +86,8 @@ def test_arms_with_different_samplers_draw_identical_protocol_samples():
 
 
 def test_as_trained_buffer_starts_include_restarts_the_protocol_s_do_not():
-    run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.5", "eval.protocol.init=buffer"), TRAIN, TEST)
+    run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.5", "eval.protocol.init=buffer"),
+                     TRAIN, TEST)
     run.buffer.push(torch.full((64, 1, 28, 28), 0.5))  # full, every state constant 0.5
     gen = run.eval_generator()
     own = torch.cat([run._eval_starts("buffer", 64, gen, as_trained=True) for _ in range(6)])
@@ -90,9 +96,11 @@ def test_as_trained_buffer_starts_include_restarts_the_protocol_s_do_not():
     assert 0.4 < restarted < 0.6, restarted
     assert (common == 0.5).all()
     never = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.0", "eval.protocol.init=buffer",
-                            "eval.protocol.min_chain_steps=1000"), TRAIN, TEST)  # ablation_buffer's reinit 0 arm
+                            # ablation_buffer's reinit 0 arm
+                            "eval.protocol.min_chain_steps=1000"), TRAIN, TEST)
     never.buffer.push(torch.full((64, 1, 28, 28), 0.5))
-    assert (never._eval_starts("buffer", 64, gen, as_trained=True) == 0.5).all()  # its own draws: stored states
+    # its own draws: stored states
+    assert (never._eval_starts("buffer", 64, gen, as_trained=True) == 0.5).all()
 
 
 def test_evaluation_never_moves_the_training_run_s_random_stream():
@@ -113,7 +121,8 @@ def test_evaluate_reports_both_sample_sets_and_floor_ceiling_spread_position(tmp
                           "eval.n_samples=32", "eval.protocol.init=noise", "eval.protocol.steps=3",
                           "eval.baseline_resamples=3", f"eval.feature_cache={tmp_path}"), TRAIN, TEST)
     m = run.evaluate()
-    assert m["protocol"].startswith("noise start, 3 steps") and m["as_trained"].startswith("data start, 5 steps")
+    assert (m["protocol"].startswith("noise start, 3 steps")
+            and m["as_trained"].startswith("data start, 5 steps"))
     for name in ("kid_domain", "fid_domain", "energy_gap", "tau"):
         assert math.isfinite(m[name]) and math.isfinite(m[f"as_trained/{name}"]), name
     # CD-5 from training images scores near the data; 3 steps from noise with an untrained net near noise
@@ -128,8 +137,8 @@ def test_evaluate_reports_both_sample_sets_and_floor_ceiling_spread_position(tmp
 
 
 def test_a_protocol_that_does_not_apply_is_missing_with_its_reason():
-    run = ConvEBMRun(_cfg("sampler.init=noise", "eval.metrics=[energy_gap, kid_domain]", "eval.protocol.init=buffer",
-                          "eval.baseline_resamples=0"), TRAIN, TEST)
+    run = ConvEBMRun(_cfg("sampler.init=noise", "eval.metrics=[energy_gap, kid_domain]",
+                          "eval.protocol.init=buffer", "eval.baseline_resamples=0"), TRAIN, TEST)
     m = run.evaluate()
     assert m["kid_domain"] is None and "needs a replay buffer" in m["kid_domain/missing"]
     assert m["energy_gap"] is None and "needs a replay buffer" in m["energy_gap/missing"]
@@ -147,36 +156,43 @@ def test_floor_and_ceiling_are_cached_per_n_and_recomputed_for_another_network(t
 
     net = score(train[:40])["kid_domain"].network
     calls.clear()
-    first = baselines.baseline_metrics(["kid_domain"], 40, ref, train, {"kid_domain": net}, score, 4, 0, str(tmp_path))
+    first = baselines.baseline_metrics(["kid_domain"], 40, ref, train, {"kid_domain": net}, score, 4, 0,
+                                       str(tmp_path))
     assert calls == [40] * 8  # 4 draws of training images and 4 of noise
     assert first["kid_domain_floor"].value < 0.1 * first["kid_domain_ceiling"].value
     assert first["kid_domain_spread"].value > 0
     baselines._MEMO.clear()  # a new process: read from disk, not recomputed
-    again = baselines.baseline_metrics(["kid_domain"], 40, ref, train, {"kid_domain": net}, score, 4, 0, str(tmp_path))
-    assert len(calls) == 8 and again == first
-    baselines.baseline_metrics(["kid_domain"], 41, ref, train, {"kid_domain": net}, score, 4, 0, str(tmp_path))
-    assert len(calls) == 16  # another N: another entry
-    other = baselines.baseline_metrics(["kid_domain"], 40, ref, train, {"kid_domain": "another net"}, score, 4, 0,
+    again = baselines.baseline_metrics(["kid_domain"], 40, ref, train, {"kid_domain": net}, score, 4, 0,
                                        str(tmp_path))
+    assert len(calls) == 8 and again == first
+    baselines.baseline_metrics(["kid_domain"], 41, ref, train, {"kid_domain": net}, score, 4, 0,
+                               str(tmp_path))
+    assert len(calls) == 16  # another N: another entry
+    other = baselines.baseline_metrics(["kid_domain"], 40, ref, train, {"kid_domain": "another net"}, score,
+                                       4, 0, str(tmp_path))
     assert len(calls) == 24 and other["kid_domain_floor"].network == net  # recomputed; it says what it used
     too_many = baselines.baseline_metrics(["kid_domain"], 5000, ref, train, {"kid_domain": net}, score, 4, 0,
                                           str(tmp_path))
-    assert not too_many["kid_domain_floor"].ok and "training split has 1497" in too_many["kid_domain_floor"].reason
+    assert (not too_many["kid_domain_floor"].ok
+            and "training split has 1497" in too_many["kid_domain_floor"].reason)
 
 
 def test_position_is_missing_rather_than_made_up():
     net = "n"
     assert baselines.position(Metric(0.5, net), Metric(0.0, net), Metric(2.0, net)).value == 0.25
-    assert "no value" in baselines.position(Metric.missing(net, "x"), Metric(0.0, net), Metric(2.0, net)).reason
+    assert "no value" in baselines.position(Metric.missing(net, "x"), Metric(0.0, net),
+                                            Metric(2.0, net)).reason
     assert "no scale" in baselines.position(Metric(1.0, net), Metric(2.0, net), Metric(2.0, net)).reason
-    assert baselines.position(Metric(6.0, net), Metric(8.0, net), Metric(1.0, net)).value == pytest.approx(2 / 7)  # IS
+    is_position = baselines.position(Metric(6.0, net), Metric(8.0, net), Metric(1.0, net))  # an IS points up
+    assert is_position.value == pytest.approx(2 / 7)
 
 
 def test_sample_quality_scores_held_out_digits_near_the_floor(tmp_path):
     ref, train = load_images("digits", split="test"), load_images("digits", split="train")
-    held_out = sample_quality(["kid_domain"], ref[:100], ref, train, "digits", cache_dir=str(tmp_path), resamples=3)
-    noise = sample_quality(["kid_domain"], torch.rand(100, 1, 8, 8), ref, train, "digits", cache_dir=str(tmp_path),
-                           resamples=3)
+    held_out = sample_quality(["kid_domain"], ref[:100], ref, train, "digits", cache_dir=str(tmp_path),
+                              resamples=3)
+    noise = sample_quality(["kid_domain"], torch.rand(100, 1, 8, 8), ref, train, "digits",
+                           cache_dir=str(tmp_path), resamples=3)
     # the held-out images are part of the reference: even closer than the floor's training images
     assert held_out["kid_domain_position"].value < 0.05 < 0.8 < noise["kid_domain_position"].value
 
@@ -191,7 +207,8 @@ def test_is_domain_is_the_inception_score_of_the_domain_classifier_s_probabiliti
     ref, train = load_images("digits", split="test"), load_images("digits", split="train")
     m = sample_quality(["is_domain"], ref[:100], ref, train, "digits", cache_dir=str(tmp_path), resamples=3)
     assert m["is_domain"].network.startswith("domain CNN") and 5 < m["is_domain"].value <= 10
-    assert m["is_domain_ceiling"].value < m["is_domain_floor"].value  # higher is better: noise lies below data
+    # higher is better: noise lies below data
+    assert m["is_domain_ceiling"].value < m["is_domain_floor"].value
     assert abs(m["is_domain_position"].value) < 0.1
     one = image_metrics(["is_domain"], ref[:1], ref, "digits", cache_dir=str(tmp_path))["is_domain"]
     assert not one.ok and "needs >= 2 samples" in one.reason
@@ -236,7 +253,8 @@ def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
 def test_sample_command_starts_from_old_chains_only():
     run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.step_size=1e-9", "sampler.noise_std=0",
                           "eval.protocol.min_chain_steps=50"), TRAIN, TEST)
-    run.buffer.push(torch.arange(64.0).div(64).view(64, 1, 1, 1).expand(64, 1, 28, 28).clone())  # slot i = i/64
+    # slot i = i/64
+    run.buffer.push(torch.arange(64.0).div(64).view(64, 1, 1, 1).expand(64, 1, 28, 28).clone())
     run.chain_steps[:] = 5
     run.chain_steps[5] = 60  # the one chain old enough
     x = ConvEBMRun.sample_checkpoint(run.state_dict(), 8, 1)

@@ -212,8 +212,8 @@ def test_bench_langevin_smoke_test_runs(capsys, tmp_path):
 
 
 def test_hand_written_gradient_samples_as_autograd_does():
-    # FlatConvEBM's own input gradient against autograd's (a wrapper hides it): same chain up to float rounding,
-    # and a seed gives one chain
+    # FlatConvEBM's own input gradient against autograd's (a wrapper hides it): same chain up to float
+    # rounding, and a seed gives one chain
     from ebm.conv_ebm import build_energy_net
 
     torch.manual_seed(0)
@@ -221,8 +221,8 @@ def test_hand_written_gradient_samples_as_autograd_does():
     x0 = torch.rand(6, 1, 28, 28)
     kw = dict(steps=5, step_size=10.0, noise_std=0.005, grad_clip=0.01, record_energy=True)
     x, e = langevin(net, x0, generator=torch.Generator().manual_seed(1), **kw)
-    x_ref, e_ref = langevin(_Squeeze(lambda v: net(v).unsqueeze(1)), x0, generator=torch.Generator().manual_seed(1),
-                            **kw)
+    x_ref, e_ref = langevin(_Squeeze(lambda v: net(v).unsqueeze(1)), x0,
+                            generator=torch.Generator().manual_seed(1), **kw)
     assert torch.allclose(x, x_ref, atol=1e-5) and torch.allclose(e, e_ref, atol=1e-5)
     x2, e2 = langevin(net, x0, generator=torch.Generator().manual_seed(1), **kw)
     assert torch.equal(x, x2) and torch.equal(e, e2)

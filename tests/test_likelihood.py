@@ -83,7 +83,8 @@ def digits():
 @pytest.fixture(scope="module")
 def digits_rbm(digits):
     """V = 64, H = 14 after 30 CD-1 epochs: weights of std ~0.8 (max ~3) make p(v) multimodal enough that a
-    10-beta AIS chain's log-weight is ~1.5 nats off, yet log Z is exact by enumerating the 2^14 hidden states."""
+    10-beta AIS chain's log-weight is ~1.5 nats off, yet log Z is exact by enumerating the 2^14 hidden
+    states."""
     train, _, marginals = digits
     rbm = RBM(64, 14, init_std=0.01, generator=torch.Generator().manual_seed(0))
     rbm.init_visible_bias(marginals)
@@ -204,7 +205,8 @@ def test_one_dominant_weight_is_unreliable_and_states_no_interval():
     assert weight_ess(torch.zeros(50, dtype=torch.float64)) == pytest.approx(50.0)
     # 10 betas on a 40x14 RBM with N(0, 1) weights: one chain carries the weight, and the result says so; only
     # Markov's high end is stated
-    res = estimate_log_likelihood(_random_rbm(40, 14, scale=1.0, seed=0), torch.zeros(5, 40), torch.full((40,), 0.5),
+    res = estimate_log_likelihood(_random_rbm(40, 14, scale=1.0, seed=0), torch.zeros(5, 40),
+                                  torch.full((40,), 0.5),
                                   method="ais", n_betas=10, generator=torch.Generator().manual_seed(0))
     assert res["ais/weight_ess"] < MIN_WEIGHT_ESS and res["ais/reliable"] is False
     assert res["ais/log_likelihood_low"] == -math.inf
@@ -302,8 +304,8 @@ def test_estimate_log_likelihood_keys_and_interval_order(digits, digits_rbm):
 
 # --- RAISE and the final evaluation's bracket ------------------------------------------------------------
 def _annealing_model(rbm, marginals, betas):
-    """p_ann(v) over all 2^V states by enumeration: base-rate draws, then one Gibbs sweep of p*_beta at each beta
-    after the first (forward AIS's last state after one more sweep at beta = 1; Burda et al. 2015)."""
+    """p_ann(v) over all 2^V states by enumeration: base-rate draws, then one Gibbs sweep of p*_beta at each
+    beta after the first (forward AIS's last state after one more sweep at beta = 1; Burda et al. 2015)."""
     vs, hs = _all_states(rbm.n_visible), _all_states(rbm.n_hidden)  # (2^V, V), (2^H, H)
     W, b, c = (t.detach().double() for t in (rbm.W, rbm.visible_bias, rbm.hidden_bias))
     b_A = base_rate_bias(marginals).double()
@@ -321,8 +323,9 @@ def _annealing_model(rbm, marginals, betas):
 
 
 def test_raise_is_unbiased_for_the_annealing_model():
-    """RAISE's weight is unbiased for p_ann(v): the log of the mean of 50,000 weights per image matches p_ann by
-    enumeration at every one of the 2^5 images, and p_ann at four betas is far enough from p to tell them apart."""
+    """RAISE's weight is unbiased for p_ann(v): the log of the mean of 50,000 weights per image matches p_ann
+    by enumeration at every one of the 2^5 images, and p_ann at four betas is far enough from p to tell them
+    apart."""
     rbm, marginals = _random_rbm(5, 3, scale=1.5, seed=1), torch.linspace(0.2, 0.8, 5)
     betas = torch.tensor([0.0, 0.3, 0.7, 1.0], dtype=torch.float64)
     p_ann = torch.log(_annealing_model(rbm, marginals, betas))  # (32,)
@@ -336,14 +339,15 @@ def test_raise_is_unbiased_for_the_annealing_model():
 
 
 def _bracket(rbm, test, marginals, repeats, n_betas):
-    """``repeats`` final evaluations (100 forward chains, one run; RAISE on 100 test images, one chain each, both at
-    ``n_betas``): (how often RAISE states itself conservative, how often the stated bracket holds the exact
-    log-likelihood of the whole test set). The bracket is RAISE's low end <= exact <= forward AIS's high end, the
-    low side only where RAISE states it (else -inf)."""
+    """``repeats`` final evaluations (100 forward chains, one run; RAISE on 100 test images, one chain each,
+    both at ``n_betas``): (how often RAISE states itself conservative, how often the stated bracket holds the
+    exact log-likelihood of the whole test set). The bracket is RAISE's low end <= exact <= forward AIS's high
+    end, the low side only where RAISE states it (else -inf)."""
     exact = log_likelihood(rbm, test, exact_log_z(rbm))
     stated = held = 0
     for r in range(repeats):
-        res = final_log_likelihood(rbm, test, marginals, 100, n_betas, 1, 100, 1, n_betas, BernoulliStream(100 + r))
+        res = final_log_likelihood(rbm, test, marginals, 100, n_betas, 1, 100, 1, n_betas,
+                                   BernoulliStream(100 + r))
         low = res["raise/log_likelihood_low"] if res["raise/conservative"] else -math.inf
         stated += res["raise/conservative"]
         held += low <= exact <= res["ais/log_likelihood_high"]
@@ -352,7 +356,8 @@ def _bracket(rbm, test, marginals, repeats, n_betas):
 
 @pytest.fixture(scope="module")
 def rugged_digits_rbm(digits):
-    """V = 64, H = 16 after 300 CD-1 epochs at lr 0.5: weights of std ~1.5, where 30 betas leave a weight ESS ~10."""
+    """V = 64, H = 16 after 300 CD-1 epochs at lr 0.5: weights of std ~1.5, where 30 betas leave a weight ESS
+    ~10."""
     train, _, marginals = digits
     rbm = RBM(64, 16, init_std=0.01, generator=torch.Generator().manual_seed(0))
     rbm.init_visible_bias(marginals)
@@ -371,9 +376,10 @@ def test_the_final_bracket_holds_the_exact_log_likelihood(digits, digits_rbm, ru
 
 @pytest.mark.slow
 def test_raise_says_when_it_is_not_conservative():
-    """784 x 16 on mnist5k after 50 CD-1 epochs: the annealing model beats the RBM on held-out digits, so RAISE
-    overestimates (by 3.5 nats at 1,000 betas, 0.4 at 14,500 against exact log Z) and falls as its schedule
-    grows. The trend check says so in >= 90% of repeats, and the bracket keeps only forward AIS's high end."""
+    """784 x 16 on mnist5k after 50 CD-1 epochs: the annealing model beats the RBM on held-out digits, so
+    RAISE overestimates (by 3.5 nats at 1,000 betas, 0.4 at 14,500 against exact log Z) and falls as its
+    schedule grows. The trend check says so in >= 90% of repeats, and the bracket keeps only forward AIS's
+    high end."""
     train = binarize(flatten(load_images("mnist5k", split="train")), "threshold")
     test = binarize(flatten(load_images("mnist5k", split="test")), "threshold")
     rbm = RBM(784, 16, init_std=0.01, generator=torch.Generator().manual_seed(0))
@@ -384,8 +390,8 @@ def test_raise_says_when_it_is_not_conservative():
 
 
 def test_final_forward_ais_doubles_its_betas_until_reliable():
-    """The 40x14 N(0, 1) RBM at 10 betas is unreliable: one run says so and states Markov's high end only (which
-    holds); given rounds, the final evaluation doubles the betas until the weight ESS is enough."""
+    """The 40x14 N(0, 1) RBM at 10 betas is unreliable: one run says so and states Markov's high end only
+    (which holds); given rounds, the final evaluation doubles the betas until the weight ESS is enough."""
     rbm, v, marginals = _random_rbm(40, 14, scale=1.0, seed=0), torch.zeros(5, 40), torch.full((40,), 0.5)
     exact = log_likelihood(rbm, v, exact_log_z(rbm))
     one = final_log_likelihood(rbm, v, marginals, 100, 10, rounds=1, generator=BernoulliStream(0))
@@ -443,7 +449,8 @@ def test_ais_numba_passes_give_the_torch_ops_draws_and_weights(digits, digits_rb
     a, b = (ais_log_z(digits_rbm, digits[2], 50, n_betas=2_000, generator=g) for g in (fused, reference))
     assert torch.equal(a.final_visible, b.final_visible)
     assert (fused._words == reference._words).all()
-    assert (a.log_weights - b.log_weights).abs().max().item() < 1e-5, (a.log_weights - b.log_weights).abs().max()
+    gap = (a.log_weights - b.log_weights).abs().max().item()
+    assert gap < 1e-5, gap
 
 
 @pytest.mark.parametrize("scale", [5.0, 30.0])

@@ -42,10 +42,10 @@ def test_claims_are_judged_near_the_top_of_the_summary(tmp_path):
     text = sentences(langevin_grid(tmp_path, literature=literature))
     assert text[1].startswith("Best configuration") and text[2].startswith("Du & Mordatch 2019")
     (igebm,) = _claims(text, "Du & Mordatch 2019")
-    assert igebm.startswith("Du & Mordatch 2019 (IGEBM; openai/ebm_code_release): Langevin step 10 with noise 0.005 "
-                            "draws realistic samples; here step_size=10 (mean of 3 cells per seed) beats step_size=1 "
-                            "(mean of 3 cells per seed) by 0.977 ± 0.2 in eval/kid_domain (95% CI, paired over 4 "
-                            "seeds)")
+    assert igebm.startswith("Du & Mordatch 2019 (IGEBM; openai/ebm_code_release): Langevin step 10 with "
+                            "noise 0.005 draws realistic samples; here step_size=10 (mean of 3 cells per "
+                            "seed) beats step_size=1 (mean of 3 cells per seed) by 0.977 ± 0.2 in "
+                            "eval/kid_domain (95% CI, paired over 4 seeds)")
     assert igebm.endswith(": this run agrees.")
     (reversed_,) = _claims(text, "Reversed")
     assert " trails step_size=10 " in reversed_ and reversed_.endswith(": this run DISAGREES.")
@@ -54,7 +54,8 @@ def test_claims_are_judged_near_the_top_of_the_summary(tmp_path):
     assert close.endswith(": not resolved at this scale (the interval includes 0).")
     (good,) = _claims(text, "Good")
     assert "here step_size=10 (mean of 3 cells per seed) sits at 0.00" in good
-    assert "of the way from the floor (held-out data, 0) to the ceiling (uniform noise, 1) of eval/kid_domain" in good
+    assert ("of the way from the floor (held-out data, 0) to the ceiling (uniform noise, 1) of "
+            "eval/kid_domain" in good)
     assert good.endswith("(95% CI over 4 seeds), below 0.5: this run agrees.")
     (bad,) = _claims(text, "Bad")
     assert "here step_size=10, noise_std=0.005 sits at " in bad
@@ -62,12 +63,13 @@ def test_claims_are_judged_near_the_top_of_the_summary(tmp_path):
 
 
 def test_two_seeds_are_too_few_to_judge_a_claim(tmp_path):
-    literature = [IGEBM, {"source": "Good", "claim": "step 10 draws digits", "good": {"sampler.step_size": 10.0},
+    literature = [IGEBM,
+                  {"source": "Good", "claim": "step 10 draws digits", "good": {"sampler.step_size": 10.0},
                           "position_below": 0.5}]
     text = sentences(langevin_grid(tmp_path, seeds=(0, 1), literature=literature))
     (igebm,) = _claims(text, "Du & Mordatch 2019")
-    assert igebm.endswith("by 0.879 in eval/kid_domain (2 seeds: 0.83, 0.928; a paired interval needs >= 4 seeds to "
-                          "call it): too few seeds (every seed leans its way).")
+    assert igebm.endswith("by 0.879 in eval/kid_domain (2 seeds: 0.83, 0.928; a paired interval needs >= 4 "
+                          "seeds to call it): too few seeds (every seed leans its way).")
     (good,) = _claims(text, "Good")
     assert "(2 seeds: 0.00" in good and good.endswith(": too few seeds (every seed leans its way).")
 
@@ -75,8 +77,8 @@ def test_two_seeds_are_too_few_to_judge_a_claim(tmp_path):
 def test_diverged_cells_are_left_out_of_a_side_and_said_so(tmp_path):
     text = sentences(langevin_grid(tmp_path, diverged={(10.0, 0.02, 3)}, literature=[IGEBM]))
     (igebm,) = _claims(text, "Du & Mordatch 2019")
-    assert "here step_size=10 (mean of 2 cells per seed; step_size=10, noise_std=0.02 left out: a trial diverged) " \
-           "beats step_size=1 (mean of 3 cells per seed) by " in igebm
+    assert ("here step_size=10 (mean of 2 cells per seed; step_size=10, noise_std=0.02 left out: a trial "
+            "diverged) beats step_size=1 (mean of 3 cells per seed) by ") in igebm
 
 
 def test_a_value_only_another_preset_runs_is_not_tested_here(tmp_path):
@@ -85,7 +87,8 @@ def test_a_value_only_another_preset_runs_is_not_tested_here(tmp_path):
     presets = {"full": {"space": {"sampler.step_size": {"grid": [10.0, 1000.0]}}}}
     exp = langevin_grid(tmp_path, literature=[claim], presets=presets)
     (line,) = _claims(sentences(exp), "Wide")
-    assert line == "Wide: step 1000 diverges less; not tested by this run: no configuration has step_size=1000."
+    assert (line == "Wide: step 1000 diverges less; not tested by this run: no configuration has "
+                    "step_size=1000.")
 
 
 def test_the_entries_are_recorded_with_the_settings(tmp_path):
@@ -128,7 +131,8 @@ K1, K5 = {"sampler.k": 1}, {"sampler.k": 5}
     ([_entry(better=K5)], "(got better)"),
     ([_entry(better=K5, than=K5)], "better and than select the same cells"),
     ([_entry(better={}, than=K1)], "literature[0].better must map swept keys to grid values"),
-    ([_entry(good=K5, position_below=2)], "position_below=2 must be a number between 0 (held-out data) and 1"),
+    ([_entry(good=K5, position_below=2)],
+     "position_below=2 must be a number between 0 (held-out data) and 1"),
     ([_entry(good=K5, position_below=0.5)],
      "literature[0] tests the position between floor and ceiling, but rbm runs with this config report no "
      "eval/log_likelihood_position"),
@@ -149,7 +153,8 @@ def test_literature_belongs_to_the_file_not_a_preset(tmp_path):
 
 
 def test_a_sampled_key_cannot_be_selected(tmp_path):
-    path = write_sweep(tmp_path, "bad", space={"train.lr": {"loguniform": [0.001, 0.1]}}, search={"type": "none"},
+    path = write_sweep(tmp_path, "bad", space={"train.lr": {"loguniform": [0.001, 0.1]}},
+                       search={"type": "none"},
                        literature=[_entry(better={"train.lr": 0.01}, than={"train.lr": 0.001})])
     with pytest.raises(ConfigError, match="train.lr is sampled, not a grid"):
         load_sweep(path, "cpu")

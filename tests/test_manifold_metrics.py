@@ -1,4 +1,5 @@
-"""Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020) in the domain features."""
+"""Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020) in the domain
+features."""
 
 import numpy as np
 import pytest
@@ -36,7 +37,8 @@ def test_the_four_values_follow_their_definitions():
 
 def test_identical_sets_score_one_and_far_apart_sets_zero():
     real = np.random.default_rng(1).normal(size=(200, 8))
-    assert _prdc(real, real.copy()) == pytest.approx({"precision": 1, "recall": 1, "density": 1, "coverage": 1})
+    assert _prdc(real, real.copy()) == pytest.approx({"precision": 1, "recall": 1, "density": 1,
+                                                      "coverage": 1})
     assert _prdc(real, real + 1000.0) == {"precision": 0, "recall": 0, "density": 0, "coverage": 0}
 
 
@@ -50,7 +52,8 @@ def test_a_collapsed_sample_set_keeps_precision_and_loses_recall_and_coverage():
 
 def test_too_few_features_are_missing_with_the_reason():
     m = image_metrics(["prdc_domain"], torch.rand(4, 1, 8, 8), load_images("digits", split="test"), "digits")
-    assert set(m) == {"precision_domain", "recall_domain", "density_domain", "coverage_domain", "domain_accuracy"}
+    assert set(m) == {"precision_domain", "recall_domain", "density_domain", "coverage_domain",
+                      "domain_accuracy"}
     reason = m["recall_domain"].reason
     assert not m["recall_domain"].ok and "need >= 7 real and 7 fake features, got 300 and 4" in reason
     assert m["domain_accuracy"].ok
@@ -58,10 +61,12 @@ def test_too_few_features_are_missing_with_the_reason():
 
 def test_held_out_digits_score_high_precision_and_recall_and_noise_none():
     """N = 100 through the mnist5k domain classifier (trained once and cached, ~1 min the first time)."""
-    held_out = load_images("mnist5k", split="test")  # 500 digits: 100 as samples, the other 400 as the reference
+    # 500 digits: 100 as samples, the other 400 as the reference
+    held_out = load_images("mnist5k", split="test")
     reference = held_out[100:]
     digits = image_metrics(["prdc_domain", "kid_domain"], held_out[:100], reference, "mnist5k")
-    noise = image_metrics(["prdc_domain"], torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
+    noise = image_metrics(["prdc_domain"],
+                          torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
                           reference, "mnist5k")
     assert digits["precision_domain"].network == digits["kid_domain"].network  # the very same features
     assert digits["precision_domain"].value > 0.8 and digits["recall_domain"].value > 0.8, digits

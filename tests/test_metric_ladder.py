@@ -24,7 +24,8 @@ LADDERS = {
 @pytest.fixture(scope="module")
 def ladder():
     train, test = load_images("mnist5k", split="train"), load_images("mnist5k", split="test")
-    clean = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:500]]  # (500, 1, 28, 28)
+    # (500, 1, 28, 28)
+    clean = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:500]]
     photos = mix_sources()["photo patches"]
     ladders = {**LADDERS, "mix_photos": (lambda x, f, g: disturb.mix_in(x, f, g, photos), (0.0, 0.5, 1.0))}
     out = {}
@@ -71,9 +72,10 @@ def test_verdict_tells_noise_from_a_real_reversal():
 
 
 def test_a_collapsed_sample_set_is_flagged_by_the_domain_inception_score():
-    """KID_domain cannot be trusted to see collapse: the data's mean image repeated (one grey blob) scores about
-    what real digits under 0.4-std noise do. ``analysis.stats.collapsed`` therefore reads is_domain, which sits
-    near 1 for any one pattern repeated and far above its threshold for real digits, at the N the presets use."""
+    """KID_domain cannot be trusted to see collapse: the data's mean image repeated (one grey blob) scores
+    about what real digits under 0.4-std noise do. ``analysis.stats.collapsed`` therefore reads is_domain,
+    which sits near 1 for any one pattern repeated and far above its threshold for real digits, at the N the
+    presets use."""
     from analysis.stats import COLLAPSE_BELOW
 
     train, test = load_images("mnist5k", split="train"), load_images("mnist5k", split="test")
@@ -94,15 +96,15 @@ def test_a_collapsed_sample_set_is_flagged_by_the_domain_inception_score():
 
 
 def test_coverage_ranks_kinds_of_defect_as_a_person_does():
-    """The cross-kind order of ``benchmarks/metric_ladder.py`` on the sets made from real digits (the generated ones
-    need trained checkpoints: BENCHMARKS.md has the full table). Domain coverage, which the conv sweeps rank by,
-    puts every pair the way a person does, each by more than twice the pair's spread. (KID's reversal needs the
-    generated sets: BENCHMARKS.md, "Across kinds of defect".)"""
+    """The cross-kind order of ``benchmarks/metric_ladder.py`` on the sets made from real digits (the
+    generated ones need trained checkpoints: BENCHMARKS.md has the full table). Domain coverage, which the
+    conv sweeps rank by, puts every pair the way a person does, each by more than twice the pair's spread.
+    (KID's reversal needs the generated sets: BENCHMARKS.md, "Across kinds of defect".)"""
     from benchmarks.metric_ladder import ORDER, kind_scores, kind_sets, kind_verdicts
 
     sets = kind_sets(150, 3, {})  # at N = 100 one digit vs five repeated is within their spread
-    assert set(sets) == {"real", "real, light noise", "real, plot round trip", "three classes", "five repeated",
-                         "one repeated", "blobs", "noise"}
+    assert set(sets) == {"real", "real, light noise", "real, plot round trip", "three classes",
+                         "five repeated", "one repeated", "blobs", "noise"}
     scores = kind_scores(sets)
     verdicts = kind_verdicts(scores)
     pairs = [(a, b) for a, b in ORDER if a in scores and b in scores]
@@ -118,8 +120,10 @@ def test_kind_verdicts_count_pairs_the_right_way_round_and_flag_clear_reversals(
     scores = {name: {m: (value, 0.1) for m in ml.KIND_METRICS}
               for name, value in (("real", 1.0), ("three classes", 2.0), ("blobs", 2.1))}
     v = ml.kind_verdicts(scores)
-    # fid (lower is better): real < three classes < blobs, all the right way; the last gap is within the spread
+    # fid (lower is better): real < three classes < blobs, all the right way; the last gap is within the
+    # spread
     assert v["fid_domain"] == {"pairs": 2, "right": 2, "clear": 1, "wrong": []}
     # coverage (higher is better): the same numbers are the wrong way round, the first clearly
     assert v["coverage_domain"]["right"] == 0
-    assert v["coverage_domain"]["wrong"] == ["three classes ahead of real (clearly)", "blobs ahead of three classes"]
+    assert v["coverage_domain"]["wrong"] == ["three classes ahead of real (clearly)",
+                                             "blobs ahead of three classes"]

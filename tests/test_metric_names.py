@@ -1,5 +1,5 @@
-"""ebm.metric_names is what each kind reports: one tiny run of each kind with every metric on reports exactly the
-names the registry gives for its config; sweeps refuse a misspelt metric, or a mode against its direction,
+"""ebm.metric_names is what each kind reports: one tiny run of each kind with every metric on reports exactly
+the names the registry gives for its config; sweeps refuse a misspelt metric, or a mode against its direction,
 before Ray starts."""
 
 import pytest
@@ -18,10 +18,11 @@ NOT_NAMES = ("/std", "/network", "/missing")  # what accompanies a metric's valu
 
 
 def _names(metrics: dict) -> set[str]:
-    """The metric names a report holds: a number (an AIS interval it cannot trust is infinite), or None with the
-    reason it is missing."""
+    """The metric names a report holds: a number (an AIS interval it cannot trust is infinite), or None with
+    the reason it is missing."""
     return {k for k, v in metrics.items() if "/" in k and not k.endswith(NOT_NAMES)
-            and (v is None and f"{k}/missing" in metrics or isinstance(v, int | float) and not isinstance(v, bool))}
+            and (v is None and f"{k}/missing" in metrics or isinstance(v, int | float)
+                 and not isinstance(v, bool))}
 
 
 @pytest.mark.parametrize("method", ["ais", "exact"])
@@ -41,13 +42,14 @@ def _no_inception():
 
 
 def test_a_tiny_conv_run_with_every_metric_reports_exactly_the_registry_s_names(tmp_path, monkeypatch):
-    """Inception and LPIPS need weights these machines lack (tests/test_metrics.py): here they are missing, with
-    the reason, under the very names they report when present; the domain metrics are computed."""
+    """Inception and LPIPS need weights these machines lack (tests/test_metrics.py): here they are missing,
+    with the reason, under the very names they report when present; the domain metrics are computed."""
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))  # no pytorch-fid or AlexNet weights
     monkeypatch.setattr(inception, "fid_helper_model", _no_inception)
     every = f"[{','.join(OPTIONS)}]"
     cfg = load_config("configs/conv_mnist_pcd20.yaml", [
-        "data.limit=256", "train.epochs=1", "train.iterations_per_epoch=2", "train.batch_size=16", "sampler.k=3",
+        "data.limit=256", "train.epochs=1", "train.iterations_per_epoch=2", "train.batch_size=16",
+        "sampler.k=3",
         "sampler.buffer_size=32", "eval.n_samples=32", f"eval.metrics={every}", f"eval.final_metrics={every}",
         "eval.protocol.min_chain_steps=0", "eval.protocol.steps=3", "eval.final_n_samples=16",
         "eval.baseline_resamples=2"])
@@ -73,8 +75,8 @@ def test_every_entry_says_what_computes_it_and_which_way_is_better():
 
 def test_a_misspelt_sweep_metric_is_refused_before_ray_starts(tmp_path):
     sweep = tmp_path / "typo.yaml"
-    sweep.write_text("description: typo\nbase: configs/rbm_mnist_pcd1.yaml\nspace: {sampler.k: {grid: [1, 5]}}\n"
-                     "metric: eval/log_likelihod\nmode: max\n")
+    sweep.write_text("description: typo\nbase: configs/rbm_mnist_pcd1.yaml\nspace: {sampler.k: {grid: [1, "
+                     "5]}}\nmetric: eval/log_likelihod\nmode: max\n")
     proc = run_cli(str(sweep), "--dry-run", "--storage", str(tmp_path / "results"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "metric='eval/log_likelihod' is not a metric rbm runs report; did you mean eval/log_likelihood?" \

@@ -25,7 +25,8 @@ def test_metric_is_a_value_or_a_reason_never_both_never_nan():
     with pytest.raises(ValueError):
         Metric(0.0, "net", "why")
     assert flatten({"kid": Metric.of(0.1, "n", std=0.01), "is": Metric.missing("m", "no logits")}) == {
-        "kid": 0.1, "kid/network": "n", "kid/std": 0.01, "is": None, "is/network": "m", "is/missing": "no logits"}
+        "kid": 0.1, "kid/network": "n", "kid/std": 0.01, "is": None, "is/network": "m",
+        "is/missing": "no logits"}
 
 
 # --- FID / KID math -----------------------------------------------------------------------------
@@ -201,7 +202,8 @@ def _fake_pytorch_fid_weights(hub):
     import torchvision
     from pytorch_fid import inception as pf
 
-    model = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False)
+    model = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None,
+                                            init_weights=False)
     model.Mixed_5b, model.Mixed_5c = pf.FIDInceptionA(192, 32), pf.FIDInceptionA(256, 64)
     model.Mixed_5d = pf.FIDInceptionA(288, 64)
     model.Mixed_6b, model.Mixed_6c = pf.FIDInceptionC(768, 128), pf.FIDInceptionC(768, 160)

@@ -1,5 +1,6 @@
-"""The dry run (sweeps/dry_run.py) and its projected wall time (sweeps/projection.py): costs measured here, trials
-packed onto the slots the Tuner's own concurrency rule allows, and what the run will do about its data set."""
+"""The dry run (sweeps/dry_run.py) and its projected wall time (sweeps/projection.py): costs measured here,
+trials packed onto the slots the Tuner's own concurrency rule allows, and what the run will do about its data
+set."""
 
 import ast
 import os
@@ -15,12 +16,14 @@ from sweeps.spec import load_sweep
 from sweeps.tuner import max_concurrent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DIGITS = ["data.name=digits", "model.n_visible=64"]  # RBM smoke presets on scikit-learn's digits: loaded in ms
+# RBM smoke presets on scikit-learn's digits: loaded in ms
+DIGITS = ["data.name=digits", "model.n_visible=64"]
 
 
 @pytest.fixture
 def quick(monkeypatch):
-    """Time one update per configuration, not half a second of them: the projection's code path, not its figures."""
+    """Time one update per configuration, not half a second of them: the projection's code path, not its
+    figures."""
     monkeypatch.setattr(projection, "TIMED_SECONDS", 0.0)
     monkeypatch.setattr(projection, "TIMED_UPDATES", 1)
     monkeypatch.setattr(projection, "DOMAIN_TIMED_BATCHES", 1)
@@ -43,25 +46,29 @@ def test_rbm_projection_prices_every_configuration_of_the_grid(quick):
 
 
 def test_conv_dry_run_projects_each_configuration_and_the_domain_classifier(quick, tmp_path, capsys):
-    """A conv sweep is priced as an RBM one is: per configuration, updates, evaluations and (where the config has
-    one) the final evaluation; the domain classifier's one-off training is added while it is not cached, and an
-    assumed (not measured) GPU figure is printed for a preset that asks for a GPU where none is visible."""
+    """A conv sweep is priced as an RBM one is: per configuration, updates, evaluations and (where the config
+    has one) the final evaluation; the domain classifier's one-off training is added while it is not cached,
+    and an assumed (not measured) GPU figure is printed for a preset that asks for a GPU where none is
+    visible."""
     sweep = load_sweep("ablation_langevin", "smoke", ["data.name=digits", f"eval.feature_cache={tmp_path}"])
     sweep.resources.gpu = 0.25  # as the full presets ask
     assert dry_run(sweep, str(tmp_path / "results"), project=True) == 0
     out = capsys.readouterr().out
     head = next(line for line in out.splitlines() if line.startswith("  projected wall time on cpu: "))
     assert "(2 trials on " in head and "not measured" not in head
-    for label in ("sampler.step_size=1.0, sampler.noise_std=0.005", "sampler.step_size=10.0, sampler.noise_std=0.005"):
+    for label in ("sampler.step_size=1.0, sampler.noise_std=0.005",
+                  "sampler.step_size=10.0, sampler.noise_std=0.005"):
         line = next(line for line in out.splitlines() if line.strip().startswith(f"{label}:"))
         assert "per trial (" in line and "updates" in line and "2 evaluations" in line
-        assert "final evaluation" in line and "at N=32" in line  # final_n_samples, at most the buffer's 32 chains
+        # final_n_samples, at most the buffer's 32 chains
+        assert "final evaluation" in line and "at N=32" in line
     assert "before the trials start" in out and "domain classifier" in out and "not cached yet" in out
     from ebm.metrics import domain  # scoring was timed on a stand-in classifier, read as the trained one is
 
     projection._stand_in_domain_net(sweep.base_config, (1, 8, 8), str(tmp_path))
     assert domain._load_cached(domain.cache_path("digits", str(tmp_path)), "digits", torch.device("cpu"))
-    assert "buffer-start protocol was timed on noise states" not in out  # smoke: min_chain_steps 0, all old enough
+    # smoke: min_chain_steps 0, all old enough
+    assert "buffer-start protocol was timed on noise states" not in out
     if not torch.cuda.is_available():
         gpu = next(line for line in out.splitlines() if line.startswith("  projected wall time on one GPU: "))
         assumed = projection.GPU_SPEEDUP_ASSUMED["conv_ebm"]
@@ -70,8 +77,8 @@ def test_conv_dry_run_projects_each_configuration_and_the_domain_classifier(quic
 
 
 def test_the_dry_run_and_the_tuner_share_one_concurrency_rule(quick, monkeypatch, capsys, tmp_path):
-    """search.max_concurrent caps Optuna's limiter only: a grid sweep that sets it still runs as many trials as the
-    CPUs fit, and the dry run's plan and projection say the same number the Tuner's rule gives."""
+    """search.max_concurrent caps Optuna's limiter only: a grid sweep that sets it still runs as many trials
+    as the CPUs fit, and the dry run's plan and projection say the same number the Tuner's rule gives."""
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     grid = load_sweep("rbm_cd_k", "smoke", DIGITS)
     grid.search.max_concurrent = 1
@@ -99,8 +106,8 @@ def test_the_concurrency_rule_imports_without_ray():
 
 @pytest.mark.parametrize("preset", ["full", "smoke"])
 def test_the_dry_run_says_what_the_run_does_without_its_data(preset, tmp_path, capsys):
-    """A study preset refuses a missing data set (exit 2): the dry run quotes the very line the run ends with; a
-    cpu/smoke preset falls back to the embedded digits, and the dry run says so."""
+    """A study preset refuses a missing data set (exit 2): the dry run quotes the very line the run ends with;
+    a cpu/smoke preset falls back to the embedded digits, and the dry run says so."""
     base = ["rbm_cd_k", "--preset", preset, "--storage", str(tmp_path / "results"),
             "--set", "data.name=mnist", f"data.root={tmp_path / 'nowhere'}", "data.download=false"]
     assert main([*base, "--dry-run", "--no-projection"]) == 0
@@ -128,8 +135,8 @@ def test_gpu_check_runs_its_dry_run_on_the_cpu(capsys):
     """benchmarks/gpu_check.py is meant for a lent GPU; its code path is exercised here on smoke presets."""
     import importlib
 
-    importlib.import_module("benchmarks.gpu_check").main(["--device", "cpu", "--preset", "smoke", "--updates", "1",
-                                                          "--sweeps", "rbm_cd_k", "ablation_noise"])
+    importlib.import_module("benchmarks.gpu_check").main(["--device", "cpu", "--preset", "smoke", "--updates",
+                                                          "1", "--sweeps", "rbm_cd_k", "ablation_noise"])
     out = capsys.readouterr().out
     assert "rbm_cd_k (preset smoke, 4 trials" in out and "ablation_noise (preset smoke, 2 trials" in out
     assert "data.noise_std=0.03, sampler.noise_std=0.005" in out  # colliding leaves are spelt out

@@ -94,7 +94,8 @@ def test_per_eval_chain_diagnostics_leave_training_as_it_was():
     for a, b in zip(plain, with_ess, strict=True):
         assert "eval/ess" not in a
         assert a["eval/log_likelihood"] == b["eval/log_likelihood"]  # the same training trajectory
-        # tau's estimate dips below 1 where sampled lags are negatively correlated, so ESS may pass T C a little
+        # tau's estimate dips below 1 where sampled lags are negatively correlated, so ESS may pass T C a
+        # little
         assert 1.0 <= b["eval/ess"] <= 1.2 * 20 * 60 and b["eval/tau"] >= 0.5
     assert with_ess[0]["eval/ess"] != with_ess[1]["eval/ess"]  # measured on each epoch's model
     assert RBMRun(_cfg("train.epochs=2")).chain_diagnostics(20, 60, torch.Generator().manual_seed(0)) == \
@@ -102,8 +103,9 @@ def test_per_eval_chain_diagnostics_leave_training_as_it_was():
 
 
 def test_every_evaluation_stream_is_seeded_by_its_own_purpose():
-    """Issue 20: epoch 7's chain diagnostics and the final evaluation once drew the same stream (seed * 1_000_003 + 7
-    for both). Seeds by purpose (ebm.rng.seed_for) cannot collide, across epochs, seeds and the training stream."""
+    """Issue 20: epoch 7's chain diagnostics and the final evaluation once drew the same stream (seed *
+    1_000_003 + 7 for both). Seeds by purpose (ebm.rng.seed_for) cannot collide, across epochs, seeds and the
+    training stream."""
     seeds = [seed_for(s, f"{ESS_STREAM} {epoch}") for s in range(3) for epoch in range(1, 1_001)]
     seeds += [seed_for(s, FINAL_STREAM) for s in range(3)] + list(range(3))
     assert len(set(seeds)) == len(seeds)
@@ -122,7 +124,8 @@ def test_training_on_digits_raises_heldout_log_likelihood(init):
 
 def test_training_on_mnist5k_raises_heldout_log_likelihood():
     run = RBMRun(load_config(None, ["data.name=mnist5k", "model.n_hidden=12", "train.epochs=2",
-                                    "sampler.init=persistent", "train.batch_size=50", "data.binarize=threshold"]))
+                                    "sampler.init=persistent", "train.batch_size=50",
+                                    "data.binarize=threshold"]))
     start = run.heldout_log_likelihood()["eval/log_likelihood"]
     for _ in range(2):
         m = run.train_epoch()
@@ -138,10 +141,11 @@ def test_centering_trains_too():
 
 
 def test_a_per_epoch_ais_estimate_says_whether_it_can_be_steered_by():
-    """Issue 19: every per-epoch estimate carries its weight ESS and a flag. With N(0, 1) weights 10 betas leave a
-    degenerate AIS: the value is still reported, flagged, and the steering metric is missing with the reason;
-    2,000 betas make it reliable and the two metrics agree."""
-    run = RBMRun(_cfg("eval.log_likelihood=ais", "eval.ais_betas=10", "eval.ais_chains=20", "model.n_hidden=16"))
+    """Issue 19: every per-epoch estimate carries its weight ESS and a flag. With N(0, 1) weights 10 betas
+    leave a degenerate AIS: the value is still reported, flagged, and the steering metric is missing with the
+    reason; 2,000 betas make it reliable and the two metrics agree."""
+    run = RBMRun(_cfg("eval.log_likelihood=ais", "eval.ais_betas=10", "eval.ais_chains=20",
+                      "model.n_hidden=16"))
     with torch.no_grad():
         run.rbm.W.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(0))
     bad = run.heldout_log_likelihood()
@@ -150,14 +154,15 @@ def test_a_per_epoch_ais_estimate_says_whether_it_can_be_steered_by():
     assert bad["eval/reliable_log_likelihood/missing"].startswith("unreliable: weight ESS")
     run.cfg.eval.ais_betas = 2_000
     good = run.heldout_log_likelihood()
-    assert good["eval/reliable"] is True and good["eval/reliable_log_likelihood"] == good["eval/log_likelihood"]
+    assert (good["eval/reliable"] is True
+            and good["eval/reliable_log_likelihood"] == good["eval/log_likelihood"])
     exact = run.heldout_log_likelihood("exact")
     assert exact["eval/reliable"] is True and "eval/weight_ess" not in exact
 
 
 def test_the_last_epoch_reports_a_final_evaluation_a_paper_could_quote():
-    """min(V, H) <= 25: the final log-likelihood is exact, equal to an independent evaluation of the same model;
-    forcing AIS gives its interval, weight ESS, the effort spent, and RAISE below it."""
+    """min(V, H) <= 25: the final log-likelihood is exact, equal to an independent evaluation of the same
+    model; forcing AIS gives its interval, weight ESS, the effort spent, and RAISE below it."""
     run = RBMRun(_cfg("train.epochs=2", "model.n_hidden=12", "eval.every=2"))
     first = run.train_epoch()
     assert not any(k.startswith("final/") for k in first)
@@ -173,7 +178,8 @@ def test_the_last_epoch_reports_a_final_evaluation_a_paper_could_quote():
     assert ais["final/log_likelihood_low"] <= ais["final/log_likelihood"] <= ais["final/log_likelihood_high"]
     assert abs(ais["final/log_likelihood"] - exact["exact/log_likelihood"]) < 0.5
     assert ais["final/raise_images"] == 50 and ais["final/raise_betas"] == 500
-    assert ais["final/raise_log_likelihood_low"] < ais["final/raise_log_likelihood"] < ais["final/log_likelihood"]
+    raise_low, raise_ll = ais["final/raise_log_likelihood_low"], ais["final/raise_log_likelihood"]
+    assert raise_low < raise_ll < ais["final/log_likelihood"]
     assert not any("reverse" in k for k in ais)
     timeless = lambda r: {k: v for k, v in r.items() if "seconds" not in k}  # noqa: E731
     assert timeless(run.final_evaluation()) == timeless(ais)  # its own stream: the same draws every time

@@ -76,7 +76,8 @@ def test_state_survives_a_weights_only_checkpoint():
     restored.load_state_dict(torch.load(buf, weights_only=True)["rng"])
     p = torch.rand(50, 50, generator=torch.Generator().manual_seed(0))
     assert torch.equal(stream.bernoulli_(p.clone()), restored.bernoulli_(p.clone()))
-    assert torch.equal(torch.randperm(10, generator=stream.generator), torch.randperm(10, generator=restored.generator))
+    assert torch.equal(torch.randperm(10, generator=stream.generator),
+                       torch.randperm(10, generator=restored.generator))
 
 
 @pytest.mark.parametrize("p", [torch.rand(7, 9, dtype=torch.float64), torch.rand(9, 7).t()])
@@ -112,7 +113,8 @@ def test_numba_kernel_gives_numpys_sfc64_bits(n):
 
 # --- the benchmarks' tiny modes ------------------------------------------------------------------------
 def _bench(name):
-    return importlib.import_module(f"benchmarks.{name}")  # as tests/test_metric_ladder.py imports its benchmark
+    # as tests/test_metric_ladder.py imports its benchmark
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def test_bench_gibbs_smoke_test_runs(capsys):

@@ -1,4 +1,5 @@
-"""``python -m ebm score``: any image set scored with the sweeps' metric code, from every accepted input kind."""
+"""``python -m ebm score``: any image set scored with the sweeps' metric code, from every accepted input
+kind."""
 
 import json
 import os
@@ -23,7 +24,8 @@ def cache(tmp_path_factory):
 
 
 def _score(capsys, path, cache, *extra):
-    assert main(["score", str(path), "--data", "digits", "--resamples", "2", "--feature-cache", cache, *extra]) == 0
+    assert main(["score", str(path), "--data", "digits", "--resamples", "2", "--feature-cache", cache,
+                 *extra]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -45,21 +47,23 @@ def test_every_input_kind_gives_the_same_scores(tmp_path, capsys, cache):
     runs = {"folder": _score(capsys, folder, cache),
             "grid": _score(capsys, tmp_path / "grid.png", cache, "--count", "40"),
             "grid0": _score(capsys, tmp_path / "grid0.png", cache, "--padding", "0"),
-            "npy": _score(capsys, tmp_path / "x.npy", cache), "npz": _score(capsys, tmp_path / "x.npz", cache),
-            "pt": _score(capsys, tmp_path / "x.pt", cache)}
+            "npy": _score(capsys, tmp_path / "x.npy", cache),
+            "npz": _score(capsys, tmp_path / "x.npz", cache), "pt": _score(capsys, tmp_path / "x.pt", cache)}
     assert runs["folder"]["read_as"] == "folder of 40 PNGs"
     assert runs["grid"]["read_as"] == "grid of 7x6 cells of 8x8 px, padding 2: the first 40 images"
     assert runs["grid0"]["read_as"].startswith("grid of 5x8 cells of 8x8 px, padding 0")
     ref = runs["npy"]
     assert ref["n"] == 40 and ref["data"] == "digits" and ref["reference"] == "digits test split, 300 images"
-    assert ref["kid_domain/network"].startswith("domain CNN v") and ref["kid_domain_floor"] < ref["kid_domain_ceiling"]
+    assert (ref["kid_domain/network"].startswith("domain CNN v")
+            and ref["kid_domain_floor"] < ref["kid_domain_ceiling"])
     for how, r in runs.items():
         for k in ("fid_domain", "kid_domain", "kid_domain_floor", "kid_domain_position"):
             assert r[k] == pytest.approx(ref[k], rel=1e-9, abs=1e-12), (how, k)
 
 
 def test_noise_scores_near_the_ceiling_and_a_limit_scores_the_first_images(tmp_path, capsys, cache):
-    np.save(tmp_path / "noise.npy", torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)).numpy())
+    np.save(tmp_path / "noise.npy",
+            torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)).numpy())
     noise = _score(capsys, tmp_path / "noise.npy", cache)
     assert noise["kid_domain_position"] > 0.7  # KID of 8x8 noise varies: 0.33-0.58 over 12 draws of 40 images
     np.save(tmp_path / "x.npy", X.numpy())
@@ -78,7 +82,8 @@ def test_one_png_of_the_data_set_s_size_is_one_image(tmp_path, capsys, cache):
     (lambda p: np.save(p / "a.npy", X.numpy() * 255), [], "not [0, 1]; scale them (e.g. uint8 / 255"),
     (lambda p: np.save(p / "a.npy", X.permute(0, 2, 3, 1).numpy()), [], "channels-last"),
     (lambda p: np.save(p / "a.npy", X[:, 0].numpy()), [], "save (N, C, H, W) = (N, 1, 8, 8)"),
-    (lambda p: np.savez(p / "a.npz", a=X.numpy(), b=X.numpy()), [], "holds several arrays (a, b); name one with --key"),
+    (lambda p: np.savez(p / "a.npz", a=X.numpy(), b=X.numpy()), [],
+     "holds several arrays (a, b); name one with --key"),
     (lambda p: (p / "a.png").write_bytes(b"not a png"), [], "is not a readable PNG"),
     (lambda p: save_image(torch.rand(3, 1, 9, 9), p / "a.png"), [], "does not divide into 8x8 cells"),
     (lambda p: (p / "a.txt").write_text("x"), [], "cannot read .txt"),
@@ -98,14 +103,16 @@ def test_bad_input_as_a_user_sees_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ebm", "score", str(tmp_path / "rgb.npy"), "--data", "mnist5k"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
-    assert r.stderr.strip() == (f"error: {tmp_path / 'rgb.npy'} holds images of shape (3, 32, 32); the data set's "
-                                f"are (1, 28, 28): pick the --data of that shape or resize the samples")
+    assert r.stderr.strip() == (f"error: {tmp_path / 'rgb.npy'} holds images of shape (3, 32, 32); the data "
+                                "set's are (1, 28, 28): pick the --data of that shape or resize the samples")
 
 
 def test_a_grid_s_blank_trailing_cells_are_kept_and_reported_never_dropped(tmp_path, capsys, cache):
-    """An all-black cell may be make_grid's empty cell or a collapsed sample: dropping it could flatter a model."""
+    """An all-black cell may be make_grid's empty cell or a collapsed sample: dropping it could flatter a
+    model."""
     save_image(X, tmp_path / "grid.png", nrow=6)  # 42 cells, the last 2 empty
     r = _score(capsys, tmp_path / "grid.png", cache)
-    assert r["n"] == 42 and r["read_as"].startswith("grid of 7x6 cells of 8x8 px, padding 2: 42 images (2 trailing")
+    assert r["n"] == 42 and r["read_as"].startswith("grid of 7x6 cells of 8x8 px, padding 2: 42 images (2 "
+                                                    "trailing")
     assert main(["score", str(tmp_path / "grid.png"), "--data", "digits", "--count", "43"]) == 2
     assert "holds 42 cells (7x6); pass 1..42" in capsys.readouterr().err

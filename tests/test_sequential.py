@@ -1,6 +1,6 @@
-"""Sequential seeds (sweeps.sequential): which configurations get the held-back seeds, and that the intervals a
-sequential sweep states keep their coverage however the looks fall. No Ray here (tests/test_sweeps_ray.py runs
-one real sequential sweep)."""
+"""Sequential seeds (sweeps.sequential): which configurations get the held-back seeds, and that the intervals
+a sequential sweep states keep their coverage however the looks fall. No Ray here (tests/test_sweeps_ray.py
+runs one real sequential sweep)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ def _grid(means: dict, seeds, noise: float, rng) -> dict:
 
 def test_only_the_configurations_of_unsettled_contrasts_get_more_seeds():
     rng = np.random.default_rng(0)
-    # step size {1, 10, 100} x noise {a, b}: step 1 is far worse (settled: clear), step 100 is within its seeds'
-    # spread of the best step 10 (unsettled), and noise makes no difference at all (settled: a null within resolve)
+    # step size {1, 10, 100} x noise {a, b}: step 1 is far worse (settled: clear), step 100 is within its
+    # seeds' spread of the best step 10 (unsettled), and noise makes no difference at all (settled: a null
+    # within resolve)
     mean = {1: 0.4, 10: 0.8, 100: 0.79}
-    spread = {(100, s): 0.1 * rng.normal() for s in range(4)}  # step 100's seeds scatter, alike for both noises
+    # step 100's seeds scatter, alike for both noises
+    spread = {(100, s): 0.1 * rng.normal() for s in range(4)}
     values = {((step, noise), s): mean[step] + 0.3 * s + spread.get((step, s), 0.0)
               for step, noise, s in itertools.product(mean, "ab", range(4))}
     todo = unsettled(values, 2, "max", resolve=0.05, at=stats.split_level(2))
@@ -53,7 +55,8 @@ def test_a_missing_value_leaves_its_contrast_unsettled():
 
 def _sequential(delta: float, rng, rounds, level: float, resolve: float = 0.3):
     """One sequential run of two configurations whose true difference is ``delta`` (sd of a paired difference
-    1): returns the last look's contrast of the worse-looking one against the best, and the true difference."""
+    1): returns the last look's contrast of the worse-looking one against the best, and the true
+    difference."""
     means = {(0,): 0.0, (1,): delta}
     values = _grid(means, range(4), 1 / math.sqrt(2), rng)
     for seeds in rounds:
@@ -69,10 +72,10 @@ def _sequential(delta: float, rng, rounds, level: float, resolve: float = 0.3):
 
 @pytest.mark.parametrize("delta", [0.0, 0.6])
 def test_intervals_split_over_the_looks_keep_their_coverage(delta):
-    # Three looks (4 seeds, then 2 more twice), the decision by the real sweeps.sequential code. Split over the
-    # looks (98.3% each), the last look's interval covers the true difference at least 95% of the time, and under
-    # no difference calls "clear" at most 5% of the time; at 95% per look it does neither (the reason for the
-    # split). 400 repeats: the binomial standard error of a 5% rate is 1.1%.
+    # Three looks (4 seeds, then 2 more twice), the decision by the real sweeps.sequential code. Split over
+    # the looks (98.3% each), the last look's interval covers the true difference at least 95% of the time,
+    # and under no difference calls "clear" at most 5% of the time; at 95% per look it does neither (the
+    # reason for the split). 400 repeats: the binomial standard error of a 5% rate is 1.1%.
     rounds, reps = [[4, 5], [6, 7]], 400
     split = stats.split_level(1 + len(rounds))
     assert split == pytest.approx(1 - 0.05 / 3)
@@ -93,11 +96,13 @@ def test_a_sweep_file_with_sequential_seeds_is_checked_before_ray(tmp_path):
                                 sequential={"more_seeds": [4, 5, 6], "per_round": 2, "resolve": 0.5}))
     assert ok.sequential.rounds == [[4, 5], [6]] and ok.sequential.looks == 3
     assert ok.n_trials() == 8 and ok.n_trials(most=True) == 14
-    assert ok.settings()["sequential"] == {"more_seeds": [4, 5, 6], "per_round": 2, "resolve": 0.5, "looks": 3}
+    assert ok.settings()["sequential"] == {"more_seeds": [4, 5, 6], "per_round": 2, "resolve": 0.5,
+                                           "looks": 3}
     bad = [({"more_seeds": [3, 4]}, {}, "repeats seed 3"),
            ({"more_seeds": [4]}, {"scheduler": {"type": "asha"}}, "need search.type grid"),
            ({"more_seeds": [4], "per_round": 0}, {}, "sequential.per_round"),
            ({"more_seeds": [4], "resolv": 1}, {}, "did you mean resolve")]
     for i, (seq, extra, message) in enumerate(bad):
         with pytest.raises(ConfigError, match=message):
-            load_sweep(write_sweep(tmp_path, f"bad{i}", space=space, seeds=[0, 1, 2, 3], sequential=seq, **extra))
+            load_sweep(write_sweep(tmp_path, f"bad{i}", space=space, seeds=[0, 1, 2, 3], sequential=seq,
+                                   **extra))

@@ -42,9 +42,9 @@ CONV_QUESTIONS = ("ablation_langevin", "conv_cd_k", "ablation_buffer", "ablation
 
 @pytest.mark.parametrize("name", CONV_QUESTIONS)
 def test_conv_questions_rank_by_final_coverage_and_answering_presets_have_seeds_for_3_dof(name):
-    """Every conv question is ranked by the metric that passed the cross-kind order, on its final evaluation; the
-    presets meant to answer (the main job, study, full) run >= 4 seeds (a paired interval with 3 degrees of freedom),
-    and every arm of one sweep is scored at one N (coverage grows with N)."""
+    """Every conv question is ranked by the metric that passed the cross-kind order, on its final evaluation;
+    the presets meant to answer (the main job, study, full) run >= 4 seeds (a paired interval with 3 degrees
+    of freedom), and every arm of one sweep is scored at one N (coverage grows with N)."""
     from analysis.stats import MIN_PAIRED_DOF
 
     answering = ("cpu", "study", "full") if name == "ablation_langevin" else ("study", "full")
@@ -199,7 +199,8 @@ def test_resume_needs_an_interrupted_sweep(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["rbm_cd_k", "--resume", "--preset", "smoke", "--storage", str(tmp_path)]) == 2
     assert "drop --set/--preset/--callback" in capsys.readouterr().err
-    # the run config Tune saved (tuner.pkl) holds the trackers the sweep began with, and a restore re-attaches them
+    # the run config Tune saved (tuner.pkl) holds the trackers the sweep began with, and a restore re-attaches
+    # them
     assert main(["rbm_cd_k", "--resume", "--callback", "mlflow", "--storage", str(tmp_path)]) == 2
     assert "trackers included; drop --set/--preset/--callback" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
@@ -207,7 +208,8 @@ def test_resume_needs_an_interrupted_sweep(tmp_path, capsys):
 
 def test_strict_data_refuses_the_fallback(tmp_path, capsys):
     args = ["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--strict-data",
-            "--set", "data.name=mnist", "--set", f"data.root={tmp_path / 'no-data'}", "--set", "data.download=false"]
+            "--set", "data.name=mnist", "--set", f"data.root={tmp_path / 'no-data'}", "--set",
+            "data.download=false"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: mnist not found") and "--strict-data refuses the fallback" in err

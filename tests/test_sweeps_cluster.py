@@ -152,12 +152,14 @@ def test_address_runs_trials_on_both_nodes_of_a_two_node_cluster(tmp_path, group
         _ray_start(groups, [*head, "--node-ip-address=127.0.0.1", f"--temp-dir={temp}/head",
                             f"--dashboard-agent-listen-port={agent_ports[0]}",
                             f"--metrics-export-port={agent_ports[1]}"], env)
-        _ray_start(groups, [f"--address=127.0.0.1:{gcs}", "--node-ip-address=127.0.0.1", f"--temp-dir={temp}/worker",
+        _ray_start(groups,
+                   [f"--address=127.0.0.1:{gcs}", "--node-ip-address=127.0.0.1", f"--temp-dir={temp}/worker",
                             f"--dashboard-agent-listen-port={agent_ports[2]}",
                             f"--metrics-export-port={agent_ports[3]}"], env)
-        path = write_sweep(tmp_path, "cluster", epochs=3, space={"train.lr": {"grid": [0.1, 0.05, 0.02, 0.01]}})
-        proc = _sweep_cli(groups, path, "--address", f"127.0.0.1:{gcs}", "--storage", str(tmp_path / "results"),
-                          env=env)
+        path = write_sweep(tmp_path, "cluster", epochs=3,
+                           space={"train.lr": {"grid": [0.1, 0.05, 0.02, 0.01]}})
+        proc = _sweep_cli(groups, path, "--address", f"127.0.0.1:{gcs}", "--storage",
+                          str(tmp_path / "results"), env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         trials = trial_dirs(str(tmp_path / "results" / "cluster"))
         assert len(trials) == 4 and all(last_result(t)["epoch"] == 3 for t in trials)

@@ -119,7 +119,8 @@ def test_sequential_seeds_go_only_to_the_configurations_of_unsettled_contrasts(t
     from analysis.stats import split_level
     from sweeps.sequential import unsettled
 
-    path = write_sweep(tmp_path, "seq", epochs=2, space={"train.lr": {"grid": [0.05, 0.0505]}}, seeds=[0, 1, 2, 3],
+    path = write_sweep(tmp_path, "seq", epochs=2, space={"train.lr": {"grid": [0.05, 0.0505]}},
+                       seeds=[0, 1, 2, 3],
                        sequential={"more_seeds": [4, 5, 6, 7], "per_round": 2, "resolve": 0.01})
     assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
@@ -175,7 +176,8 @@ def test_a_trial_whose_worker_is_killed_resumes_from_its_last_checkpoint(tmp_pat
     assert len({row["pid"] for row in progress(trial)}) == 2  # two workers: the killed one and the retry
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n == "ablation_langevin" else [pytest.mark.slow])
+@pytest.mark.parametrize("name",
+                         [pytest.param(n, marks=[] if n == "ablation_langevin" else [pytest.mark.slow])
                                   for n in CONV_SWEEPS])
 def test_smoke_conv_sweep_completes(name, tmp_path, capsys):
     rc = main([name, "--preset", "smoke", "--storage", str(tmp_path)])
@@ -188,7 +190,8 @@ def test_smoke_conv_sweep_completes(name, tmp_path, capsys):
         result = last_result(trial)
         assert result["status"] in ("ok", "diverged")
         if result["status"] == "ok":
-            if sweep.scheduler.type == "asha":  # ASHA may stop a trial at a rung: it ends early, without a grid
+            # ASHA may stop a trial at a rung: it ends early, without a grid
+            if sweep.scheduler.type == "asha":
                 assert 1 <= result["epoch"] <= sweep.epochs
             else:
                 assert result["epoch"] == sweep.epochs
@@ -200,8 +203,8 @@ def test_smoke_conv_sweep_completes(name, tmp_path, capsys):
 @pytest.mark.slow
 def test_a_diverging_conv_ebm_ends_diverged_while_the_others_finish(tmp_path, capsys):
     conv = {"kind": "conv_ebm", "data.limit": 512, "train.epochs": 2, "train.iterations_per_epoch": 3,
-            "train.batch_size": 16, "sampler.k": 3, "sampler.buffer_size": 128, "eval.metrics": ["energy_gap"],
-            "eval.n_samples": 16, "train.energy_bound": 50.0}
+            "train.batch_size": 16, "sampler.k": 3, "sampler.buffer_size": 128,
+            "eval.metrics": ["energy_gap"], "eval.n_samples": 16, "train.energy_bound": 50.0}
     path = write_sweep(tmp_path, "conv_diverge", epochs=2, metric="eval/energy_gap", mode="max",
                        space={"train.lr": {"grid": [1.0e-3, 50.0]}, "train.alpha": {"grid": [0.0]}})
     with open(path) as f:
@@ -210,7 +213,8 @@ def test_a_diverging_conv_ebm_ends_diverged_while_the_others_finish(tmp_path, ca
     with open(path, "w") as f:
         yaml.safe_dump(spec, f)
     assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
-    by_lr = {params(t)["train.lr"]: last_result(t) for t in trial_dirs(str(tmp_path / "results" / "conv_diverge"))}
+    by_lr = {params(t)["train.lr"]: last_result(t)
+             for t in trial_dirs(str(tmp_path / "results" / "conv_diverge"))}
     assert by_lr[50.0]["status"] == "diverged"
     assert by_lr[1.0e-3]["status"] == "ok" and by_lr[1.0e-3]["epoch"] == 2
 
@@ -222,8 +226,8 @@ def test_smoke_sweep_logs_every_trial_to_an_mlflow_file_store(tmp_path, capsys, 
     uri = (tmp_path / "mlruns").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps file stores behind this switch
-    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--callback", "mlflow",
-               "--no-dashboard"])
+    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--callback",
+               "mlflow", "--no-dashboard"])
     assert rc == 0, capsys.readouterr().err
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("rbm_cd_k")
@@ -238,7 +242,8 @@ def test_a_tracker_that_is_not_installed_is_one_line_before_anything_runs(tmp_pa
     # wandb is not a test dependency, so it is missing here and in CI
     if importlib.util.find_spec("wandb") is not None:
         pytest.skip("wandb is installed here")
-    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--callback", "wandb"])
+    rc = main(["rbm_cd_k", "--preset", "smoke", "--storage", str(tmp_path / "results"), "--callback",
+               "wandb"])
     assert rc == 2 and _own_lines(capsys.readouterr().err) == [
         'error: --callback wandb needs the wandb package: pip install -e ".[wandb]"']
     assert not (tmp_path / "results").exists()

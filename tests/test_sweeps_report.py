@@ -22,7 +22,8 @@ class _ResultGrid(list):
     """What final_table reads of Tune's ResultGrid: its frame, and each result's error and metrics."""
 
     def __init__(self, df: pd.DataFrame, errored: set):
-        super().__init__(SimpleNamespace(metrics={"trial_id": t}, error=RuntimeError("boom") if t in errored else None)
+        super().__init__(SimpleNamespace(metrics={"trial_id": t},
+                                         error=RuntimeError("boom") if t in errored else None)
                          for t in df["trial_id"])
         self.df = df
 
@@ -46,7 +47,8 @@ def test_a_configuration_with_a_diverged_seed_ranks_last_in_the_drivers_table(tm
                             config={"kind": "rbm", "train.epochs": 2})
     table, unfinished = final_table(path, None, load_sweep(sweep, "cpu"), top=5)
     lines = table.splitlines()
-    assert lines[0].startswith(f"best 2 of 2 configurations by {LL} (max)") and "diverged trial last" in lines[0]
+    assert (lines[0].startswith(f"best 2 of 2 configurations by {LL} (max)")
+            and "diverged trial last" in lines[0])
     assert lines[1].split() == ["#", "sampler.k", f"{LL}", "(max)", "±", "95%", "CI", "n", "ok", "diverged",
                                 "errored", "stopped", "unfinished"]
     assert _rows(table) == [["1", "1", "-101", "12.706", "2", "2", "0", "0", "0", "0"],
@@ -56,13 +58,15 @@ def test_a_configuration_with_a_diverged_seed_ranks_last_in_the_drivers_table(tm
 
 
 def test_storage_the_analysis_cannot_read_gets_the_same_table_from_rays_results(tmp_path):
-    sweep = load_sweep(write_sweep(tmp_path, "remote", epochs=3, space={"sampler.k": {"grid": [1, 5]}}), "cpu")
+    sweep = load_sweep(write_sweep(tmp_path, "remote", epochs=3, space={"sampler.k": {"grid": [1, 5]}}),
+                       "cpu")
     df = pd.DataFrame({"trial_id": ["t1", "t2", "t3", "t4", "t5", "t6"],
                        "config/sampler.k": [1, 1, 1, 5, 5, 1],
                        LL: [-100.0, -102.0, -50.0, -90.0, math.nan, -120.0],
                        "status": ["ok", "ok", "ok", "ok", "diverged", "ok"],
                        "training_iteration": [3, 3, 2, 3, 1, 1]})
-    table, unfinished = final_table("s3://bucket/sweeps/remote", _ResultGrid(df, errored={"t3"}), sweep, top=5)
+    table, unfinished = final_table("s3://bucket/sweeps/remote", _ResultGrid(df, errored={"t3"}), sweep,
+                                    top=5)
     # t3 errored and t6 (one epoch of three, no error) was unfinished: counted, never averaged in;
     # k=5's mean is the best, but a seed diverged: it ranks last
     assert _rows(table) == [["1", "1", "-101", "12.706", "2", "2", "0", "1", "0", "1"],
@@ -72,6 +76,6 @@ def test_storage_the_analysis_cannot_read_gets_the_same_table_from_rays_results(
 
 def test_an_empty_result_grid_says_so(tmp_path):
     sweep = load_sweep(write_sweep(tmp_path, "empty", epochs=1), "cpu")
-    table, unfinished = final_table("s3://bucket/sweeps/empty", _ResultGrid(pd.DataFrame({"trial_id": []}), set()),
-                                    sweep, top=5)
+    table, unfinished = final_table("s3://bucket/sweeps/empty",
+                                    _ResultGrid(pd.DataFrame({"trial_id": []}), set()), sweep, top=5)
     assert (table, unfinished) == ("no trial reported a result", 0)

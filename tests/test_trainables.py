@@ -24,13 +24,14 @@ def test_a_non_finite_training_signal_is_a_divergence():
 
 def test_tune_gets_nan_where_the_run_cannot_vouch_for_its_steering_metric():
     """Issue 19: tune_rbm steers by eval/reliable_log_likelihood, which a run reports as None where its AIS is
-    unreliable. Tune then gets NaN, which ASHA's cutoffs leave out (np.nanpercentile, and NaN < cutoff is false) and
-    Optuna records as a failed trial, not a value it learns from."""
+    unreliable. Tune then gets NaN, which ASHA's cutoffs leave out (np.nanpercentile, and NaN < cutoff is
+    false) and Optuna records as a failed trial, not a value it learns from."""
     class Run:
         status, epoch = "ok", 1
 
     metric = SweepMetric("eval/reliable_log_likelihood", "rbm", 3)
-    assert metric.update({"eval/reliable_log_likelihood": -90.0}, Run)["eval/reliable_log_likelihood"] == -90.0
+    assert metric.update({"eval/reliable_log_likelihood": -90.0},
+                         Run)["eval/reliable_log_likelihood"] == -90.0
     Run.epoch = 2
     out = metric.update({"eval/log_likelihood": -80.0, "eval/reliable_log_likelihood": None}, Run)
     assert math.isnan(out["eval/reliable_log_likelihood"]) and out["eval/epoch"] == 2
@@ -102,7 +103,8 @@ def test_ebm_never_imports_ray(path):
 def test_the_ray_glue_uses_ray_tune_only_and_safe_loaders(path):
     text = _read(path)
     assert not re.search(r"ray\.air|from ray\.train|ray\.train\.report", text)
-    assert "yaml.load(" not in text and "torch.load(" not in text  # yaml.safe_load; ebm.checkpoint.load_checkpoint
+    # yaml.safe_load; ebm.checkpoint.load_checkpoint
+    assert "yaml.load(" not in text and "torch.load(" not in text
 
 
 def test_only_sweeps_build_a_tuner():

@@ -71,7 +71,8 @@ def _train(config: dict, kind: str, data: dict | None, metric: str, sample_every
             tune.report(report)
             break
         with tempfile.TemporaryDirectory() as folder:
-            save_checkpoint({**run.state_dict(), "last_eval": sweep_metric.last}, os.path.join(folder, CHECKPOINT_FILE))
+            save_checkpoint({**run.state_dict(), "last_eval": sweep_metric.last},
+                            os.path.join(folder, CHECKPOINT_FILE))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
 
 

@@ -27,7 +27,13 @@ import torch
 from torch import Tensor
 
 from ebm.metric_names import IMAGE_METRICS, expand, network
-from ebm.metrics.domain import DomainNet, domain_fid_kid, domain_inception_score, domain_metrics, load_domain_net
+from ebm.metrics.domain import (
+    DomainNet,
+    domain_fid_kid,
+    domain_inception_score,
+    domain_metrics,
+    load_domain_net,
+)
 from ebm.metrics.energy import chain_diagnostics, energy_stats
 from ebm.metrics.fid import Features, features, fid_kid, frechet_distance, kid_from_features
 from ebm.metrics.inception import inception_metrics, load_inception
@@ -35,9 +41,10 @@ from ebm.metrics.lpips_div import lpips_diversity
 from ebm.metrics.result import Metric, MetricUnavailable, flatten
 
 __all__ = ["IMAGE_METRICS", "DomainNet", "Features", "Metric", "MetricUnavailable", "chain_diagnostics",
-           "domain_fid_kid", "domain_inception_score", "domain_metrics", "energy_stats", "features", "fid_kid",
-           "flatten", "frechet_distance", "image_metrics", "inception_metrics", "kid_from_features", "load_domain_net",
-           "load_inception", "lpips_diversity"]
+           "domain_fid_kid", "domain_inception_score", "domain_metrics", "energy_stats", "features",
+           "fid_kid",
+           "flatten", "frechet_distance", "image_metrics", "inception_metrics", "kid_from_features",
+           "load_domain_net", "load_inception", "lpips_diversity"]
 
 
 def image_metrics(names: list[str] | tuple[str, ...], samples: Tensor, reference: Tensor, dataset: str,
@@ -54,7 +61,8 @@ def image_metrics(names: list[str] | tuple[str, ...], samples: Tensor, reference
     out: dict[str, Metric] = {}
     in_domain = [n for n in names if network(n) == "domain" and n != "is_domain"]  # one pass of the samples
     if in_domain:
-        dom = domain_metrics(in_domain, samples, reference, dataset, root, cache_dir, device, download, seed=seed)
+        dom = domain_metrics(in_domain, samples, reference, dataset, root, cache_dir, device, download,
+                             seed=seed)
         out.update({k: v for k, v in dom.items() if k in expand(in_domain)})
     if "is_domain" in names:
         out.update(domain_inception_score(samples, dataset, root, cache_dir, device, download))

@@ -1,4 +1,5 @@
-"""Floor, ceiling and spread of a sample metric at the N it is computed at, and where a value sits between them.
+"""Floor, ceiling and spread of a sample metric at the N it is computed at, and where a value sits between
+them.
 
 FID and KID have no absolute scale: the same model scores differently at another N, through another network
 or against another reference set, and two runs' values differ by the metric's own sampling noise (so do
@@ -55,7 +56,8 @@ def baseline_metrics(names: list[str] | tuple[str, ...], n: int, reference: Tens
     if not names or resamples < 1:
         return {}
     if n > len(train_images):
-        reason = f"the floor needs {n} training images (N of the samples), the training split has {len(train_images)}"
+        reason = (f"the floor needs {n} training images (N of the samples), the training split has "
+                  f"{len(train_images)}")
         return {f"{m}{s}": Metric.missing(networks.get(m, "none"), reason)
                 for m in names for s in ("_floor", "_ceiling", "_spread")}
     key = _cache_key(names, n, reference, train_images, resamples, seed, settings)
@@ -75,7 +77,8 @@ def position(value: Metric, floor: Metric, ceiling: Metric) -> Metric:
             return Metric.missing(value.network, f"no {what}: {m.reason}")
     if ceiling.value == floor.value:
         return Metric.missing(value.network, f"ceiling and floor are both {floor.value:.4g}: no scale")
-    return Metric.of((value.value - floor.value) / (ceiling.value - floor.value), value.network, what="position")
+    return Metric.of((value.value - floor.value) / (ceiling.value - floor.value), value.network,
+                     what="position")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,7 +123,8 @@ def _as_metrics(names: list[str], cached: dict, networks: dict[str, str], n: int
         network = c.get("network") or networks.get(m, "none")
         if c["floor"] is None:
             reason = f"floor/ceiling not computed: {c['reason']}"
-            out.update({f"{m}{s}": Metric.missing(network, reason) for s in ("_floor", "_ceiling", "_spread")})
+            out.update({f"{m}{s}": Metric.missing(network, reason)
+                        for s in ("_floor", "_ceiling", "_spread")})
             continue
         out[f"{m}_floor"] = Metric.of(c["floor"], network, what="floor")  # its std is _spread
         out[f"{m}_ceiling"] = Metric.of(c["ceiling"], network, std=c["ceiling_std"], what="ceiling")
@@ -137,8 +141,8 @@ def _sha1(x: Tensor) -> str:
 
 def _cache_key(names: list[str], n: int, reference: Tensor, train_images: Tensor, resamples: int, seed: int,
                settings: str) -> str:
-    parts = [f"v{CACHE_VERSION}", ",".join(sorted(names)), f"n={n}", f"r={resamples}", f"seed={seed}", settings,
-             f"ref={tuple(reference.shape)}:{_sha1(reference)}",
+    parts = [f"v{CACHE_VERSION}", ",".join(sorted(names)), f"n={n}", f"r={resamples}", f"seed={seed}",
+             settings, f"ref={tuple(reference.shape)}:{_sha1(reference)}",
              f"train={tuple(train_images.shape)}:{_sha1(train_images)}"]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 

@@ -54,7 +54,8 @@ def black_rectangles(x: Tensor, size: int, gen: torch.Generator) -> Tensor:
     return out
 
 
-def swirl(x: Tensor, strength: float, gen: torch.Generator | None = None, radius: float | None = None) -> Tensor:
+def swirl(x: Tensor, strength: float, gen: torch.Generator | None = None,
+          radius: float | None = None) -> Tensor:
     """scikit-image's swirl about the image centre: the pixel at distance rho and angle phi is read from
     angle phi + strength * exp(-rho / (radius * ln 2 / 5)); ``radius`` defaults to the image width.
     Bilinear resampling, zeros outside the image."""
@@ -68,7 +69,8 @@ def swirl(x: Tensor, strength: float, gen: torch.Generator | None = None, radius
     theta = strength * torch.exp(-rho / (radius / 5 * math.log(2))) + torch.atan2(ys - cy, xs - cx)
     src_x, src_y = cx + rho * torch.cos(theta), cy + rho * torch.sin(theta)
     grid = torch.stack([2 * src_x / (w - 1) - 1, 2 * src_y / (h - 1) - 1], dim=-1)  # (H, W, 2) in [-1, 1]
-    return F.grid_sample(x, grid.expand(n, h, w, 2), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(x, grid.expand(n, h, w, 2), mode="bilinear", padding_mode="zeros",
+                         align_corners=True)
 
 
 def salt_and_pepper(x: Tensor, p: float, gen: torch.Generator) -> Tensor:
@@ -96,9 +98,9 @@ def mix_in(x: Tensor, fraction: float, gen: torch.Generator, other: Tensor) -> T
 
 
 def collapse(x: Tensor, fraction: float, gen: torch.Generator) -> Tensor:
-    """Mode collapse: a ``fraction`` of the N images' diversity lost, i.e. max(1, round((1 - fraction) N)) of them
-    (drawn at random) repeated in turn to fill N; 1.0 is one image N times. Not in Heusel et al.'s list: it is
-    what a sampler stuck on a few patterns draws, which a metric of sample quality must also see."""
+    """Mode collapse: a ``fraction`` of the N images' diversity lost, i.e. max(1, round((1 - fraction) N)) of
+    them (drawn at random) repeated in turn to fill N; 1.0 is one image N times. Not in Heusel et al.'s list:
+    it is what a sampler stuck on a few patterns draws, which a metric of sample quality must also see."""
     n = len(x)
     keep = max(1, round((1 - fraction) * n))
     if keep >= n:
@@ -118,10 +120,10 @@ def resize_to(x: Tensor, shape: tuple[int, int, int]) -> Tensor:
 
 
 def plot_round_trip(x: Tensor, scale: float = 2.6, per_figure: int = 100) -> Tensor:
-    """Images shown in a matplotlib figure and cut back to their size: a grid of ``per_figure`` images drawn with
-    ``imshow`` (bilinear) at ``scale`` screen pixels per image pixel, rendered, resampled to the grid's size with
-    an antialiased filter and cut into cells. A person sees the same digits; the strokes come back slightly
-    smoothed, as in a sample grid copied out of a paper's figure (the cross-kind order of
+    """Images shown in a matplotlib figure and cut back to their size: a grid of ``per_figure`` images drawn
+    with ``imshow`` (bilinear) at ``scale`` screen pixels per image pixel, rendered, resampled to the grid's
+    size with an antialiased filter and cut into cells. A person sees the same digits; the strokes come back
+    slightly smoothed, as in a sample grid copied out of a paper's figure (the cross-kind order of
     ``benchmarks/metric_ladder.py``)."""
     import matplotlib
 

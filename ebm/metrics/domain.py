@@ -95,7 +95,8 @@ class DomainNet:
     def probabilities(self, x: Tensor) -> np.ndarray:
         """Class probabilities p(y | x), (N, classes), float64."""
         self.model.eval()
-        out = [self.model(b.to(self.device, torch.float32)).double().softmax(1).cpu() for b in x.split(EVAL_BATCH)]
+        out = [self.model(b.to(self.device, torch.float32)).double().softmax(1).cpu()
+               for b in x.split(EVAL_BATCH)]
         return torch.cat(out).numpy()
 
     @torch.inference_mode()
@@ -166,7 +167,8 @@ def _train(x: Tensor, y: Tensor, epochs: int, device: torch.device, seed: int) -
 def cache_path(dataset: str, cache_dir: str | None = None, epochs: int | None = None) -> str:
     """``<cache_dir>/domain-cnn_<dataset>_v<VERSION>.pt``; a non-default ``epochs`` gets its own file."""
     tag = f"_e{epochs}" if epochs is not None and epochs != EPOCHS.get(dataset) else ""
-    return os.path.join(os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR), f"domain-cnn_{dataset}_v{VERSION}{tag}.pt")
+    return os.path.join(os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR),
+                        f"domain-cnn_{dataset}_v{VERSION}{tag}.pt")
 
 
 def load_domain_net(dataset: str, root: str = "./data", cache_dir: str | None = None,
@@ -174,8 +176,8 @@ def load_domain_net(dataset: str, root: str = "./data", cache_dir: str | None = 
                     epochs: int | None = None) -> DomainNet:
     """The data set's domain classifier: from the cache if there, else trained and cached (atomically).
 
-    ``epochs`` overrides the data set's training schedule (the fast tests use 3). Raises :class:`MetricUnavailable`
-    if the data set cannot be loaded.
+    ``epochs`` overrides the data set's training schedule (the fast tests use 3). Raises
+    :class:`MetricUnavailable` if the data set cannot be loaded.
     """
     device = torch.device(device)
     path = cache_path(dataset, cache_dir, epochs)
@@ -195,7 +197,8 @@ def load_domain_net(dataset: str, root: str = "./data", cache_dir: str | None = 
     state = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
              "feature_scale": torch.tensor(net.feature_scale, dtype=torch.float64),
              "test_accuracy": torch.tensor(acc, dtype=torch.float64), "version": torch.tensor(VERSION),
-             "in_channels": torch.tensor(x_train.shape[1]), "n_classes": torch.tensor(model.classifier.out_features),
+             "in_channels": torch.tensor(x_train.shape[1]),
+             "n_classes": torch.tensor(model.classifier.out_features),
              "train_seconds": torch.tensor(time.perf_counter() - t0, dtype=torch.float64)}
     _atomic_save(state, path)
     return net
@@ -231,7 +234,8 @@ def _atomic_save(obj: dict, path: str) -> None:
         raise
 
 
-def domain_fid_kid(samples: Tensor | Features, reference: Tensor | Features, dataset: str, root: str = "./data",
+def domain_fid_kid(samples: Tensor | Features, reference: Tensor | Features, dataset: str,
+                   root: str = "./data",
                    cache_dir: str | None = None, device: torch.device | str = "cpu", download: bool = False,
                    kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE,
                    seed: int = 0, epochs: int | None = None) -> dict[str, Metric]:
@@ -240,7 +244,8 @@ def domain_fid_kid(samples: Tensor | Features, reference: Tensor | Features, dat
                           download, kid_subsets, kid_subset_size, seed, epochs)
 
 
-def domain_metrics(names: tuple[str, ...] | list[str], samples: Tensor | Features, reference: Tensor | Features,
+def domain_metrics(names: tuple[str, ...] | list[str], samples: Tensor | Features,
+                   reference: Tensor | Features,
                    dataset: str, root: str = "./data", cache_dir: str | None = None,
                    device: torch.device | str = "cpu", download: bool = False, kid_subsets: int = KID_SUBSETS,
                    kid_subset_size: int = KID_SUBSET_SIZE, seed: int = 0,

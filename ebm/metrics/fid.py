@@ -28,7 +28,8 @@ from torch import Tensor
 from ebm.metrics.result import Metric, MetricUnavailable, guarded
 
 FID_EPS = 1e-6  # pytorch-fid's diagonal offset when S_1 S_2 is singular
-IMAG_TOL = 1e-3  # pytorch-fid: imaginary parts of sqrtm's diagonal above this are an error, below it round-off
+# pytorch-fid: imaginary parts of sqrtm's diagonal above this are an error, below it round-off
+IMAG_TOL = 1e-3
 KID_SUBSETS = 100  # Binkowski et al. 2018 / torch-fidelity defaults
 KID_SUBSET_SIZE = 1000
 KERNEL_CACHE_MAX = 4096**2  # KID precomputes full kernel matrices up to this many entries (128 MiB each)
@@ -73,7 +74,8 @@ def reference_features(net: FeatureNet, x: Tensor) -> Features:
     if weights_id is None:  # a network that cannot say which weights it holds is never cached
         return features(net, x)
     xc = x.detach().to("cpu").contiguous()
-    key = (net.network, weights_id, tuple(xc.shape), str(xc.dtype), hashlib.sha1(xc.numpy().tobytes()).hexdigest())
+    key = (net.network, weights_id, tuple(xc.shape), str(xc.dtype),
+           hashlib.sha1(xc.numpy().tobytes()).hexdigest())
     if key in _REFERENCE_CACHE:
         _REFERENCE_CACHE.move_to_end(key)
         return _REFERENCE_CACHE[key]
@@ -197,7 +199,8 @@ def fid_kid(samples: Tensor | Features, reference: Tensor | Features, net: Featu
         fr = reference if isinstance(reference, Features) else reference_features(net, reference)
         for f in (fs, fr):
             if f.network != net.network:
-                raise MetricUnavailable(f"features from {f.network!r} cannot be compared with {net.network!r}")
+                raise MetricUnavailable(f"features from {f.network!r} cannot be compared with "
+                                        f"{net.network!r}")
         fid = fid_from_features(fs.values, fr.values, method=fid_method)
         kid, kid_std = kid_from_features(fs.values, fr.values, kid_subsets, kid_subset_size, seed)
         return {names[0]: Metric.of(fid, net.network, what="FID"),

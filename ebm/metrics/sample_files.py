@@ -26,11 +26,13 @@ class SampleFileError(ValueError):
 
 
 def load_samples(path: str, shape: tuple[int, int, int], cell: tuple[int, int] | None = None,
-                 padding: int | None = None, key: str | None = None, count: int | None = None) -> tuple[Tensor, str]:
+                 padding: int | None = None, key: str | None = None,
+                 count: int | None = None) -> tuple[Tensor, str]:
     """The images at ``path`` as (N, C, H, W) in [0, 1], checked against the data set's ``shape`` (C, H, W),
     and one line saying how they were read."""
     if not os.path.exists(path):
-        raise SampleFileError(f"{path} not found; pass a folder of PNGs, a sample-grid PNG or a .npy/.npz/.pt file")
+        raise SampleFileError(f"{path} not found; pass a folder of PNGs, a sample-grid PNG or a "
+                              ".npy/.npz/.pt file")
     if os.path.isdir(path):
         x = load_image_folder(path, shape)
         return x, f"folder of {len(x)} PNGs"
@@ -40,8 +42,8 @@ def load_samples(path: str, shape: tuple[int, int, int], cell: tuple[int, int] |
     if ext in (".npy", ".npz", ".pt", ".pth"):
         x = _check_array(_read_array(path, ext, key), path, shape)
         return x, f"{ext} array of {len(x)} images"
-    raise SampleFileError(f"{path}: cannot read {ext or 'a file without extension'}; pass a folder of PNGs, a "
-                          f"sample-grid .png, or (N, C, H, W) arrays in [0, 1] as .npy, .npz or .pt")
+    raise SampleFileError(f"{path}: cannot read {ext or 'a file without extension'}; pass a folder of PNGs, "
+                          "a sample-grid .png, or (N, C, H, W) arrays in [0, 1] as .npy, .npz or .pt")
 
 
 def load_image_folder(folder: str, shape: tuple[int, int, int]) -> Tensor:
@@ -54,8 +56,9 @@ def load_image_folder(folder: str, shape: tuple[int, int, int]) -> Tensor:
     for n in names:
         im = _read_png(os.path.join(folder, n), c)  # (C, H', W')
         if tuple(im.shape[1:]) != (h, w):
-            raise SampleFileError(f"{os.path.join(folder, n)} is {im.shape[2]}x{im.shape[1]} pixels, the data set's "
-                                  f"images are {w}x{h}; resize them, or pick the --data whose images are that size")
+            raise SampleFileError(f"{os.path.join(folder, n)} is {im.shape[2]}x{im.shape[1]} pixels, the "
+                                  f"data set's images are {w}x{h}; resize them, or pick the --data whose "
+                                  "images are that size")
         images.append(im)
     return torch.stack(images)
 
@@ -74,8 +77,8 @@ def load_png(path: str, shape: tuple[int, int, int], cell: tuple[int, int] | Non
         return im[None], "one image"
     ch, cw = cell or (h, w)
     if cell is not None and (ch, cw) != (h, w):
-        raise SampleFileError(f"--cell {ch} {cw} differs from the data set's {h}x{w} images; score them against a "
-                              f"data set of that size, or resize the samples")
+        raise SampleFileError(f"--cell {ch} {cw} differs from the data set's {h}x{w} images; score them "
+                              "against a data set of that size, or resize the samples")
     p = padding if padding is not None else infer_padding(im, ch, cw, path)
     cells, rows, cols = split_grid(im, ch, cw, p, path)
     what = f"grid of {rows}x{cols} cells of {ch}x{cw} px, padding {p}"
@@ -85,8 +88,8 @@ def load_png(path: str, shape: tuple[int, int, int], cell: tuple[int, int] | Non
                                   f"pass 1..{len(cells)}")
         return cells[:count], f"{what}: the first {count} images"
     blank = _trailing_blank(cells, im, p)
-    note = (f" ({blank} trailing cell{'s' * (blank != 1)} entirely the padding colour, kept: empty cells or black "
-            f"samples; --count N scores only the first N)") if blank else ""
+    note = (f" ({blank} trailing cell{'s' * (blank != 1)} entirely the padding colour, kept: empty cells or "
+            "black samples; --count N scores only the first N)") if blank else ""
     return cells, f"{what}: {len(cells)} images{note}"
 
 
@@ -165,12 +168,14 @@ def _read_array(path: str, ext: str, key: str | None):
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError, EOFError) as e:
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise SampleFileError(f"{path} could not be read ({reason}); save the array with np.save or torch.save"
+        raise SampleFileError(f"{path} could not be read ({reason}); save the array with np.save or "
+                              "torch.save"
                               ) from None
     if isinstance(obj, dict):
         obj = _pick({k: v for k, v in obj.items() if isinstance(v, Tensor | np.ndarray)}, path, key)
     if not isinstance(obj, Tensor | np.ndarray):
-        raise SampleFileError(f"{path} holds a {type(obj).__name__}, not a tensor; save an (N, C, H, W) tensor")
+        raise SampleFileError(f"{path} holds a {type(obj).__name__}, not a tensor; save an (N, C, H, W) "
+                              "tensor")
     return obj
 
 
@@ -197,8 +202,8 @@ def _check_array(a, path: str, shape: tuple[int, int, int]) -> Tensor:
         raise SampleFileError(f"{path} is channels-last {tuple(x.shape)}; permute it to (N, C, H, W), e.g. "
                               f"x.transpose(0, 3, 1, 2)")
     if tuple(x.shape[1:]) != shape:
-        raise SampleFileError(f"{path} holds images of shape {tuple(x.shape[1:])}; the data set's are {shape}: "
-                              f"pick the --data of that shape or resize the samples")
+        raise SampleFileError(f"{path} holds images of shape {tuple(x.shape[1:])}; the data set's are "
+                              f"{shape}: pick the --data of that shape or resize the samples")
     if x.is_complex() or x.dtype == torch.bool:
         raise SampleFileError(f"{path} holds {x.dtype} values; save real numbers in [0, 1]")
     x = x.to(torch.float32)
@@ -206,6 +211,6 @@ def _check_array(a, path: str, shape: tuple[int, int, int]) -> Tensor:
         raise SampleFileError(f"{path} holds non-finite values; drop or fix those images")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:
-        raise SampleFileError(f"{path} has values in [{lo:.4g}, {hi:.4g}], not [0, 1]; scale them (e.g. uint8 / 255, "
-                              f"or (x + 1) / 2 for [-1, 1])")
+        raise SampleFileError(f"{path} has values in [{lo:.4g}, {hi:.4g}], not [0, 1]; scale them (e.g. "
+                              "uint8 / 255, or (x + 1) / 2 for [-1, 1])")
     return x.contiguous()
