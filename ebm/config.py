@@ -319,28 +319,18 @@ class ConvEvalConfig:
     final_metrics: list[str] = field(default_factory=lambda: ["fid_domain", "kid_domain", "is_domain",
                                                               "prdc_domain", "energy_gap"])
     """Metrics of the final evaluation, from the names ``metrics`` takes."""
-    sample_init: Literal["auto", "noise", "buffer"] = "auto"
-    """Superseded by ``protocol.init`` (kept so older configs load): ``noise``/``buffer`` set it, ``auto``
-    does not."""
-    sample_steps: int = 0
-    """Superseded by ``protocol.steps`` (kept so older configs load): a non-zero value sets it."""
     feature_cache: str = ""
     """Folder caching the domain classifier and the metric floors/ceilings (empty = ~/.cache/ebm-cd-study)."""
 
     def __post_init__(self):
         check(self.every >= 1, "eval.every", self.every, "must be >= 1")
         check(self.n_samples >= 2, "eval.n_samples", self.n_samples, "must be >= 2")
-        check(self.sample_steps >= 0, "eval.sample_steps", self.sample_steps, "must be >= 0 (0 = sampler.k)")
         check(self.baseline_resamples >= 0, "eval.baseline_resamples", self.baseline_resamples,
                "must be >= 0 (0 = off)")
         check(self.final_n_samples >= 2, "eval.final_n_samples", self.final_n_samples, "must be >= 2")
         for key, names in (("eval.metrics", self.metrics), ("eval.final_metrics", self.final_metrics)):
             bad = [m for m in names if m not in OPTIONS]
             check(not bad, key, names, f"has unknown names; choose from {', '.join(OPTIONS)}")
-        if self.sample_init != "auto" and self.protocol.init == "as_trained":
-            self.protocol.init = self.sample_init  # an older config's evaluation chains
-        if self.sample_steps and not self.protocol.steps:
-            self.protocol.steps = self.sample_steps
 
 
 @dataclass
