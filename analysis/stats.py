@@ -155,8 +155,8 @@ def unreliable_points(history: pd.DataFrame) -> set[tuple]:
         return set()
     ais = history[history["metric"] == "eval/weight_ess"]
     ok = history[(history["metric"] == "eval/reliable_log_likelihood") & history["value"].map(finite)]
-    return set(zip(ais["trial_id"], ais["iteration"], strict=True)) - set(zip(ok["trial_id"], ok["iteration"],
-                                                                                strict=True))
+    vouched = set(zip(ok["trial_id"], ok["iteration"], strict=True))
+    return set(zip(ais["trial_id"], ais["iteration"], strict=True)) - vouched
 
 
 def collapsed(trials: pd.DataFrame) -> pd.Series:

@@ -391,8 +391,8 @@ def _generated(specs: list[str]) -> dict[str, torch.Tensor]:
         if role not in ("readable", "broken") or not path:
             raise SystemExit(f"--generated {spec!r}: use readable=FILE or broken=FILE")
         try:
-            out[role] = _checkpoint_samples(path) if _is_checkpoint(path) else load_samples(path,
-                                                                                            (1, 28, 28))[0]
+            out[role] = (_checkpoint_samples(path) if _is_checkpoint(path)
+                         else load_samples(path, (1, 28, 28))[0])
         except SampleFileError as e:
             raise SystemExit(f"--generated {role}: {e}") from None
     return out

@@ -54,8 +54,8 @@ def evaluate_conv(run, names: list[str]) -> dict:
     gen = run.eval_generator()
     # ((N, C, H, W), (T, N)) or a reason
     common = _draw(lambda: run.protocol_samples(e.n_samples, gen, record))
-    own = common if e.protocol.init == "as_trained" else _draw(lambda: run.as_trained_samples(e.n_samples,
-                                                                                              gen, record))
+    own = (common if e.protocol.init == "as_trained"
+           else _draw(lambda: run.as_trained_samples(e.n_samples, gen, record)))
     score = _scorer(run, names, reference)
     metrics = _set_metrics(names, common, run, reference, score)
     as_trained = metrics if own is common else _set_metrics(names, own, run, reference, score)

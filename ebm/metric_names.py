@@ -100,8 +100,7 @@ METRICS = (
     _m("raise_log_likelihood_low", "max", "likelihood", _RBM_FINAL, when="raise", unit="nats per image"),
     _m("raise_rise", None, "likelihood", _RBM_FINAL, when="raise", unit="nats per image"),
     *(_m(f"raise_{n}", None, "likelihood", _RBM_FINAL, when="raise")
-      for n in ("log_z", "images", "chains", "betas",
-                                                                               "seconds")),
+      for n in ("log_z", "images", "chains", "betas", "seconds")),
     # the conv EBM's training signals (the EBM health signals of every step)
     _m("loss", "min", "energy", {CONV: (TRAIN,)}),
     _m("grad_norm", None, "energy", {CONV: (TRAIN,)}),

@@ -189,8 +189,8 @@ def field_docs(cls: type) -> dict[str, str]:
     body = tree.body[0].body
     docs = {}
     for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value,
-                                                                                        ast.Constant):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) \
+                and isinstance(nxt.value, ast.Constant):
             docs[node.target.id] = str(nxt.value.value)
     return docs
 
@@ -236,8 +236,8 @@ def _coerce(typ: Any, value: Any, key: str, source: str):
         if origin is tuple and Ellipsis not in typing.get_args(typ) and len(value) != len(args):
             raise ConfigError(f"{source}: {key}={value!r} must have {len(args)} entries")
         item_types = args if origin is tuple and len(args) == len(value) else [args[0]] * len(value)
-        return origin(_coerce(t, v, f"{key}[{i}]", source) for i, (t, v) in enumerate(zip(item_types, value,
-                                                                                          strict=True)))
+        pairs = enumerate(zip(item_types, value, strict=True))
+        return origin(_coerce(t, v, f"{key}[{i}]", source) for i, (t, v) in pairs)
     if typ is bool:
         if isinstance(value, bool):
             return value

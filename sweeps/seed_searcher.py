@@ -23,8 +23,8 @@ class SeedSearcher(Searcher):
     def __init__(self, keys: list[str], points: list[Point], seeds: list[int], rounds: list[list[int]],
                  rank_metric: str, mode: str, resolve: float):
         super().__init__()
-        self.keys, self.points, self.rounds = list(keys), [tuple(p) for p in points], [list(r)
-                                                                                       for r in rounds]
+        self.keys, self.points = list(keys), [tuple(p) for p in points]
+        self.rounds = [list(r) for r in rounds]
         self.rank_metric, self.rank_mode, self.resolve = rank_metric, mode, resolve
         self.at = stats.split_level(1 + len(self.rounds))
         self.queue = [(p, s) for s in seeds for p in self.points]

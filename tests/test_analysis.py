@@ -85,8 +85,8 @@ def test_frames_read_every_trial_with_its_outcome(cd_k):
     assert nan_ok["outcome"] == "ok" and math.isnan(nan_ok[LL]) and math.isnan(nan_ok[f"best/{LL}"])
     assert t.loc[("data", 1, 0), LL] == -100 and t.loc[("data", 1, 0), f"best/{LL}"] == -100
     assert t.loc[("data", 1, 0), "best_iteration"] == 3
-    assert t.loc[("data", 1, 0), "time_total_s"] == pytest.approx(4.5) and t.loc[("data", 1, 0),
-                                                                                 "cpu_s"] == 4.5
+    assert t.loc[("data", 1, 0), "time_total_s"] == pytest.approx(4.5)
+    assert t.loc[("data", 1, 0), "cpu_s"] == 4.5
     assert t.loc[("data", 1, 0), "samples"].endswith("samples.png")
     assert not isinstance(t.loc[("data", 5, 2), "samples"], str)  # a diverged run writes no samples
     assert not exp.notes
@@ -355,8 +355,8 @@ def test_parameter_importance_for_a_tuning_sweep(tmp_path):
     trials = [{"params": {"train.lr": lr, "train.momentum": 0.1 * (i % 9), "sampler.k": [1, 5, 20][i % 3],
                           "seed": 0},
                "values": [-200, -150 + 40 * math.log10(lr) + 0.1 * (i % 3)]} for i, lr in enumerate(lrs)]
-    exp = load_experiment(write_experiment(tmp_path, "tune", sweep, trials, LL, config={"kind": "rbm",
-                                                                                       "train.epochs": 2}))
+    exp = load_experiment(write_experiment(tmp_path, "tune", sweep, trials, LL,
+                                           config={"kind": "rbm", "train.epochs": 2}))
     (line,) = [s for s in sentences(exp) if s.startswith("By fANOVA")]
     assert line.startswith("By fANOVA importance over 12 trials with a value, train.lr (")
     from analysis.plots import importance

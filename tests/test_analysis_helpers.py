@@ -112,8 +112,8 @@ def _write_trial(folder: str, cfg: dict, results: list[dict], t: dict, samples: 
     finished = t.get("status", "TERMINATED") == "TERMINATED" and not t.get("diverged")
     if samples and finished and len(t["values"]) == cfg.get("train.epochs", 3):
         rng = np.random.default_rng(len(folder))
-        Image.fromarray((rng.random((60, 60)) * 255).astype(np.uint8)).save(os.path.join(folder,
-                                                                                         "samples.png"))
+        image = Image.fromarray((rng.random((60, 60)) * 255).astype(np.uint8))
+        image.save(os.path.join(folder, "samples.png"))
 
 
 KID = "eval/kid_domain"

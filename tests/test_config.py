@@ -24,8 +24,8 @@ def test_seed_configs_keep_the_names_sweeps_rely_on():
     for key in ("seed", "data.name", "data.root", "data.binarize", "model.n_visible", "model.n_hidden",
                 "sampler.init", "sampler.k", "train.epochs", "train.batch_size", "train.lr"):
         assert key in flat
-    assert (cfg.model.n_visible, cfg.model.n_hidden, cfg.sampler.init, cfg.sampler.k) == (784, 500,
-                                                                                          "persistent", 5)
+    m, s = cfg.model, cfg.sampler
+    assert (m.n_visible, m.n_hidden, s.init, s.k) == (784, 500, "persistent", 5)
 
 
 def test_overrides_apply_last_with_yaml_typed_values():

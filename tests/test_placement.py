@@ -42,8 +42,8 @@ def test_positions_between_floor_and_ceiling_per_configuration(tmp_path):
     best = p.iloc[0]
     assert best["group"] == "step_size=10, noise_std=0.001"
     assert best["position"] == pytest.approx((1.105 - 0.02) / 10.0)  # mean over the seeds' own positions
-    assert (best["floor"], best["ceiling"], best["spread"], best["ceiling_spread"]) == (0.02, 10.02, 0.05,
-                                                                                        0.3)
+    got = (best["floor"], best["ceiling"], best["spread"], best["ceiling_spread"])
+    assert got == (0.02, 10.02, 0.05, 0.3)
     assert (best["as_trained"], best["as_trained_position"]) == (1.0, 0.05)  # final values, mean over seeds
     assert list(p["position"]) == sorted(p["position"])  # a lower KID sits closer to the floor
     text = placement_sentences(p, KID)

@@ -72,8 +72,8 @@ def flatten(metrics: dict[str, Metric]) -> dict[str, float | str | None]:
     return out
 
 
-def guarded(names: tuple[str, ...], network: str, compute: Callable[[], dict[str, Metric]]) -> dict[str,
-                                                                                                    Metric]:
+def guarded(names: tuple[str, ...], network: str,
+            compute: Callable[[], dict[str, Metric]]) -> dict[str, Metric]:
     """Run ``compute``; if it raises, every metric in ``names`` comes back missing with the reason.
 
     ``MetricUnavailable`` carries an expected reason (no weights, too few samples); any other exception
