@@ -68,7 +68,7 @@ def sentence(exp: Experiment) -> str:
             f"{fmt(SPREADS)} x {metric}_spread, or {fmt(RANGE)} of the floor-to-ceiling range without one")
     parts = []
     for group, rows in table.groupby("group", sort=False):
-        bad = rows[rows["swung"]]
+        bad = rows[rows["swung"]].sort_values("seed", kind="stable")  # whatever order the trials ended in
         if bad.empty:
             continue
         shown = "; ".join(f"seed {fmt(r['seed'])}: {fmt(r['best'], 3)} at epoch {fmt(r['best_epoch'])} -> "
