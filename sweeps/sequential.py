@@ -30,6 +30,7 @@ from collections.abc import Hashable
 import pandas as pd
 
 from analysis import stats
+from analysis.effects import on_common_seeds
 
 Point = tuple  # a configuration: its swept keys' values, in the sweep's key order
 
@@ -80,8 +81,6 @@ def _against_best(sides: dict, members: dict, mode: str, at: float, what: str) -
     for k, side in sides.items():
         if k == best:
             continue
-        a, b = side.dropna(), sides[best].dropna()
-        both = a.index.intersection(b.index)
-        c = stats.contrast(a[both], b[both], mode, level=at)
+        c = stats.contrast(*on_common_seeds(side, sides[best]), mode, level=at)
         out.append((f"{what} {k!r} vs {best!r}", set(members[k]) | set(members[best]), c))
     return out
