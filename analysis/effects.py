@@ -33,7 +33,10 @@ def is_grid(domains: dict) -> bool:
 
 
 def grid_keys(exp: Experiment) -> list[str]:
-    """The swept keys when the sweep is a grid over two or more of them, else []."""
+    """The swept keys when the sweep is a grid over two or more of them, else [] (also for listed cells,
+    which do not cross their keys)."""
+    if exp.sweep.cells:
+        return []
     keys = [k for k in exp.sweep.domains if f"config/{k}" in exp.trials]
     return keys if is_grid(exp.sweep.domains) and len(keys) >= 2 else []
 

@@ -9,7 +9,10 @@ An entry takes one of two forms:
   each side is the per-seed mean over its matching cells, paired over seeds;
 - ``good`` / ``position_below`` (``bad`` / ``position_above``): the matching cells' mean ``<metric>_position``
   (0 = as good as held-out data, 1 = as bad as uniform noise) lies below (above) the threshold, by its 95%
-  interval over seeds.
+  interval over seeds;
+- ``at`` / ``value``: a published figure for the matching cells. :func:`published_table` puts each beside this
+  run's mean, and :func:`published_order` holds the order of the published figures against this run's, each
+  neighbouring pair paired over seeds.
 
 A cell matches when its trials' config has every value the selector names. Cells with a diverged trial are
 left out of a side's average (the sentence says so), and a side judged better whose samples collapsed is
@@ -36,7 +39,93 @@ UNRESOLVED = "not resolved at this scale"
 def sentences(exp: Experiment) -> list[str]:
     """Set A's RBM directions where they apply, then every ``literature:`` entry of the sweep, in file
     order."""
-    return rbm_claims(exp) + [judge(exp, entry) for entry in exp.sweep.literature]
+    claims = [judge(exp, entry) for entry in exp.sweep.literature if "at" not in entry]
+    return rbm_claims(exp) + claims + [published_order(exp)]
+
+
+PUBLISHED_NOTE = (
+    "Each row: the published figure for a configuration, this run's mean over its seeds with the interval, and "
+    "the gap (this run minus published). Forward AIS, the final evaluation's estimate where log Z cannot be "
+    "enumerated, overstates the log-likelihood in expectation; a mean marked unreliable averages a seed whose "
+    "estimate kept too few effective weights, and is optimistic by an amount it cannot state. The "
+    "conservative column (RAISE on a subset of held-out images, where the run computed it) errs the other "
+    "way unless its own trend check failed (final/raise_conservative).")
+
+
+def _published(exp: Experiment) -> list[dict]:
+    return [e for e in exp.sweep.literature if isinstance(e.get("at"), dict) and stats.finite(e.get("value"))]
+
+
+def _side_values(exp: Experiment, selector: dict, column: str | None = None) -> pd.Series:
+    """Per seed, the mean over the cells matching ``selector`` of ``column`` (the metric by default), without
+    cells that had a diverged trial."""
+    rows = [r for r in _matching(exp, selector) if r["diverged"] == 0]
+    return cells_by_seed(exp, rows, column)
+
+
+def published_table(exp: Experiment) -> tuple[list[str], list[list[str]]] | None:
+    """(header, rows) of the published figures (``at``/``value`` entries) beside this run's, or None when the
+    sweep quotes none."""
+    entries = _published(exp)
+    if not entries:
+        return None
+    s = exp.sweep
+    raise_column = f"{s.metric.split('/', 1)[0]}/raise_log_likelihood"
+    conservative = s.metric.endswith("log_likelihood") and raise_column in exp.trials
+    header = ["published", "configuration", f"this run: {s.metric}", f"± {stats.ci_name(s.level)}", "seeds",
+              *(["conservative (RAISE)"] if conservative else []), "published figure", "this run - published"]
+    rows = []
+    for e in entries:
+        name, rows_of = _label(exp, e["at"]), _matching(exp, e["at"])
+        if not rows_of:
+            rows.append([e["claim"], name, "not run", "", "0", *([""] if conservative else []),
+                         fmt(e["value"]), ""])
+            continue
+        mean, _, half, n = stats.t_interval(_side_values(exp, e["at"]).tolist(), s.level)
+        bad = sum(int(r["unreliable"]) for r in rows_of)
+        cons = stats.t_interval(_side_values(exp, e["at"], raise_column).tolist())[0] if conservative else None
+        rows.append([e["claim"], name, fmt(mean, 5) + (f" ({bad} unreliable)" if bad else ""),
+                     fmt(half, 2) if stats.finite(half) else "", str(n),
+                     *([fmt(cons, 5)] if conservative else []), fmt(e["value"], 5),
+                     f"{mean - e['value']:+.2f}" if stats.finite(mean) else ""])
+    return header, rows
+
+
+def published_order(exp: Experiment) -> str:
+    """One sentence: whether this run orders the configurations as their published figures do, each
+    neighbouring pair (in published order) contrasted paired over seeds; '' when fewer than two are quoted
+    and run."""
+    s = exp.sweep
+    entries = [e for e in _published(exp) if _matching(exp, e["at"])]
+    if len(entries) < 2:
+        return ""
+    entries.sort(key=lambda e: e["value"], reverse=s.mode == "max")  # best published first
+    names = [_label(exp, e["at"]) for e in entries]
+    sources = "; ".join(dict.fromkeys(e["source"] for e in entries))
+    steps, verdicts = [], []
+    for (upper, upper_name), (lower, lower_name) in zip(zip(entries, names, strict=True),
+                                                        list(zip(entries, names, strict=True))[1:],
+                                                        strict=False):
+        a, b = on_common_seeds(_side_values(exp, upper["at"]), _side_values(exp, lower["at"]))
+        c = stats.contrast(a, b, s.mode, s.level)
+        if c.verdict == "no value":
+            steps.append(f"{upper_name} vs {lower_name}: no seed has a value for both")
+            verdicts.append("no value")
+            continue
+        published = abs(upper["value"] - lower["value"])
+        verb = "beats" if c.gain > 0 else "trails" if c.gain < 0 else "ties with"
+        leans = [d > 0 if s.mode == "max" else d < 0 for d in c.seeds if d != 0]
+        verdict = _verdict(c, c.gain > 0, leans, 0)
+        verdicts.append(verdict)
+        steps.append(f"{upper_name} {verb} {lower_name} by {stats.amount(c, stats.unit_phrase(s.metric))}, "
+                     f"published {fmt(published, 4)} ({verdict})")
+    agrees = all(v == "this run agrees" for v in verdicts)
+    against = any(v == "this run DISAGREES" for v in verdicts)
+    overall = ("this run orders them the same way, every step resolved" if agrees else
+               "this run DISAGREES on at least one step" if against else
+               "not every step is resolved at this scale")
+    return (f"Published order ({sources}), best first: {' > '.join(names)}; {overall}. Step by step: "
+            + "; ".join(steps) + ".")
 
 
 def rbm_claims(exp: Experiment) -> list[str]:

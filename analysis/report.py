@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from analysis import stats
+from analysis import literature, stats
 from analysis.frames import Experiment
 from analysis.plots import make_plots, save_placement
 from analysis.stats import OUTCOMES, Skip, metric_label
@@ -115,7 +115,10 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
                        f"{dirty}; Python {p.get('python', '?')}, torch {p.get('torch', '?')}, "
                        f"Ray {p.get('ray', '?')}; CPU {p.get('cpu', '?')} ({p.get('cpus', '?')} cores), "
                        f"GPU {p.get('gpu', '?')}."))
-    if s.space:
+    if s.cells:
+        b.append(("p", f"The sweep ran {len(s.cells)} listed configurations (cells), not a cross of its keys:"))
+        b.append(("table", list(s.cells[0]), [[stats.fmt(c.get(k)) for k in s.cells[0]] for c in s.cells]))
+    elif s.space:
         b.append(("table", ["swept key", "domain"], [[k, v] for k, v in s.space.items()]))
 
     b.append(("h2", "Configurations"))
@@ -141,6 +144,11 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
                        "with too few effective weights after every round it was allowed: an optimistic "
                        "estimate); such configurations rank after every reliable one."))
 
+    published = literature.published_table(exp)
+    if published:
+        b.append(("h2", "Published figures beside this run"))
+        b.append(("table", *published))
+        b.append(("p", literature.PUBLISHED_NOTE))
     b += placement
     b.append(("h2", "Plots"))
     for p in plots:

@@ -34,6 +34,9 @@ class SweepInfo:
     """Swept dotted config key -> its domain (kind, args): grid/choice and their values, uniform/loguniform/
     randint and [low, high]; None where the settings were inferred (the key varied between trials, its domain
     is unknown). Seeds not included."""
+    cells: list = field(default_factory=list)
+    """The configurations a sweep listed instead of crossing its keys (``cells:``, mappings of dotted keys to
+    values); [] for a grid or search. Such a sweep is contrasted cell against cell, never by main effects."""
     seeds: list = field(default_factory=list)
     search: str = "grid"
     """grid, none (random draws) or optuna."""
@@ -131,6 +134,7 @@ def from_settings(name: str, st: dict, record: dict | None = None, source: str =
     info = SweepInfo(
         name=name, metric=str(st.get("rank_metric") or st["metric"]), reported_metric=str(st["metric"]),
         mode=str(st["mode"]), domains={k: _domain(d) for k, d in (st.get("space") or {}).items()},
+        cells=[dict(c) for c in st.get("cells") or [] if isinstance(c, dict)],
         seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),
         scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
         cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)),

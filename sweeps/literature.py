@@ -10,12 +10,17 @@ loads. No Ray here.
         claim: "non-persistent chains from noise give realistic samples"
         good: {sampler.init: noise}          # the matching cells' mean <metric>_position (0 = held-out data,
         position_below: 0.5                  #   1 = uniform noise) lies below this; bad + position_above:
-        above
+                                             #   above
+      - source: "Salakhutdinov & Murray 2008, Table 2"
+        claim: "CD3(500): -105.50 nats"
+        at: {sampler.init: data, sampler.k: 3}   # the cells a published figure is for: the report prints it
+        value: -105.50                           #   beside this run's mean and holds the published order
+                                                 #   against this run's, paired over seeds
 
 A selector maps swept keys to values of their grid (or choice): a key the space lacks, or a value no grid of
 the file or of its presets holds, is an error, as is an unknown entry key. A value the chosen preset does not
 run leaves the claim untested, and the report says so. The report (``analysis.literature``) judges each claim
-on the recorded entries (``Sweep.settings()``).
+on the recorded entries (``Sweep.settings()``). A preset may give its own list, which replaces the file's.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Any
 
 from ebm.strict import ConfigError, known
 
-FORMS = {"better": "than", "good": "position_below", "bad": "position_above"}  # a selector and its partner
+# a selector and its partner
+FORMS = {"better": "than", "good": "position_below", "bad": "position_above", "at": "value"}
 EXAMPLE = "e.g. {source: ..., claim: ..., better: {sampler.step_size: 10.0}, than: {sampler.step_size: 1.0}}"
 
 
@@ -52,6 +58,11 @@ class Claim:
     """Selector of cells said to draw poor samples: mean ``<metric>_position`` above ``position_above``."""
     position_above: float | None = None
     """``bad``'s threshold on the position."""
+    at: dict | None = None
+    """Selector of the cells a published figure is for (``value``, in the sweep's rank metric's units)."""
+    value: float | None = None
+    """``at``'s published figure: the report prints it beside this run's mean, and holds the order of the
+    published figures against this run's, paired over seeds (:func:`analysis.literature.published`)."""
 
     def to_dict(self) -> dict:
         """As the sweep record stores it: the keys the entry gave."""
@@ -59,7 +70,7 @@ class Claim:
 
     @property
     def uses_position(self) -> bool:
-        return self.better is None
+        return self.good is not None or self.bad is not None
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(Claim))
@@ -88,7 +99,7 @@ def _claim(entry: Any, grids: dict, where: str) -> Claim:
     if len(forms) != 1 or partners != [FORMS[forms[0]]]:
         given = ", ".join(forms + partners) or "none of them"
         raise ConfigError(f"{where}: give exactly one of better + than, good + position_below, bad + "
-                          f"position_above (got {given})")
+                          f"position_above, at + value (got {given})")
     selector, partner = forms[0], FORMS[forms[0]]
     values = {"source": " ".join(entry["source"].split()), "claim": " ".join(entry["claim"].split()),
               selector: _selector(entry[selector], grids, f"{where}.{selector}")}
@@ -96,6 +107,12 @@ def _claim(entry: Any, grids: dict, where: str) -> Claim:
         values["than"] = _selector(entry["than"], grids, f"{where}.than")
         if values["than"] == values["better"]:
             raise ConfigError(f"{where}: better and than select the same cells; make them differ")
+    elif partner == "value":
+        figure = entry["value"]
+        if isinstance(figure, bool) or not isinstance(figure, int | float) or not math.isfinite(figure):
+            raise ConfigError(f"{where}: value={figure!r} must be the published figure, a finite number in the "
+                              "rank metric's units, e.g. -105.50")
+        values["value"] = float(figure)
     else:
         threshold = entry[partner]
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1 \

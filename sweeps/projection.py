@@ -249,13 +249,21 @@ def _rbm_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> t
            e.final_raise_betas)
     if key not in cache:
         cache[key] = _rbm_eval_seconds(run)
-    per_eval, final = cache[key]
+    per_eval, final, worst = cache[key]
     ess_s = n_evals * e.ess_steps * per_update / (cfg.sampler.k + 1)  # ~one Gibbs sweep of ~a batch per step
-    return train_s + n_evals * per_eval + ess_s + final, t.epochs * EPOCH_OVERHEAD_S, ""
+    parts = f"{_duration(train_s)} updates, {n_evals} evaluations {_duration(n_evals * per_eval)}"
+    if final:
+        parts += f", final evaluation {_duration(final)}"
+        if worst > final:
+            parts += (f" (one forward AIS run and RAISE; up to {_duration(worst)} where the weight ESS stays "
+                      "low and every round doubles the betas)")
+    return train_s + n_evals * per_eval + ess_s + final, t.epochs * EPOCH_OVERHEAD_S, parts
 
 
-def _rbm_eval_seconds(run) -> tuple[float, float]:
-    """(one per-epoch held-out evaluation, the final evaluation) in seconds, for this run's model size."""
+def _rbm_eval_seconds(run) -> tuple[float, float, float]:
+    """(one per-epoch held-out evaluation, the final evaluation, the final evaluation at its worst) in seconds,
+    for this run's model size. The final evaluation is priced as one forward AIS run and RAISE, what a
+    reliable estimate costs; at its worst every one of ``final_ais_rounds`` runs, the betas doubling."""
     from ebm import likelihood
     from ebm.rbm import RBM
 
@@ -270,6 +278,8 @@ def _rbm_eval_seconds(run) -> tuple[float, float]:
         exact_s = (time.perf_counter() - t0) * 2 ** (exact_units - probe_units)
     ais_step = None
     if exact_units > likelihood.AUTO_EXACT_MAX_UNITS or "ais" in (e.log_likelihood, e.final):
+        # untimed first: the first call's allocations cost ~2.5x a step of the 200 (500 hidden units)
+        likelihood.ais_log_z(rbm, run.marginals, e.ais_chains, n_betas=11, generator=run.stream)
         t0 = time.perf_counter()
         likelihood.ais_log_z(rbm, run.marginals, e.ais_chains, n_betas=TIMED_AIS_STEPS + 1,
                              generator=run.stream)
@@ -279,16 +289,15 @@ def _rbm_eval_seconds(run) -> tuple[float, float]:
         else (ais_step or 0.0) * e.ais_betas * (e.log_likelihood != "none")  # forward only
     final_exact = exact_units <= 25 if e.final == "auto" else e.final == "exact"
     if e.final == "none":
-        final = 0.0
-    elif final_exact:
-        final = exact_s or 0.0
-    # chains scale the time about linearly. Forward AIS at its worst, every round (betas doubling); RAISE at
-    else:
-        # its betas and a quarter of them, one chain per image and final_raise_chains
-        forward = (2 ** e.final_ais_rounds - 1) * e.final_ais_betas * e.final_ais_chains
-        raise_ = 1.25 * e.final_raise_betas * e.final_raise_images * e.final_raise_chains
-        final = (ais_step or 0.0) * (forward + raise_) / e.ais_chains
-    return per_eval or 0.0, final
+        return per_eval or 0.0, 0.0, 0.0
+    if final_exact:
+        return per_eval or 0.0, exact_s or 0.0, exact_s or 0.0
+    # chains scale the time about linearly; RAISE runs its betas and a quarter of them, one chain per image
+    # and final_raise_chains
+    first = e.final_ais_betas * e.final_ais_chains
+    raise_ = 1.25 * e.final_raise_betas * e.final_raise_images * e.final_raise_chains
+    step = (ais_step or 0.0) / e.ais_chains
+    return per_eval or 0.0, step * (first + raise_), step * ((2 ** e.final_ais_rounds - 1) * first + raise_)
 
 
 # --------------------------------------------------------------------------------------------------

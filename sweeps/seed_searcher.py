@@ -1,5 +1,6 @@
-"""The Tune search algorithm behind sequential seeds (:mod:`sweeps.sequential`): one Tuner, one experiment
-folder, the grid on the first seeds and the held-back seeds only where a contrast is unsettled."""
+"""The Tune search algorithm behind listed cells and sequential seeds (:mod:`sweeps.sequential`): one Tuner,
+one experiment folder, every configuration (grid point or listed cell) on the first seeds, and the held-back
+seeds only where a contrast is unsettled."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ class SeedSearcher(Searcher):
         self.rounds = [list(r) for r in rounds]
         self.rank_metric, self.rank_mode, self.resolve = rank_metric, mode, resolve
         self.at = stats.split_level(1 + len(self.rounds))
-        self.queue = [(p, s) for s in seeds for p in self.points]
+        # configuration by configuration, in the file's order: a sweep that lists its slowest cell first
+        # starts its long trials first, and the short ones fill in beside them
+        self.queue = [(p, s) for p in self.points for s in seeds]
         self.running: dict[str, tuple[Point, int]] = {}
         self.values: dict[tuple[Point, int], float] = {}
         self.spent = 0  # rounds of held-back seeds queued so far

@@ -37,7 +37,7 @@ from ebm.config import from_dict
 from ebm.metric_names import direction, reported
 from ebm.strict import ConfigError, build, flatten, known, parse_override, read_yaml, replace
 from sweeps.literature import grids_of, read_claims
-from sweeps.space import domain
+from sweeps.space import Domain, domain
 from sweeps.sweep import SECTIONS, Sweep, SweepSettings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,8 +60,8 @@ SWEEPS_DIR = os.path.join(CONFIGS_DIR, "sweeps")
 PRESETS = ("smoke", "cpu", "study", "full", "paper")
 SETTINGS = tuple(f.name for f in dataclasses.fields(SweepSettings))
 FILE_KEYS = ("description", "base", "set", "space", *SETTINGS[1:], "presets")
-FILE_ONLY = ("description", "base", "metric", "rank_metric", "mode", "literature", "presets")
-UNTYPED = ("literature",)  # settings read by their own module (sweeps.literature), not by ebm.strict.build
+FILE_ONLY = ("description", "base", "metric", "rank_metric", "mode", "presets")
+UNTYPED = ("literature", "cells")  # read by their own code (sweeps.literature, _cells), not by ebm.strict.build
 PRESET_KEYS = tuple(k for k in FILE_KEYS if k not in FILE_ONLY)
 
 
@@ -132,6 +132,13 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
 
     space = {key: domain(key, spec, config, src)
              for key, spec in _mapping(merged.get("space") or {}, f"{src}: space").items()}
+    cells = _cells(merged.get("cells"), config, f"{src}: cells")
+    if cells:
+        if space:
+            raise ConfigError(f"{src}: cells list every configuration the sweep runs, so it has no space to "
+                              f"cross as well (space.{next(iter(space))}); drop one of them (a preset's "
+                              "space: {KEY: null} drops a key)")
+        space = {key: Domain("grid", tuple(dict.fromkeys(c[key] for c in cells))) for key in cells[0]}
     for key, _ in cli:
         if key in space:
             raise ConfigError(f"--set {key}: {key} is swept by {where} ({space[key]}); drop it from --set "
@@ -141,8 +148,13 @@ def load_sweep(name: str, preset: str = "cpu", overrides: list[str] | tuple = ()
                      {**{k: v for k, v in merged.items() if k in SETTINGS and k not in UNTYPED},
                                      "seeds": seeds}, src, what="key")
     # A claim may name a value only some presets run: it is checked against every grid the file gives its key.
-    grids = grids_of([raw.get("space"), *((p or {}).get("space") for p in presets.values())])
-    settings.literature = read_claims(raw.get("literature"), grids, where)
+    spaces = [raw.get("space"), *((p or {}).get("space") for p in presets.values())]
+    for listed in [raw.get("cells"), *((p or {}).get("cells") for p in presets.values())]:
+        if isinstance(listed, list):  # a malformed list failed above if its preset is the one chosen
+            spaces.append({k: {"grid": [c[k] for c in listed if isinstance(c, dict) and k in c]}
+                           for c in listed if isinstance(c, dict) for k in c})
+    settings.literature = read_claims(merged.get("literature"), grids_of(spaces), src)
+    settings.cells = cells
     sweep = Sweep(**{k: getattr(settings, k) for k in SETTINGS},
                   name=os.path.splitext(os.path.basename(path))[0],
                   path=path, preset=preset, base=base, base_config=config, space=space)
@@ -236,6 +248,10 @@ def _check(s: Sweep, where: str) -> None:
     if s.search.type == "grid" and sampled:
         raise ConfigError(f"{where}: search.type grid runs grid points only, but space.{sampled[0]} is "
                           f"{s.space[sampled[0]].kind}; use search.type none (random draws) or optuna")
+    if s.cells and (s.search.type != "grid" or s.sequential.more_seeds):
+        raise ConfigError(f"{where}: cells run each listed configuration on every seed, so they need "
+                          f"search.type grid and no sequential seeds (got {s.search.type}"
+                          f"{', sequential' if s.sequential.more_seeds else ''})")
     q = s.sequential
     if q.more_seeds:
         if s.search.type != "grid" or sch.type == "asha" or s.num_samples != 1:
@@ -269,6 +285,27 @@ def _check_keys(raw: dict, allowed: tuple, where: str, path: str = "") -> None:
             names = [f.name for f in dataclasses.fields(SECTIONS[key])]
             for k in _mapping(value or {}, f"{where}: {path}{key}"):
                 known(k, names, f"{where}: {path}{key}")
+
+
+def _cells(value: Any, config, where: str) -> list[dict]:
+    """A sweep file's ``cells``: a list of mappings of dotted config keys to values, every one naming the same
+    keys, none repeated, each value checked against the base config as a grid value is."""
+    if value is None or value == []:
+        return []
+    example = "e.g. [{sampler.init: data, sampler.k: 1}, {sampler.init: persistent, sampler.k: 1}]"
+    if not isinstance(value, list) or not all(isinstance(c, dict) and c for c in value):
+        raise ConfigError(f"{where} must be a list of mappings from config keys to values, {example}")
+    cells = [flatten(c) for c in value]
+    first = list(cells[0])
+    for i, cell in enumerate(cells):
+        if set(cell) != set(first):
+            raise ConfigError(f"{where}[{i}] names {sorted(cell)}, cells[0] names {sorted(first)}; give every "
+                              "cell the same keys")
+        for key, v in cell.items():
+            domain(key, {"grid": [v]}, config, f"{where}[{i}]")
+        if cell in cells[:i]:
+            raise ConfigError(f"{where}[{i}] repeats cells[{cells.index(cell)}]; list each configuration once")
+    return [{k: c[k] for k in first} for c in cells]
 
 
 def _mapping(value: Any, where: str) -> dict:

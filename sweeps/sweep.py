@@ -133,6 +133,11 @@ class SweepSettings:
     caveat: str = ""
     """Where this preset cannot answer its question at its scale, one sentence saying so and why; the report
     puts it first ("" = none)."""
+    cells: list[dict] = field(default_factory=list)
+    """Configurations to run instead of the space's grid, each a mapping of dotted config keys to values (every
+    cell names the same keys): for rows that a grid would cross, e.g. Salakhutdinov & Murray's CD-1, CD-3 and
+    CD-25 beside PCD-1. Each cell runs once per seed; the report contrasts cells, never main effects of a
+    cross that was not run. Read by :func:`sweeps.spec.load_sweep`, not by the typed loader."""
     literature: list[Claim] = field(default_factory=list)
     """Published claims the report holds the run against, each with its source: ``better``/``than`` selectors
     of cells (one beats the other, paired over seeds) or ``good``/``bad`` with a threshold on the metric's
@@ -183,7 +188,10 @@ class Sweep(SweepSettings):
         return self.rank_metric or self.metric
 
     def grid(self) -> list[dict]:
-        """Every grid point (without seeds): grid domains only; sampled domains stay as they are."""
+        """Every grid point (without seeds): the ``cells`` where given, else the grid domains crossed; sampled
+        domains stay as they are."""
+        if self.cells:
+            return [dict(c) for c in self.cells]
         keys = [k for k, d in self.space.items() if d.kind == "grid"]
         return [dict(zip(keys, values, strict=True))
                 for values in itertools.product(*(self.space[k].args for k in keys))]
@@ -211,6 +219,7 @@ class Sweep(SweepSettings):
             "metric": self.metric, "rank_metric": self.ranked_by, "mode": self.mode,
             "seeds": list(self.seeds), "num_samples": self.num_samples,
             "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
+            "cells": [dict(c) for c in self.cells] or None,
             "scheduler": {"type": s.type,
                           "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
             "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},

@@ -23,12 +23,12 @@ if TYPE_CHECKING:
 
 def param_space(sweep: Sweep) -> dict:
     """Every trial's config: the resolved base config, the space's domains, and the seeds as a grid. With
-    sequential seeds the search algorithm hands out the swept keys and the seed, so only the base config is
-    here."""
+    listed cells or sequential seeds the search algorithm hands out the swept keys and the seed, so only the
+    base config is here."""
     from ray import tune
 
     space = flatten(to_dict(sweep.base_config))
-    if sweep.sequential.more_seeds:
+    if _listed(sweep):
         return space
     space.update({key: _tune_domain(d) for key, d in sweep.space.items()})
     space["seed"] = tune.grid_search(sweep.seeds) if len(sweep.seeds) > 1 else sweep.seeds[0]
@@ -55,7 +55,7 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
         tune_config=tune.TuneConfig(
             metric=sweep.metric, mode=sweep.mode,
             # -1: until the search ends it
-            num_samples=-1 if sweep.sequential.more_seeds else sweep.num_samples,
+            num_samples=-1 if _listed(sweep) else sweep.num_samples,
             scheduler=_scheduler(sweep), search_alg=_search_alg(sweep, cluster_cpus),
             reuse_actors=True,  # a trial after another on the same worker skips the torch import
         ),
@@ -127,6 +127,11 @@ def max_concurrent(sweep: Sweep, cluster_cpus: float, cluster_gpus: float | None
     return min(fit, s.max_concurrent) if s.type == "optuna" and s.max_concurrent else fit
 
 
+def _listed(sweep: Sweep) -> bool:
+    """Whether :class:`~sweeps.seed_searcher.SeedSearcher` lists the trials (cells, or sequential seeds)."""
+    return bool(sweep.cells or sweep.sequential.more_seeds)
+
+
 def _tune_domain(d: Domain):
     from ray import tune
 
@@ -151,7 +156,7 @@ def _scheduler(sweep: Sweep):
 def _search_alg(sweep: Sweep, cluster_cpus: float):
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-    if sweep.sequential.more_seeds:
+    if _listed(sweep):
         from sweeps.seed_searcher import SeedSearcher
 
         keys = [k for k, d in sweep.space.items() if d.kind == "grid"]
