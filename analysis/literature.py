@@ -44,12 +44,12 @@ def sentences(exp: Experiment) -> list[str]:
 
 
 PUBLISHED_NOTE = (
-    "Each row: the published figure for a configuration, this run's mean over its seeds with the interval, and "
-    "the gap (this run minus published). Forward AIS, the final evaluation's estimate where log Z cannot be "
-    "enumerated, overstates the log-likelihood in expectation; a mean marked unreliable averages a seed whose "
-    "estimate kept too few effective weights, and is optimistic by an amount it cannot state. The "
-    "conservative column (RAISE on a subset of held-out images, where the run computed it) errs the other "
-    "way unless its own trend check failed (final/raise_conservative).")
+    "Each row: the published figure for a configuration, this run's mean over its seeds with the interval, "
+    "and the gap (this run minus published). Forward AIS, the final evaluation's estimate where log Z cannot "
+    "be enumerated, overstates the log-likelihood in expectation; a mean marked unreliable averages a seed "
+    "whose estimate kept too few effective weights, and is optimistic by an amount it cannot state. The "
+    "conservative column (RAISE on a subset of held-out images, where the run computed it) errs the other way"
+    " unless its own trend check failed (final/raise_conservative).")
 
 
 def _published(exp: Experiment) -> list[dict]:
@@ -83,7 +83,7 @@ def published_table(exp: Experiment) -> tuple[list[str], list[list[str]]] | None
             continue
         mean, _, half, n = stats.t_interval(_side_values(exp, e["at"]).tolist(), s.level)
         bad = sum(int(r["unreliable"]) for r in rows_of)
-        cons = stats.t_interval(_side_values(exp, e["at"], raise_column).tolist())[0] if conservative else None
+        cons = _side_values(exp, e["at"], raise_column).mean() if conservative else None
         rows.append([e["claim"], name, fmt(mean, 5) + (f" ({bad} unreliable)" if bad else ""),
                      fmt(half, 2) if stats.finite(half) else "", str(n),
                      *([fmt(cons, 5)] if conservative else []), fmt(e["value"], 5),

@@ -116,7 +116,8 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
                        f"Ray {p.get('ray', '?')}; CPU {p.get('cpu', '?')} ({p.get('cpus', '?')} cores), "
                        f"GPU {p.get('gpu', '?')}."))
     if s.cells:
-        b.append(("p", f"The sweep ran {len(s.cells)} listed configurations (cells), not a cross of its keys:"))
+        b.append(("p", f"The sweep ran {len(s.cells)} listed configurations (cells), not a cross of its "
+                       "keys:"))
         b.append(("table", list(s.cells[0]), [[stats.fmt(c.get(k)) for k in s.cells[0]] for c in s.cells]))
     elif s.space:
         b.append(("table", ["swept key", "domain"], [[k, v] for k, v in s.space.items()]))

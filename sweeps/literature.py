@@ -110,8 +110,8 @@ def _claim(entry: Any, grids: dict, where: str) -> Claim:
     elif partner == "value":
         figure = entry["value"]
         if isinstance(figure, bool) or not isinstance(figure, int | float) or not math.isfinite(figure):
-            raise ConfigError(f"{where}: value={figure!r} must be the published figure, a finite number in the "
-                              "rank metric's units, e.g. -105.50")
+            raise ConfigError(f"{where}: value={figure!r} must be the published figure, a finite number in "
+                              "the rank metric's units, e.g. -105.50")
         values["value"] = float(figure)
     else:
         threshold = entry[partner]

@@ -261,9 +261,9 @@ def _rbm_trial(cfg, images: tuple, cache: dict, sweep: Sweep, costs: Costs) -> t
 
 
 def _rbm_eval_seconds(run) -> tuple[float, float, float]:
-    """(one per-epoch held-out evaluation, the final evaluation, the final evaluation at its worst) in seconds,
-    for this run's model size. The final evaluation is priced as one forward AIS run and RAISE, what a
-    reliable estimate costs; at its worst every one of ``final_ais_rounds`` runs, the betas doubling."""
+    """(one per-epoch held-out evaluation, the final evaluation, the final evaluation at its worst) in
+    seconds, for this run's model size. The final evaluation is priced as one forward AIS run and RAISE, what
+    a reliable estimate costs; at its worst every one of ``final_ais_rounds`` runs, the betas doubling."""
     from ebm import likelihood
     from ebm.rbm import RBM
 

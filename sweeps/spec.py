@@ -61,7 +61,7 @@ PRESETS = ("smoke", "cpu", "study", "full", "paper")
 SETTINGS = tuple(f.name for f in dataclasses.fields(SweepSettings))
 FILE_KEYS = ("description", "base", "set", "space", *SETTINGS[1:], "presets")
 FILE_ONLY = ("description", "base", "metric", "rank_metric", "mode", "presets")
-UNTYPED = ("literature", "cells")  # read by their own code (sweeps.literature, _cells), not by ebm.strict.build
+UNTYPED = ("literature", "cells")  # read by sweeps.literature and _cells, not by ebm.strict.build
 PRESET_KEYS = tuple(k for k in FILE_KEYS if k not in FILE_ONLY)
 
 
@@ -299,12 +299,13 @@ def _cells(value: Any, config, where: str) -> list[dict]:
     first = list(cells[0])
     for i, cell in enumerate(cells):
         if set(cell) != set(first):
-            raise ConfigError(f"{where}[{i}] names {sorted(cell)}, cells[0] names {sorted(first)}; give every "
-                              "cell the same keys")
+            raise ConfigError(f"{where}[{i}] names {sorted(cell)}, cells[0] names {sorted(first)}; give "
+                              "every cell the same keys")
         for key, v in cell.items():
             domain(key, {"grid": [v]}, config, f"{where}[{i}]")
         if cell in cells[:i]:
-            raise ConfigError(f"{where}[{i}] repeats cells[{cells.index(cell)}]; list each configuration once")
+            raise ConfigError(f"{where}[{i}] repeats cells[{cells.index(cell)}]; list each configuration "
+                              "once")
     return [{k: c[k] for k in first} for c in cells]
 
 

@@ -134,10 +134,10 @@ class SweepSettings:
     """Where this preset cannot answer its question at its scale, one sentence saying so and why; the report
     puts it first ("" = none)."""
     cells: list[dict] = field(default_factory=list)
-    """Configurations to run instead of the space's grid, each a mapping of dotted config keys to values (every
-    cell names the same keys): for rows that a grid would cross, e.g. Salakhutdinov & Murray's CD-1, CD-3 and
-    CD-25 beside PCD-1. Each cell runs once per seed; the report contrasts cells, never main effects of a
-    cross that was not run. Read by :func:`sweeps.spec.load_sweep`, not by the typed loader."""
+    """Configurations to run instead of the space's grid, each a mapping of dotted config keys to values
+    (every cell names the same keys): for rows that a grid would cross, e.g. Salakhutdinov & Murray's CD-1,
+    CD-3 and CD-25 beside PCD-1. Each cell runs once per seed; the report contrasts cells, never main effects
+    of a cross that was not run. Read by :func:`sweeps.spec.load_sweep`, not by the typed loader."""
     literature: list[Claim] = field(default_factory=list)
     """Published claims the report holds the run against, each with its source: ``better``/``than`` selectors
     of cells (one beats the other, paired over seeds) or ``good``/``bad`` with a threshold on the metric's

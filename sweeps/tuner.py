@@ -58,6 +58,7 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
             num_samples=-1 if _listed(sweep) else sweep.num_samples,
             scheduler=_scheduler(sweep), search_alg=_search_alg(sweep, cluster_cpus),
             reuse_actors=True,  # a trial after another on the same worker skips the torch import
+            trial_dirname_creator=TrialName(list(sweep.space)),
         ),
         run_config=tune.RunConfig(
             name=name, storage_path=storage, verbose=1,
@@ -67,6 +68,26 @@ def make_tuner(sweep: Sweep, trainable, storage: str, name: str, cluster_cpus: f
             callbacks=callbacks or None,
         ),
     )
+
+
+class TrialName:
+    """A trial's folder (and TensorBoard run) name: ``train_rbm_2c205b55_00003_init=data,k=25,seed=0``, the
+    swept keys' short names and the seed. Tune's own names every config key a search algorithm hands out, the
+    whole base config for listed cells. A class, not a closure, so that a restored Tuner unpickles it."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+
+    def __call__(self, trial) -> str:
+        config = trial.config
+        names = {k: k.rsplit(".", 1)[-1] for k in self.keys}
+        tag = ",".join(f"{names[k]}={_short(config.get(k))}" for k in self.keys if k in config)
+        tag += f"{',' if tag else ''}seed={config.get('seed')}"
+        return f"{trial.trainable_name}_{trial.trial_id}_{tag}"[:120]
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v).replace("/", "-")
 
 
 CALLBACKS = ("mlflow", "wandb")

@@ -127,7 +127,10 @@ K1, K5 = {"sampler.k": 1}, {"sampler.k": 5}
     ([_entry(better={"sampler.k": 7}, than=K1)],
      "literature[0].better: sampler.k=7 is not in its grid [1, 5]; choose one of those values"),
     ([_entry(better=K5, than=K1, good=K5)], "give exactly one of better + than, good + position_below, bad + "
-                                           "position_above (got better, good, than)"),
+                                           "position_above, at + value (got better, good, than)"),
+    ([_entry(at=K5)], "(got at)"),
+    ([_entry(at=K5, value="-90 nats")], "value='-90 nats' must be the published figure, a finite number"),
+    ([_entry(at={"sampler.k": 7}, value=-90)], "literature[0].at: sampler.k=7 is not in its grid [1, 5]"),
     ([_entry(better=K5)], "(got better)"),
     ([_entry(better=K5, than=K5)], "better and than select the same cells"),
     ([_entry(better={}, than=K1)], "literature[0].better must map swept keys to grid values"),
@@ -145,11 +148,13 @@ def test_a_bad_entry_is_refused_with_one_line(tmp_path, literature, message):
     assert str(e.value).startswith(path)  # where: the sweep file
 
 
-def test_literature_belongs_to_the_file_not_a_preset(tmp_path):
-    path = write_sweep(tmp_path, "bad", space={"sampler.k": {"grid": [1, 5]}},
-                       presets={"smoke": {"literature": [_entry(better=K5, than=K1)]}})
-    with pytest.raises(ConfigError, match="presets.smoke: unknown key 'literature'"):
-        load_sweep(path, "cpu")
+def test_a_preset_s_literature_replaces_the_file_s(tmp_path):
+    path = write_sweep(tmp_path, "lit", space={"sampler.k": {"grid": [1, 5]}},
+                       literature=[_entry(better=K5, than=K1)],
+                       presets={"smoke": {"literature": [_entry(at=K5, value=-90)]}})
+    assert [c.better for c in load_sweep(path, "cpu").literature] == [K5]
+    (claim,) = load_sweep(path, "smoke").literature
+    assert claim.at == K5 and claim.value == -90.0 and not claim.uses_position
 
 
 def test_a_sampled_key_cannot_be_selected(tmp_path):
@@ -167,3 +172,66 @@ def test_the_driver_refuses_a_bad_entry_before_anything_runs(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
     assert "sampler.k=7 is not in its grid [1, 5]" in lines[0] and not (tmp_path / "results").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# Published figures beside the run (at + value), on listed cells
+
+
+TABLE2 = [{"source": "Salakhutdinov & Murray 2008, Table 2", "claim": f"CD{k}(500): {v} nats",
+           "at": {"sampler.init": "data", "sampler.k": k}, "value": v}
+          for k, v in ((1, -125.53), (3, -105.5), (25, -86.34))]
+CELLS = [{"sampler.init": "data", "sampler.k": k} for k in (25, 3, 1)] + [{"sampler.init": "persistent",
+                                                                           "sampler.k": 1}]
+
+
+def _table2(tmp_path, means: dict, unreliable=()):
+    """The paper preset in miniature: 4 cells x 4 seeds, final/log_likelihood around ``means`` ((init, k) ->
+    mean) with a seed effect and a little noise, RAISE 1 nat below; ``unreliable``: (init, k) whose run called
+    every seed's value unreliable."""
+    from test_analysis_helpers import write_experiment, write_sweep_file
+
+    sweep = write_sweep_file(tmp_path, "table2", "configs/rbm_mnist_cd1.yaml", {}, [0, 1, 2, 3],
+                             "final/log_likelihood", "max", epochs=2, cells=CELLS, literature=TABLE2)
+    trials = []
+    for cell in CELLS:
+        key = (cell["sampler.init"], cell["sampler.k"])
+        for seed in range(4):
+            v = means[key] + 0.5 * seed + 0.1 * ((seed * 7 + cell["sampler.k"]) % 3)
+            trials.append({"params": {**cell, "seed": seed}, "values": [v - 5, v],
+                           "extra": {"final/reliable": [True, key not in unreliable],
+                                     "final/raise_log_likelihood": [v - 6, v - 1]}})
+    path = write_experiment(tmp_path, "table2", sweep, trials, "final/log_likelihood", samples=False,
+                            config={"kind": "rbm", "train.epochs": 2, "model.n_hidden": 500})
+    return load_experiment(path)
+
+
+def test_published_figures_sit_beside_the_run_and_the_order_is_held_step_by_step(tmp_path):
+    from analysis.literature import published_table
+
+    exp = _table2(tmp_path, {("data", 25): -88.0, ("data", 3): -95.0, ("data", 1): -110.0,
+                             ("persistent", 1): -100.0}, unreliable=[("data", 1)])
+    header, rows = published_table(exp)
+    assert header[-3:] == ["conservative (RAISE)", "published figure", "this run - published"]
+    by_claim = {r[0]: r for r in rows}
+    cd1 = by_claim["CD1(500): -125.53 nats"]
+    assert cd1[1] == "init=data, k=1" and cd1[2].startswith("-109.") and "(4 unreliable)" in cd1[2]
+    assert cd1[4] == "4" and cd1[-2] == "-125.53"
+    mean = float(cd1[2].split()[0])
+    assert abs(float(cd1[-1]) - (mean + 125.53)) < 0.01 and abs(float(cd1[-3]) - (mean - 1)) < 0.01
+    (order,) = [s for s in sentences(exp) if s.startswith("Published order")]
+    assert order.startswith("Published order (Salakhutdinov & Murray 2008, Table 2), best first: "
+                            "init=data, k=25 > init=data, k=3 > init=data, k=1; this run orders them the "
+                            "same way, every step resolved.")
+    assert ("init=data, k=25 beats init=data, k=3 by 7.02 ± 0.24 nats (95% CI, paired over 4 seeds), "
+            "published 19.16 (this run agrees)") in order
+    # the listed cells are contrasted cell by cell, never as main effects of a cross that was not run
+    assert not any("averaged over" in s for s in sentences(exp))
+
+
+def test_a_step_the_run_reverses_is_said_to_disagree(tmp_path):
+    exp = _table2(tmp_path, {("data", 25): -99.0, ("data", 3): -95.0, ("data", 1): -110.0,
+                             ("persistent", 1): -100.0})
+    (order,) = [s for s in sentences(exp) if s.startswith("Published order")]
+    assert "this run DISAGREES on at least one step" in order
+    assert "init=data, k=25 trails init=data, k=3 by 3.98 ± " in order and "(this run DISAGREES)" in order

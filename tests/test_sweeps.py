@@ -62,11 +62,55 @@ def test_conv_questions_rank_by_final_coverage_and_answering_presets_have_seeds_
 
 
 def test_rbm_cd_k_is_set_a():
-    sweep = load_sweep("rbm_cd_k", "full")
+    sweep = load_sweep("rbm_cd_k", "cpu")
     assert sweep.space["sampler.init"].args == ("data", "persistent")
-    assert sweep.space["sampler.k"].args == (1, 5, 20, 100)
-    assert len(sweep.seeds) >= 3 and sweep.search.type == "grid"
-    assert sweep.n_trials() == 8 * len(sweep.seeds)
+    assert sweep.space["sampler.k"].args == (1, 5, 20)
+    assert len(sweep.seeds) >= 4 and sweep.search.type == "grid"
+    assert sweep.n_trials() == 6 * len(sweep.seeds)
+
+
+def test_the_paper_preset_is_table_2_as_listed_cells_on_4_seeds():
+    # Salakhutdinov & Murray's rows and PCD-1, not the 2 x 3 cross of their keys; the slowest cell first
+    sweep = load_sweep("rbm_cd_k", "paper")
+    assert sweep.grid() == [{"sampler.init": init, "sampler.k": k}
+                            for init, k in (("data", 25), ("data", 3), ("data", 1), ("persistent", 1))]
+    assert sweep.n_trials() == 16 and len(sweep.seeds) == 4
+    assert sweep.config["model.n_hidden"] == 500 and sweep.config["data.name"] == "mnist"
+    assert sweep.space["sampler.k"].args == (25, 3, 1)  # what the report's tables and claims name
+    published = {(c.at["sampler.k"], c.value) for c in sweep.literature}
+    assert published == {(1, -125.53), (3, -105.5), (25, -86.34)}
+    record = sweep.settings()
+    assert record["cells"] == sweep.grid() and len(record["literature"]) == 3
+    full = load_sweep("rbm_cd_k", "full")  # the same at length, for GPUs
+    assert {"sampler.init": "data", "sampler.k": 100} in full.grid() and len(full.seeds) == 8
+    assert full.epochs == 100 and full.resources.gpu > 0 and full.literature == sweep.literature
+
+
+CELL = {"sampler.init": "data", "sampler.k": 1}
+
+
+@pytest.mark.parametrize("cells, extra, message", [
+    ([CELL], {"space": {"sampler.k": {"grid": [1, 5]}}},
+     "cells list every configuration the sweep runs, so it has no space to cross as well (space.sampler.k)"),
+    ([CELL, {"sampler.k": 3}], {},
+     "cells[1] names ['sampler.k'], cells[0] names ['sampler.init', 'sampler.k']"),
+    ([CELL, dict(CELL)], {}, "cells[1] repeats cells[0]"),
+    ([{"sampler.k": 0}], {}, "sampler.k=0 must be >= 1"),
+    ([{"sampler.kk": 1}], {}, "did you mean sampler.k?"),
+    ({"sampler.k": 1}, {}, "cells must be a list of mappings from config keys to values"),
+    ([CELL], {"sequential": {"more_seeds": [9]}}, "cells run each listed configuration on every seed"),
+])
+def test_bad_cells_fail_with_one_line(tmp_path, cells, extra, message):
+    path = write_sweep(tmp_path, "bad", cells=cells, **extra)
+    with pytest.raises(ConfigError) as e:
+        load_sweep(path, "cpu")
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_set_of_a_key_the_cells_name_is_refused(tmp_path):
+    path = write_sweep(tmp_path, "cells", cells=[CELL, {"sampler.init": "persistent", "sampler.k": 1}])
+    with pytest.raises(ConfigError, match="--set sampler.k: sampler.k is swept"):
+        load_sweep(path, "cpu", ["sampler.k=5"])
 
 
 def test_presets_override_config_space_seeds_scheduler_and_resources():

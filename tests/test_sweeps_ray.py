@@ -141,6 +141,27 @@ def test_sequential_seeds_go_only_to_the_configurations_of_unsettled_contrasts(t
     assert "98.3% CI" in report and "95% CI" not in report
 
 
+def test_listed_cells_run_each_on_every_seed_in_folders_named_by_their_keys(tmp_path, capsys):
+    # Table 2's shape in miniature: CD-1, CD-3 and PCD-1, not the 2 x 2 cross of sampler.init and sampler.k
+    from analysis.__main__ import main as analyse
+
+    cells = [{"sampler.init": "data", "sampler.k": 3}, {"sampler.init": "data", "sampler.k": 1},
+             {"sampler.init": "persistent", "sampler.k": 1}]
+    path = write_sweep(tmp_path, "cells", epochs=1, cells=cells, seeds=[0, 1])
+    assert main([path, "--storage", str(tmp_path / "results")]) == 0, capsys.readouterr().err
+    trials = trial_dirs(str(tmp_path / "results" / "cells"))
+    ran = sorted((params(t)["sampler.init"], params(t)["sampler.k"], params(t)["seed"]) for t in trials)
+    assert ran == sorted((c["sampler.init"], c["sampler.k"], s) for c in cells for s in (0, 1))
+    for t in trials:
+        p = params(t)
+        assert os.path.basename(t).endswith(f"_init={p['sampler.init']},k={p['sampler.k']},seed={p['seed']}")
+    assert analyse([str(tmp_path / "results" / "cells")]) == 0
+    with open(tmp_path / "results" / "cells" / "report" / "report.md") as f:
+        report = f.read()
+    assert "The sweep ran 3 listed configurations (cells), not a cross of its keys" in report
+    assert "averaged over" not in report  # no main effects of a cross that was not run
+
+
 def test_a_trial_whose_worker_is_killed_resumes_from_its_last_checkpoint(tmp_path, capsys):
     n_epochs = 8
     path = write_sweep(tmp_path, "killed", epochs=n_epochs, max_failures=2,
