@@ -170,7 +170,7 @@ def _read_record(path: str, notes: list) -> dict | None:
     try:
         with open(file) as f:
             record = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, ValueError, yaml.YAMLError) as e:  # ValueError: bytes that are not UTF-8
         notes.append(f"{RECORD_FILE} is unreadable ({first_line(e)}); the sweep's settings are inferred")
         return None
     if not isinstance(record, dict) or "sweep" not in record:

@@ -130,8 +130,8 @@ def _read_json(path: str, notes: list):
 def _read_results(path: str, notes: list) -> tuple[list[dict], int]:
     """The reports in ``result.json`` (one JSON object a line; NaN is allowed) and the count of bad lines
     (a line cut short when the sweep was killed mid-write)."""
-    try:
-        with open(path) as f:
+    try:  # bytes that are not UTF-8 (a disk fault) spoil only their lines, which then fail to parse
+        with open(path, errors="replace") as f:
             lines = [line for line in f if line.strip()]
     except OSError:
         return [], 0
@@ -151,7 +151,7 @@ def _read_results(path: str, notes: list) -> tuple[list[dict], int]:
 
 def _read_progress(path: str) -> list[dict]:
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", errors="replace") as f:
             rows = list(csv.DictReader(f))
     except (OSError, csv.Error):
         return []
@@ -193,7 +193,7 @@ def _tidy(trial_id: str, results: list[dict]) -> list[tuple]:
 def _error_message(path: str | None) -> str | None:
     """The last line of the last failure in Tune's ``error.txt`` (the exception and its message)."""
     try:
-        with open(path) as f:
+        with open(path, errors="replace") as f:
             lines = [line.strip() for line in f if line.strip()]
     except (OSError, TypeError):
         return None

@@ -445,6 +445,24 @@ def test_a_cut_short_result_line_is_skipped_and_noted(cd_k, tmp_path):
     assert exp.trials["iterations"].max() == 3
 
 
+def test_a_result_json_of_binary_garbage_is_counted_and_named_and_the_report_is_written(cd_k, tmp_path):
+    # a disk fault: bytes that are not UTF-8 where the reports were; the trial is counted, the file named
+    import shutil
+
+    from analysis.__main__ import main as analyse
+
+    copy = tmp_path / "copy"
+    shutil.copytree(cd_k, copy)
+    trial = sorted(p for p in copy.iterdir() if p.is_dir())[0]
+    (trial / "result.json").write_bytes(bytes(range(128, 256)) * 4 + b"\n\xff\xfe{\x00garbage\n")
+    (trial / "progress.csv").write_bytes(b"\xff\xfe\x00\x81")
+    assert analyse([str(copy)]) == 0
+    report = (copy / "report" / "report.md").read_text()
+    assert f"{trial.name}: 2 unreadable line(s) in result.json skipped" in report
+    exp = load_experiment(str(copy))
+    assert len(exp.trials) == 12
+
+
 def test_progress_csv_stands_in_for_a_missing_result_json(cd_k, tmp_path):
     import shutil
 
