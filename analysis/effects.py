@@ -88,7 +88,7 @@ def _effect(exp: Experiment, g: pd.DataFrame, key: str, keys: list[str]) -> list
     if not means:
         return [f"{names[key]}: every cell had a diverged trial or no value, so no main effect."]
     best = (max if s.mode == "max" else min)(means, key=means.get)
-    unit = stats.unit_phrase(s.metric)
+    unit = stats.unit_phrase(s.ranked_by)
     out = []
     for level in levels:
         if level == best:
@@ -105,7 +105,7 @@ def _effect(exp: Experiment, g: pd.DataFrame, key: str, keys: list[str]) -> list
         c = stats.contrast(a, b, s.mode, s.level)
         over = _over(kept, shared, others, names)
         if c.verdict == "no value":
-            out.append(f"{head}, {over}: no seed has a finite {s.metric} in every cell, so no comparison.")
+            out.append(f"{head}, {over}: no seed has a finite {s.ranked_by} in every cell, so no comparison.")
             continue
         out.append(f"{head}, {over}: {phrase(c, unit)}.")
     return out

@@ -56,7 +56,7 @@ class Experiment:
         """One row per configuration, best first: mean, std and 95% t-interval of ``metric`` over seeds,
         outcome counts and the diverged fraction. ``value``: ``final`` (last report) or ``best`` (best
         report)."""
-        metric = metric or self.sweep.metric
+        metric = metric or self.sweep.ranked_by
         column = metric if value == "final" else f"best/{metric}"
         return stats.group_table(self.trials, column, self.sweep.mode, self.group_keys, self.sweep.level)
 
@@ -76,7 +76,7 @@ class Experiment:
         trial; NaN where the trial's outcome is not averaged (``stats.AVERAGED``), as in the group table.
         ``keys``: as :meth:`members` takes them."""
         rows = self.members(group_row, keys)
-        column = column or self.sweep.metric
+        column = column or self.sweep.ranked_by
         seeds = rows["config/seed"] if "config/seed" in rows else pd.Series(range(len(rows)),
                                                                             index=rows.index)
         values = rows[column] if column in rows else pd.Series(math.nan, index=rows.index)
@@ -86,13 +86,13 @@ class Experiment:
     def curves(self, metric: str | None = None) -> pd.DataFrame:
         """``metric`` per trial and iteration, only where it was freshly computed (reports between
         evaluations repeat the last value; ``eval/epoch`` says when it was computed)."""
-        metric = metric or self.sweep.metric
+        metric = metric or self.sweep.ranked_by
         # computed once, after the last epoch: its curve is the per-epoch eval/
         if metric.startswith("final/"):
             metric = "eval/" + metric.removeprefix("final/")
         h = self.history[self.history["metric"] == metric]
         # eval/epoch dates only this one
-        carried = metric == (self.sweep.reported_metric or self.sweep.metric)
+        carried = metric == (self.sweep.ranked_by or self.sweep.ranked_by)
         if carried and metric.startswith("eval/") and "eval_epoch" in h and h["eval_epoch"].notna().any():
             h = h[(h["eval_epoch"] == h["epoch"]) | h["eval_epoch"].isna()]
         return h.reset_index(drop=True)
@@ -128,7 +128,7 @@ def load_experiment(path: str, metric: str | None = None, mode: str | None = Non
 
     sweep = read_sweep_info(path, states, rows, notes)
     if metric:
-        sweep.metric = metric
+        sweep.rank_metric = metric
     if mode:
         sweep.mode = mode
     trials = _trial_frame(rows, sweep)
@@ -149,10 +149,11 @@ def _trial_frame(rows: list[dict], sweep: SweepInfo) -> pd.DataFrame:
         r["iterations"] = to_int(r.get("training_iteration")) or 0
         r["outcome"] = outcome(r, sweep)
         r["cpu_s"] = (r.get("time_total_s") or 0.0) * sweep.cpu
-        r.update(_best(results, sweep.metric, sweep.mode))
+        r.update(_best(results, sweep.ranked_by, sweep.mode))
     df = pd.DataFrame(rows)
-    first = ["trial_id", "outcome", "iterations", sweep.metric, f"best/{sweep.metric}", "best_iteration",
-             "time_total_s", "cpu_s", "error"]
+    m = sweep.ranked_by
+    first = ["trial_id", "outcome", "iterations", m, f"best/{m}", "best_iteration", "time_total_s", "cpu_s",
+             "error"]
     for col in first:
         if col not in df:
             df[col] = math.nan if col != "error" else None

@@ -70,9 +70,10 @@ def published_table(exp: Experiment) -> tuple[list[str], list[list[str]]] | None
     if not entries:
         return None
     s = exp.sweep
-    raise_column = f"{s.metric.split('/', 1)[0]}/raise_log_likelihood"
-    conservative = s.metric.endswith("log_likelihood") and raise_column in exp.trials
-    header = ["published", "configuration", f"this run: {s.metric}", f"± {stats.ci_name(s.level)}", "seeds",
+    raise_column = f"{s.ranked_by.split('/', 1)[0]}/raise_log_likelihood"
+    conservative = s.ranked_by.endswith("log_likelihood") and raise_column in exp.trials
+    header = ["published", "configuration", f"this run: {s.ranked_by}", f"± {stats.ci_name(s.level)}",
+              "seeds",
               *(["conservative (RAISE)"] if conservative else []), "published figure", "this run - published"]
     rows = []
     for e in entries:
@@ -117,8 +118,8 @@ def published_order(exp: Experiment) -> str:
         leans = [d > 0 if s.mode == "max" else d < 0 for d in c.seeds if d != 0]
         verdict = _verdict(c, c.gain > 0, leans, 0)
         verdicts.append(verdict)
-        steps.append(f"{upper_name} {verb} {lower_name} by {stats.amount(c, stats.unit_phrase(s.metric))}, "
-                     f"published {fmt(published, 4)} ({verdict})")
+        by = stats.amount(c, stats.unit_phrase(s.ranked_by))
+        steps.append(f"{upper_name} {verb} {lower_name} by {by}, published {fmt(published, 4)} ({verdict})")
     agrees = all(v == "this run agrees" for v in verdicts)
     against = any(v == "this run DISAGREES" for v in verdicts)
     overall = ("this run orders them the same way, every step resolved" if agrees else
@@ -186,20 +187,20 @@ def _better_than(exp: Experiment, better: dict, than: dict, head: str, names) ->
     a, b = on_common_seeds(cells_by_seed(exp, sides[0][1]), cells_by_seed(exp, sides[1][1]))
     c = stats.contrast(a, b, s.mode, s.level)
     if c.verdict == "no value":
-        return f"{head}; this run cannot say (no seed has a finite {s.metric} for both {sides[0][0]} and " \
-               f"{sides[1][0]})."
+        return f"{head}; this run cannot say (no seed has a finite {s.ranked_by} for both {sides[0][0]} " \
+               f"and {sides[1][0]})."
     verb = "beats" if c.gain > 0 else "trails" if c.gain < 0 else "ties on average with"
     (name_a, kept_a, left_a), (name_b, kept_b, left_b) = sides
     leans = [d > 0 if s.mode == "max" else d < 0 for d in c.seeds if d != 0]
     text = (f"{head}; here {_side(exp, name_a, kept_a, left_a)} {verb} {_side(exp, name_b, kept_b, left_b)}"
-            f"{' by' if c.gain else ', a difference of'} {stats.amount(c, stats.unit_phrase(s.metric))}: "
+            f"{' by' if c.gain else ', a difference of'} {stats.amount(c, stats.unit_phrase(s.ranked_by))}: "
             f"{_verdict(c, c.gain > 0, leans, 0)}")
     return text + _collapse_note(exp, name_a if c.gain > 0 else name_b,
                                  kept_a if c.gain > 0 else kept_b) + "."
 
 
 def _position(exp: Experiment, selector: dict, threshold: float, good: bool, head: str) -> str:
-    m = exp.sweep.metric
+    m = exp.sweep.ranked_by
     rows = _matching(exp, selector)
     name = _label(exp, selector)
     if not rows:
@@ -259,7 +260,7 @@ def _matching(exp: Experiment, selector: dict) -> list:
 def _positions(exp: Experiment, row) -> pd.Series:
     """A configuration's ``<metric>_position`` by seed, as its trials reported it, else from their floor and
     ceiling (0 = floor, 1 = ceiling)."""
-    m = exp.sweep.metric
+    m = exp.sweep.ranked_by
     if f"{m}_position" in exp.trials and exp.trials[f"{m}_position"].map(stats.finite).any():
         return exp.by_seed(row, f"{m}_position")
     value, floor, ceiling = (exp.by_seed(row, c).astype(float) for c in (m, f"{m}_floor", f"{m}_ceiling"))
@@ -290,4 +291,4 @@ def _collapse_note(exp: Experiment, name: str, rows: list) -> str:
     if not bad:
         return ""
     return (f"; but {'; '.join(bad)} drew collapsed samples on some seed ({stats.COLLAPSE_COLUMN} < "
-            f"{stats.COLLAPSE_BELOW:g}), so {name}'s {exp.sweep.metric} does not mean better samples")
+            f"{stats.COLLAPSE_BELOW:g}), so {name}'s {exp.sweep.ranked_by} does not mean better samples")

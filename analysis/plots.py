@@ -78,7 +78,7 @@ def plot_groups(exp: Experiment) -> plt.Figure:
     s = exp.sweep
     g = exp.groups().head(30)
     if g["n"].sum() == 0:
-        raise Skip(f"no trial reported a finite {s.metric}")
+        raise Skip(f"no trial reported a finite {s.ranked_by}")
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(g)))
     y = np.arange(len(g))[::-1]
     _seed_points(ax, [exp.by_seed(r) for _, r in g.iterrows()], y, horizontal=True)
@@ -94,8 +94,8 @@ def plot_groups(exp: Experiment) -> plt.Figure:
                     color="red" if r["diverged"] or r["errored"] or r["unreliable"] or silent > 0
                     else "black")
     ax.set_yticks(y, g["group"])
-    ax.set_xlabel(metric_label(s.metric))
-    ax.set_title(f"{s.name}: {s.metric} per configuration ({'higher' if s.mode == 'max' else 'lower'} is "
+    ax.set_xlabel(metric_label(s.ranked_by))
+    ax.set_title(f"{s.name}: {s.ranked_by} per configuration ({'higher' if s.mode == 'max' else 'lower'} is "
                  f"better)")
     ax.legend(loc="best", fontsize=8)
     return fig
@@ -112,9 +112,9 @@ def plot_metric_vs_k(exp: Experiment) -> plt.Figure:
         raise Skip(f"sampler.k is {'drawn' if kind != 'grid' else 'swept'} together with "
                    f"{', '.join(others) or 'sampled keys'}; a line per chain start would average over them "
                    f"(see the parameter importance instead)")
-    metrics = [m for m in dict.fromkeys([s.metric, *HEADLINE]) if m in t and t[m].map(stats.finite).any()]
+    metrics = [m for m in dict.fromkeys([s.ranked_by, *HEADLINE]) if m in t and t[m].map(stats.finite).any()]
     if not metrics:
-        raise Skip(f"no trial reported a finite {s.metric}")
+        raise Skip(f"no trial reported a finite {s.ranked_by}")
     ks = sorted(t["config/sampler.k"].dropna().unique())
     inits = _inits(t)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
@@ -157,8 +157,9 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
     """The sweep metric over training, one line per trial, grouped; where trials ended early is marked."""
     s = exp.sweep
     # the steering metric has gaps where its run called the AIS estimate unreliable: draw the estimate, marked
-    curves = exp.curves("eval/log_likelihood" if s.metric == "eval/reliable_log_likelihood" else None)
-    shown = curves["metric"].iloc[0] if len(curves) else s.metric  # a final/ metric's curve is its eval/ twin
+    curves = exp.curves("eval/log_likelihood" if s.ranked_by == "eval/reliable_log_likelihood" else None)
+    # a final/ metric's curve is its eval/ twin
+    shown = curves["metric"].iloc[0] if len(curves) else s.ranked_by
     flagged = stats.unreliable_points(exp.history)
     if curves.empty or not curves["value"].map(stats.finite).any():
         raise Skip(f"no trial reported {shown} during training")
@@ -200,7 +201,7 @@ def plot_training_curves(exp: Experiment) -> plt.Figure:
     if marked:
         fig.legend(loc="lower center", ncol=len(marked), bbox_to_anchor=(0.5, -0.04), fontsize=9)
     max_t = f"; max {s.max_t} iterations" if s.max_t else ""
-    cheap = f" (per-epoch estimate; ranked by {s.metric})" if shown != s.metric else ""
+    cheap = f" (per-epoch estimate; ranked by {s.ranked_by})" if shown != s.ranked_by else ""
     fig.suptitle(f"{s.name}: {shown} during training{cheap}, one line per trial{max_t}")
     fig.tight_layout()
     return fig
@@ -237,7 +238,7 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(mean.columns), 1.6 + 1.1 * len(mean.index)))
     sns.heatmap(mean.astype(float), annot=text.values, fmt="",
                 cmap="viridis" if s.mode == "max" else "viridis_r",
-                cbar_kws={"label": metric_label(s.metric)}, linewidths=1, linecolor="white", ax=ax,
+                cbar_kws={"label": metric_label(s.ranked_by)}, linewidths=1, linecolor="white", ax=ax,
                 annot_kws={"fontsize": 8})
     for i, row in enumerate(diverged.index):
         for j, col in enumerate(diverged.columns):
@@ -249,7 +250,7 @@ def plot_heatmap(exp: Experiment) -> plt.Figure:
     ax.grid(False)
     ax.set_xlabel(b)
     ax.set_ylabel(a)
-    ax.set_title(f"{s.name}: mean {s.metric} over seeds ({'higher' if s.mode == 'max' else 'lower'} is "
+    ax.set_title(f"{s.name}: mean {s.ranked_by} over seeds ({'higher' if s.mode == 'max' else 'lower'} is "
                  f"better; ± {stats.ci_name(s.level)} where >= {stats.MIN_PAIRED_DOF + 1} seeds)\n"
                  f"red hatched: cells with diverged or errored trials", fontsize=10)
     return fig
@@ -270,7 +271,7 @@ def plot_samples(exp: Experiment) -> plt.Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
     for ax, (group, mean, path) in zip(axes.flat, picks, strict=False):
         ax.imshow(plt.imread(path), cmap="gray")
-        ax.set_title(f"{textwrap.fill(group, 40)}\n{exp.sweep.metric} = {stats.fmt(mean, 5)}", fontsize=8)
+        ax.set_title(f"{textwrap.fill(group, 40)}\n{exp.sweep.ranked_by} = {stats.fmt(mean, 5)}", fontsize=8)
         ax.axis("off")
     for ax in list(axes.flat)[len(picks):]:
         ax.set_visible(False)
@@ -369,8 +370,8 @@ def plot_placement(exp: Experiment, p: pd.DataFrame | None = None) -> plt.Figure
             ax.axvline(x, color="gray", ls="--", lw=1)
             ax.text(x, -0.7, text, ha="center", fontsize=8, color="gray")
         ax.set_xlabel("position between floor and ceiling")
-    ax.set_title(f"{exp.sweep.name}: where {exp.sweep.metric} sits between held-out data (0) and noise (1)",
-                 fontsize=10)
+    ax.set_title(f"{exp.sweep.name}: where {exp.sweep.ranked_by} sits between held-out data (0) and noise "
+                 "(1)", fontsize=10)
     return fig
 
 

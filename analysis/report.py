@@ -96,7 +96,7 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
     cpu_h = float(t["cpu_s"].fillna(0).sum()) / 3600
     wall = float(t["time_total_s"].fillna(0).sum())
     b.append(("ul", [
-        f"Metric: {metric_label(s.metric)}; {'higher' if s.mode == 'max' else 'lower'} is better.",
+        f"Metric: {metric_label(s.ranked_by)}; {'higher' if s.mode == 'max' else 'lower'} is better.",
         f"Model: {s.kind or 'unknown'}; settings from {s.source}.",
         f"Search: {s.search}; scheduler: {s.scheduler}"
         + (f" (max {s.max_t} iterations per trial)" if s.max_t else "") + ".",
@@ -123,7 +123,7 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
         b.append(("table", ["swept key", "domain"], [[k, v] for k, v in s.space.items()]))
 
     b.append(("h2", "Configurations"))
-    b.append(("p", f"One row per configuration, best first. {s.metric}: final value of each trial; mean, "
+    b.append(("p", f"One row per configuration, best first. {s.ranked_by}: final value of each trial; mean, "
                    f"standard deviation and {stats.ci_name(s.level).removesuffix(' CI')} Student-t interval "
                    f"over its seeds (one seed: no interval{_split(s)}). "
                    "Diverged and errored trials have no value and are counted, not averaged. The summary "
@@ -131,7 +131,7 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
                    f"seeds ({stats.MIN_PAIRED_DOF} degrees of freedom), and shows the seeds' own values with "
                    "fewer."))
     names = [k.removeprefix("config/") for k in exp.group_keys]
-    header = ["#", *names, f"{s.metric} mean", f"± {stats.ci_name(s.level)}", "std", "n", *OUTCOMES,
+    header = ["#", *names, f"{s.ranked_by} mean", f"± {stats.ci_name(s.level)}", "std", "n", *OUTCOMES,
               "best trial"]
     rows = [[str(i + 1), *(stats.fmt(r[k]) for k in names),
              stats.fmt(r["mean"], 5) + (f" ({r['unreliable']} unreliable)" if r["unreliable"] else ""),
@@ -141,8 +141,8 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
     b.append(("table", header, rows))
     if (g["unreliable"] > 0).any():
         b.append(("p",
-                  f"A mean marked unreliable averages a seed whose run called its {s.metric} unreliable (AIS "
-                       "with too few effective weights after every round it was allowed: an optimistic "
+                  f"A mean marked unreliable averages a seed whose run called its {s.ranked_by} unreliable "
+                       "(AIS with too few effective weights after every round it was allowed: an optimistic "
                        "estimate); such configurations rank after every reliable one."))
 
     published = literature.published_table(exp)
@@ -160,7 +160,7 @@ def _blocks(exp: Experiment, plots, summary: list[str], written: dict, command: 
             b.append(("p", f"Not drawn: {p.skipped}."))
 
     b.append(("h2", "Trials"))
-    cols = ["trial_id", "outcome", "iterations", s.metric, f"best/{s.metric}", "time_total_s", "error"]
+    cols = ["trial_id", "outcome", "iterations", s.ranked_by, f"best/{s.ranked_by}", "time_total_s", "error"]
     shown = t.head(MAX_TRIAL_ROWS)
     rows = [[stats.fmt(r[c], 5) if c != "error" else (r[c] or "") for c in cols] for _, r in shown.iterrows()]
     b.append(("table", ["trial", "outcome", "iterations", "final", "best", "time (s)", "error"], rows))
@@ -182,7 +182,7 @@ def _placement(exp: Experiment, out_dir: str) -> list[tuple]:
         p = stats.placement(exp)
     except Skip:
         return []
-    m = exp.sweep.metric
+    m = exp.sweep.ranked_by
     out: list[tuple] = [("h2", "Between floor and ceiling")]
     out.append(("p", f"Floor: {m} of N training images against the same held-out reference; ceiling: N "
                      f"uniform-noise images; both at each trial's N through the same network. Position = "

@@ -294,8 +294,8 @@ def unit_phrase(metric: str) -> str:
 def importance_metric(exp: Experiment) -> str:
     """What the importances explain: the metric every trial reported, the one ASHA and the search steered by
     (a ``rank_metric`` such as final/log_likelihood exists only for trials that ran to the end)."""
-    m = exp.sweep.reported_metric or exp.sweep.metric
-    return m if m in exp.trials else exp.sweep.metric
+    m = exp.sweep.metric or exp.sweep.ranked_by
+    return m if m in exp.trials else exp.sweep.ranked_by
 
 
 def importance(exp: Experiment) -> pd.Series:
@@ -344,7 +344,7 @@ def placement(exp: Experiment) -> pd.DataFrame:
     ``as_trained_position`` (the same metric of the arm's own training sampler's samples,
     ``eval/as_trained/<m>``; means over the group's trials) and ``n``. Raises :class:`Skip` when the trials
     report no floor and ceiling for the metric (log-likelihoods, Inception Score)."""
-    m = exp.sweep.metric
+    m = exp.sweep.ranked_by
     t = exp.trials.copy()
     own = m.replace("eval/", "eval/as_trained/", 1)
     cols = {"floor": f"{m}_floor", "ceiling": f"{m}_ceiling", "spread": f"{m}_spread",

@@ -72,9 +72,9 @@ def best(exp: Experiment) -> str:
     s, g = exp.sweep, exp.groups()
     ranked = g[g["n"] > 0]
     if ranked.empty:
-        return f"No trial reported a finite {s.metric}, so no configuration can be ranked."
+        return f"No trial reported a finite {s.ranked_by}, so no configuration can be ranked."
     top = ranked.iloc[0]
-    return f"Best configuration by {s.metric} ({'higher' if s.mode == 'max' else 'lower'} is better): " \
+    return f"Best configuration by {s.ranked_by} ({'higher' if s.mode == 'max' else 'lower'} is better): " \
            f"{top['group']}, {_estimate(exp, top)}."
 
 
@@ -93,16 +93,16 @@ def runners_up(exp: Experiment) -> list[str]:
             continue
         if c.difference == 0:
             out.append(f"{head} ties with the best on average, a difference of "
-                       f"{stats.amount(c, stats.unit_phrase(s.metric))}.")
+                       f"{stats.amount(c, stats.unit_phrase(s.ranked_by))}.")
         elif c.gain < 0:
-            out.append(f"{head} is behind the best by {stats.amount(c, stats.unit_phrase(s.metric))}.")
+            out.append(f"{head} is behind the best by {stats.amount(c, stats.unit_phrase(s.ranked_by))}.")
         else:
             why = "a seed diverged, and its mean covers only the seeds that survived" if r["diverged"] else \
                 "its samples collapsed on some seed" if r["collapsed"] else \
                 "its run called its value unreliable on some seed" if r["unreliable"] else \
                 "it has fewer seeds with a value"
-            out.append(f"{head} is ahead of the best by {stats.amount(c, stats.unit_phrase(s.metric))}, but "
-                       f"ranks after it: {why}.")
+            by = stats.amount(c, stats.unit_phrase(s.ranked_by))
+            out.append(f"{head} is ahead of the best by {by}, but ranks after it: {why}.")
     return out
 
 
@@ -116,8 +116,8 @@ def unreliable(exp: Experiment) -> str:
     names = "; ".join(bad["group"].head(6)) + (f"; and {len(bad) - 6} more" if len(bad) > 6 else "")
     bounds = (" The final evaluation's RAISE figure and Markov bound beside it (final/raise_log_likelihood, "
               "final/log_likelihood_high) say how far it may be off."
-              if exp.sweep.metric.startswith("final/") else "")
-    return (f"{len(bad)} of {len(g)} configurations have a {exp.sweep.metric} that their own run called "
+              if exp.sweep.ranked_by.startswith("final/") else "")
+    return (f"{len(bad)} of {len(g)} configurations have a {exp.sweep.ranked_by} that their own run called "
             "unreliable on some seed (forward AIS whose weight ESS stayed below its threshold: it overstates "
             f"the likelihood by an amount it cannot state): {names}. They rank after the others whatever "
             f"their mean.{bounds}")
@@ -134,7 +134,7 @@ def collapse(exp: Experiment) -> str:
     return (f"{len(bad)} of {len(g)} configurations drew collapsed samples on some seed, of fewer than two "
             f"classes by the domain classifier's labels ({stats.COLLAPSE_COLUMN} below "
             f"{stats.COLLAPSE_BELOW:g}: one pattern repeated, or noise it cannot class): {names}. They rank "
-            f"after the others whatever their {exp.sweep.metric}, which can score one pattern near the "
+            f"after the others whatever their {exp.sweep.ranked_by}, which can score one pattern near the "
             "data's mean features well.")
 
 
@@ -155,16 +155,16 @@ def cd_comparisons(exp: Experiment) -> list[str]:
             other, cd = f"{sampler_name(r['sampler.init'])}-{fmt(k)}", f"CD-{fmt(k)}"
             c = stats.contrast(exp.by_seed(r), exp.by_seed(base.iloc[0]), s.mode, s.level)
             if c.verdict == "no value":
-                out.append(f"{other} vs {cd}: no comparison, one of them has no finite {s.metric} "
+                out.append(f"{other} vs {cd}: no comparison, one of them has no finite {s.ranked_by} "
                            f"({r['diverged'] + base.iloc[0]['diverged']} diverged).")
                 continue
             better = c.gain > 0
             verb = "beats" if better else "trails"
             winner = (other, r) if better else (cd, base.iloc[0])
             note = (f"; but {winner[0]}'s samples collapsed on some seed ({stats.COLLAPSE_COLUMN} < "
-                    f"{stats.COLLAPSE_BELOW:g}), so its {s.metric} does not mean better samples"
+                    f"{stats.COLLAPSE_BELOW:g}), so its {s.ranked_by} does not mean better samples"
                     if winner[1]["collapsed"] > 0 else "")
-            out.append(f"{other} {verb} {cd} by {stats.amount(c, stats.unit_phrase(s.metric))}{note}.")
+            out.append(f"{other} {verb} {cd} by {stats.amount(c, stats.unit_phrase(s.ranked_by))}{note}.")
     return out
 
 
@@ -219,7 +219,7 @@ def unfinished(exp: Experiment) -> str:
 
 
 def missing(exp: Experiment) -> str:
-    t, m = exp.trials, exp.sweep.metric
+    t, m = exp.trials, exp.sweep.ranked_by
     none = t[(t["outcome"].isin(["ok", "stopped"])) & ~t[m].map(stats.finite)]
     if none.empty:
         return ""
@@ -239,7 +239,7 @@ def importance_sentence(exp: Experiment, imp: pd.Series | Skip | None) -> str:
     n = int(exp.trials[metric].map(stats.finite).sum())
     top = [f"{k} ({v:.0%})" for k, v in imp.head(3).items()]
     rough = f" (only {n} trials: a rough indication)" if n < FEW_TRIALS else ""
-    of = f" of {metric}" if metric != exp.sweep.metric else ""
+    of = f" of {metric}" if metric != exp.sweep.ranked_by else ""
     return f"By fANOVA importance{of} over {n} trials with a value{rough}, {top[0]} matters most" + \
            (f", then {', '.join(top[1:])}" if len(top) > 1 else "") + "."
 

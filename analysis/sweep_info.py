@@ -1,9 +1,10 @@
 """What a sweep varied and measured, read from its experiment folder's ``sweep.yaml``.
 
-``sweeps/run.py`` writes ``sweep.yaml`` when a sweep starts: the sweep file, its preset and overrides, and the
-settings they resolved to (``Sweep.settings()``). The settings are read from there; an experiment without a
-usable record gets settings inferred from the trial folders, and says in ``notes`` what it could not read. A
-record without settings was written before the driver recorded them, and is refused.
+``sweeps/run.py`` writes ``sweep.yaml`` when a sweep starts (:mod:`ebm.sweep_record`, the contract between
+the two): the sweep file, its preset and overrides, and the settings they resolved to (``Sweep.settings()``).
+The settings are read from there; an experiment without a usable record gets settings inferred from the trial
+folders, and says in ``notes`` what it could not read. A record without settings was written before the
+driver recorded them, and is refused.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 from analysis.stats import split_level
 from analysis.tune_files import first_line
 from ebm.metric_names import direction
+from ebm.sweep_record import RECORD_FILE, Record, RecordError, Settings, loads
 
-RECORD_FILE = "sweep.yaml"  # sweeps/run.py's RECORD_FILE
 INFERRED = "inferred from the trial folders"
 
 
@@ -27,7 +28,11 @@ class SweepInfo:
     name: str
     """Experiment folder name (the sweep's name unless ``--name`` picked another)."""
     metric: str
-    """The result the sweep ranked by, e.g. ``eval/log_likelihood``."""
+    """The result the trainables carried in every report, repeating it between evaluations, which the
+    scheduler and the search steered by (the sweep file's ``metric``; '' where inferred)."""
+    rank_metric: str
+    """The result the sweep ranks by, e.g. ``final/log_likelihood`` (the sweep file's ``rank_metric``, else
+    its ``metric``; ``python -m analysis --metric`` picks another)."""
     mode: str
     """``max`` or ``min``: whether a larger ``metric`` is better."""
     domains: dict = field(default_factory=dict)
@@ -56,9 +61,6 @@ class SweepInfo:
     folders'."""
     sweep_file: str = ""
     """The sweep file as sweeps/run.py recorded it ('' when unknown)."""
-    reported_metric: str = ""
-    """The metric the trainables carried in every report, repeating it between evaluations (the sweep file's
-    ``metric``; ``metric`` above differs when the sweep ranks by a ``rank_metric``). '' = ``metric``."""
     data_requested: str = ""
     """The data set the preset asked for, when the driver fell back to another ('' when it did not)."""
     data_used: str = ""
@@ -75,6 +77,11 @@ class SweepInfo:
     provenance: dict = field(default_factory=dict)
     """Project version, git commit (and whether the tree was dirty), software versions and machine, as the
     driver recorded them when the sweep started; empty for older sweeps."""
+
+    @property
+    def ranked_by(self) -> str:
+        """What every table, contrast and plot of the report ranks by."""
+        return self.rank_metric or self.metric
 
     @property
     def level(self) -> float:
@@ -104,10 +111,10 @@ def read_sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> S
     AnalysisError."""
     name = os.path.basename(path.rstrip(os.sep))
     record = _read_record(path, notes)
-    if record and not isinstance(record.get("settings"), dict):
+    if record and record.settings is None:
         from analysis.frames import AnalysisError  # frames imports this module
 
-        prov = record.get("provenance") or {}
+        prov = record.provenance
         wrote = (f"ebm-cd-study {prov.get('project', '?')} at commit {prov['git_commit']}"
                  if prov.get("git_commit")
                  else "a sweeps/run.py from before provenance was recorded")
@@ -115,39 +122,33 @@ def read_sweep_info(path: str, states: dict, rows: list[dict], notes: list) -> S
                             f"{wrote}, before the driver recorded them; rerun the sweep with this version")
     if record:
         try:
-            source = (f"{record['sweep']} (preset {record.get('preset', '?')}), as recorded when the sweep "
-                      "started")
-            return from_settings(name, record["settings"], record, source, sweep_file=str(record["sweep"]),
-                                 preset=str(record.get("preset", "")))
+            source = f"{record.sweep} (preset {record.preset}), as recorded when the sweep started"
+            return from_settings(name, record.settings, record, source)
         except (KeyError, TypeError, ValueError, StopIteration) as e:
             notes.append(f"{RECORD_FILE}'s settings are incomplete ({first_line(e)}); they are inferred "
                          "instead")
-    return from_settings(name, _inferred_settings(states, rows, notes), record, INFERRED)
+    return from_settings(name, _inferred_settings(states, rows, notes), None, INFERRED)
 
 
-def from_settings(name: str, st: dict, record: dict | None = None, source: str = "", sweep_file: str = "",
-                  preset: str = "") -> SweepInfo:
-    """A :class:`SweepInfo` from settings as ``Sweep.settings()`` writes them (``space``: key -> {kind: args},
-    or None where inferred) and the rest of the driver's ``record`` (the data set used, provenance)."""
-    record = record or {}
-    scheduler, resources = st.get("scheduler") or {}, st.get("resources") or {}
+def from_settings(name: str, st: Settings, record: Record | None = None, source: str = "") -> SweepInfo:
+    """A :class:`SweepInfo` from the recorded settings (``space``: key -> {kind: args}, or None where
+    inferred) and the rest of the driver's ``record`` (the sweep file and preset, the data set used,
+    provenance)."""
+    scheduler, resources = st.scheduler or {}, st.resources or {}
     info = SweepInfo(
-        name=name, metric=str(st.get("rank_metric") or st["metric"]), reported_metric=str(st["metric"]),
-        mode=str(st["mode"]), domains={k: _domain(d) for k, d in (st.get("space") or {}).items()},
-        cells=[dict(c) for c in st.get("cells") or [] if isinstance(c, dict)],
-        seeds=list(st.get("seeds") or []), search=str(st.get("search", "grid")),
-        scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.get("epochs")),
-        cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)),
-        kind=str(st.get("kind", "")),
-        preset=preset, description=str(st.get("description", "")), source=source, sweep_file=sweep_file,
-        caveat=str(st.get("caveat") or ""),
-        literature=[e for e in st.get("literature") or [] if isinstance(e, dict) and "claim" in e],
-        looks=int((st.get("sequential") or {}).get("looks", 1)))
-    requested, used = str(record.get("data_requested") or ""), str(record.get("data") or "")
-    if requested and used and requested != used:  # the driver fell back to the embedded data set
-        info.data_requested, info.data_used = requested, used
-    if isinstance(record.get("provenance"), dict):
-        info.provenance = record["provenance"]
+        name=name, metric=str(st.metric or ""), rank_metric=str(st.ranked_by), mode=str(st.mode),
+        domains={k: _domain(d) for k, d in (st.space or {}).items()},
+        cells=[dict(c) for c in st.cells or [] if isinstance(c, dict)],
+        seeds=list(st.seeds or []), search=str(st.search),
+        scheduler=str(scheduler.get("type", "none")), max_t=scheduler.get("max_t", st.epochs),
+        cpu=float(resources.get("cpu", 1.0)), gpu=float(resources.get("gpu", 0.0)), kind=str(st.kind or ""),
+        preset=record.preset if record else "", description=str(st.description or ""), source=source,
+        sweep_file=record.sweep if record else "", caveat=str(st.caveat or ""),
+        literature=[e for e in st.literature or [] if isinstance(e, dict) and "claim" in e], looks=st.looks)
+    if record:
+        if record.data_requested and record.data and record.data_requested != record.data:
+            info.data_requested, info.data_used = record.data_requested, record.data  # the driver fell back
+        info.provenance = record.provenance
     return info
 
 
@@ -159,27 +160,23 @@ def _domain(d: dict | None) -> tuple | None:
     return kind, list(args)
 
 
-def _read_record(path: str, notes: list) -> dict | None:
+def _read_record(path: str, notes: list) -> Record | None:
     file = os.path.join(path, RECORD_FILE)
     if not os.path.exists(file):
         notes.append(f"no {RECORD_FILE} (written by sweeps/run.py); the sweep's settings are inferred from "
                      "the trial folders")
         return None
-    import yaml
-
     try:
-        with open(file) as f:
-            record = yaml.safe_load(f)
-    except (OSError, ValueError, yaml.YAMLError) as e:  # ValueError: bytes that are not UTF-8
+        with open(file, errors="replace") as f:
+            return loads(f.read(), RECORD_FILE)
+    except OSError as e:
         notes.append(f"{RECORD_FILE} is unreadable ({first_line(e)}); the sweep's settings are inferred")
-        return None
-    if not isinstance(record, dict) or "sweep" not in record:
-        notes.append(f"{RECORD_FILE} is not a sweep record; the sweep's settings are inferred")
-        return None
-    return record
+    except RecordError as e:
+        notes.append(f"{first_line(e)}; the sweep's settings are inferred")
+    return None
 
 
-def _inferred_settings(states: dict, rows: list[dict], notes: list) -> dict:
+def _inferred_settings(states: dict, rows: list[dict], notes: list) -> Settings:
     """Settings as far as the trial folders tell: Tune's metric (else a reported eval/ one), its direction by
     name, the config keys that differ between trials (domains unknown), seeds, epochs and model kind."""
     metric = next((s["metric"] for s in states.values() if s.get("metric")), None)
@@ -204,5 +201,5 @@ def _inferred_settings(states: dict, rows: list[dict], notes: list) -> dict:
     kind = next((r.get("config/kind") for r in rows if r.get("config/kind")), "")
     max_t = max(epochs) if epochs else None
     # Ranked by the metric found; which one the trainables carried in every report ("metric") is unknown.
-    return {"rank_metric": metric, "metric": "", "mode": mode, "space": dict.fromkeys(varied), "seeds": seeds,
-            "kind": kind, "search": "unknown", "scheduler": {"type": "unknown", "max_t": max_t}}
+    return Settings(metric="", rank_metric=metric, mode=mode, space=dict.fromkeys(varied), seeds=seeds,
+                    kind=kind, search="unknown", scheduler={"type": "unknown", "max_t": max_t})

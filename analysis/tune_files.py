@@ -15,7 +15,8 @@ import glob
 import json
 import os
 
-SAMPLES_FILE = "samples.png"  # trainables/train.py's SAMPLES_FILE
+from ebm.sweep_record import SAMPLES_FILE
+
 # Result fields that are bookkeeping, not measurements: left out of the tidy history.
 BOOKKEEPING = {"timestamp", "pid", "done", "should_checkpoint", "training_iteration",
                "iterations_since_restore", "time_since_restore", "epoch", "eval/epoch"}

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import os
 
-import yaml
-
 from ebm.strict import ConfigError
+from ebm.sweep_record import RECORD_FILE, Record, RecordError, dumps, loads
 from sweeps.spec import REPO_ROOT
-
-RECORD_FILE = "sweep.yaml"  # beside Tune's own files: how the sweep was started, read back by --resume
 
 
 def storage_path(storage: str) -> str:
@@ -81,23 +78,25 @@ def _cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
-def write_record(path: str, record: dict) -> None:
+def write_record(path: str, record: Record) -> None:
     fs, p = _fs(path)
     fs.create_dir(p, recursive=True)
     with fs.open_output_stream(f"{p}/{RECORD_FILE}") as f:
-        f.write(yaml.safe_dump(record, sort_keys=False).encode())
+        f.write(dumps(record).encode())
 
 
-def read_record(path: str) -> dict:
+def read_record(path: str) -> Record:
+    """The record ``--resume`` starts from; a missing or foreign one is a ConfigError naming the fix."""
     import pyarrow.fs
 
     fs, p = _fs(path)
     try:
         with fs.open_input_stream(f"{p}/{RECORD_FILE}") as f:
-            record = yaml.safe_load(f.read().decode())
+            text = f.read().decode(errors="replace")
     except (FileNotFoundError, OSError, pyarrow.lib.ArrowException):
         raise ConfigError(f"nothing to resume: {path}/{RECORD_FILE} not found; start the sweep without "
                           f"--resume (or point --storage/--name at the interrupted one)") from None
-    if not isinstance(record, dict) or not {"sweep", "preset", "overrides", "data"} <= set(record):
-        raise ConfigError(f"{path}/{RECORD_FILE} is not a sweep record written by sweeps/run.py")
-    return record
+    try:
+        return loads(text, f"{path}/{RECORD_FILE}")
+    except RecordError as e:
+        raise ConfigError(str(e)) from None

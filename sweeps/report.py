@@ -35,8 +35,8 @@ def final_table(path: str, results, sweep, top: int) -> tuple[str, int]:
     if trials.empty:
         return "no trial reported a result", 0
     keys = [k for k in info.space if f"config/{k}" in trials]
-    groups = stats.group_table(trials, info.metric, info.mode, [f"config/{k}" for k in keys])
-    return table(groups, keys, info.metric, info.mode, top), int((trials["outcome"] == "unfinished").sum())
+    groups = stats.group_table(trials, info.ranked_by, info.mode, [f"config/{k}" for k in keys])
+    return table(groups, keys, info.ranked_by, info.mode, top), int((trials["outcome"] == "unfinished").sum())
 
 
 def ray_trials(results, info: SweepInfo) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import argparse  # noqa: E402
 import signal  # noqa: E402
 
 from ebm.strict import ConfigError  # noqa: E402
+from ebm.sweep_record import Record  # noqa: E402
 from sweeps import records  # noqa: E402
 from sweeps.dry_run import dry_run, plan  # noqa: E402
 from sweeps.spec import PRESETS, describe_all, load_sweep, sweep_path  # noqa: E402
@@ -115,20 +116,20 @@ def cmd_run(args) -> int:
             raise ConfigError("--resume continues a sweep as it began, trackers included; "
                               "drop --set/--preset/--callback")
         record = records.read_record(path)
-        sweep = load_sweep(record["sweep"], record["preset"], record["overrides"])
-        sweep.base_config.data.name = record["data"]
+        sweep = load_sweep(record.sweep, record.preset, record.overrides)
+        sweep.base_config.data.name = record.data
         from sweeps.tuner import can_restore
 
         if not can_restore(path):
             raise ConfigError(f"{path} has no Tune experiment state to resume; start it without --resume")
-        print(f"resuming {path} (preset {sweep.preset}, data {record['data']})", flush=True)
+        print(f"resuming {path} (preset {sweep.preset}, data {record.data})", flush=True)
     else:
         sweep = load_sweep(args.name, args.preset or _default_preset(), args.overrides)
         if records.holds_sweep(path) and not args.dry_run:
             raise ConfigError(f"{path} already holds a sweep; continue it with --resume, or write a new one "
                               f"with --name {experiment}-2 (results on disk are never overwritten)")
-        record = {"sweep": os.path.relpath(sweep.path, REPO_ROOT) if sweep.path.startswith(REPO_ROOT)
-                  else os.path.abspath(sweep.path), "preset": sweep.preset, "overrides": list(args.overrides)}
+        record = Record(sweep=os.path.relpath(sweep.path, REPO_ROOT) if sweep.path.startswith(REPO_ROOT)
+                        else os.path.abspath(sweep.path), preset=sweep.preset, overrides=list(args.overrides))
     strict = args.strict_data if args.strict_data is not None else sweep.preset in STUDY_PRESETS
     if args.dry_run:  # says what the run below would do, data set included
         return dry_run(sweep, path, args.project, strict=strict, fallback=not args.resume)
@@ -141,8 +142,8 @@ def cmd_run(args) -> int:
 
     requested = sweep.base_config.data.name
     data = load_shared(sweep, strict=strict, fallback=not args.resume)
-    record["data"] = data["name"]
-    record.setdefault("data_requested", requested)
+    record.data = data["name"]
+    record.data_requested = record.data_requested or requested
     print(f"data set: {data['name']} ({len(data['train'])} train / {len(data['test'])} held-out images); "
           f"recorded as data.name in every trial's config", flush=True)
     warm_caches(sweep)
@@ -160,8 +161,8 @@ def cmd_run(args) -> int:
         else:
             plan(sweep, cpus)
             tuner = tuners.make_tuner(sweep, trainable, storage, experiment, cpus, callbacks)
-            records.write_record(path, {**record, "settings": sweep.settings(),
-                                         "provenance": records.provenance()})
+            record.settings, record.provenance = sweep.settings(), records.provenance()
+            records.write_record(path, record)
         with stop:
             results = tuner.fit()
     finally:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ebm.config import to_dict
 from ebm.strict import ConfigError, check, flatten, replace
+from ebm.sweep_record import Settings
 from sweeps.literature import Claim
 from sweeps.space import Domain
 
@@ -210,23 +211,23 @@ class Sweep(SweepSettings):
         seeds = len(self.seeds) + (len(self.sequential.more_seeds) if most else 0)
         return self.num_samples * len(self.grid()) * seeds
 
-    def settings(self) -> dict:
+    def settings(self) -> Settings:
         """What the sweep varies and measures, resolved (preset and overrides applied), as plain YAML values:
-        recorded beside the results so the analysis never depends on a sweep file that may change later."""
-        s = self.scheduler
-        return {
-            "description": self.description, "kind": self.kind, "epochs": self.epochs,
-            "metric": self.metric, "rank_metric": self.ranked_by, "mode": self.mode,
-            "seeds": list(self.seeds), "num_samples": self.num_samples,
-            "space": {k: {d.kind: list(d.args)} for k, d in self.space.items()},
-            "cells": [dict(c) for c in self.cells] or None,
-            "scheduler": {"type": s.type,
-                          "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
-            "search": self.search.type, "resources": {"cpu": self.resources.cpu, "gpu": self.resources.gpu},
-            "caveat": self.caveat, "literature": [c.to_dict() for c in self.literature],
-            "sequential": ({"more_seeds": list(q.more_seeds), "per_round": q.per_round, "resolve": q.resolve,
-                            "looks": q.looks} if (q := self.sequential).more_seeds else None),
-        }
+        recorded beside the results (:mod:`ebm.sweep_record`) so the analysis never depends on a sweep file
+        that may change later."""
+        s, q = self.scheduler, self.sequential
+        return Settings(
+            metric=self.metric, rank_metric=self.ranked_by, mode=self.mode, description=self.description,
+            kind=self.kind, epochs=self.epochs, seeds=list(self.seeds), num_samples=self.num_samples,
+            space={k: {d.kind: list(d.args)} for k, d in self.space.items()},
+            cells=[dict(c) for c in self.cells] or None,
+            scheduler={"type": s.type,
+                       "max_t": (s.max_t or self.epochs) if s.type == "asha" else self.epochs},
+            search=self.search.type, resources={"cpu": self.resources.cpu, "gpu": self.resources.gpu},
+            caveat=self.caveat, literature=[c.to_dict() for c in self.literature],
+            sequential=({"more_seeds": list(q.more_seeds), "per_round": q.per_round, "resolve": q.resolve,
+                         "looks": q.looks} if q.more_seeds else None),
+        )
 
 
 SECTIONS = {"scheduler": SchedulerSpec, "search": SearchSpec, "resources": ResourcesSpec,

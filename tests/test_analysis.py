@@ -5,6 +5,7 @@ group means and 95% t-intervals, the summary sentences, every plot drawn or skip
 report files and the command line's errors (exit 2, one line).
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -74,7 +75,7 @@ def _group(groups: pd.DataFrame, init: str, k: int) -> pd.Series:
 def test_frames_read_every_trial_with_its_outcome(cd_k):
     exp = load_experiment(cd_k)
     t = exp.trials.set_index(["config/sampler.init", "config/sampler.k", "config/seed"])
-    assert len(exp.trials) == 12 and exp.sweep.metric == LL and exp.sweep.mode == "max"
+    assert len(exp.trials) == 12 and exp.sweep.ranked_by == LL and exp.sweep.mode == "max"
     assert exp.sweep.space.keys() == {"sampler.init", "sampler.k"} and exp.sweep.seeds == [0, 1, 2]
     assert exp.trials["outcome"].value_counts().to_dict() == {"ok": 10, "diverged": 1, "errored": 1}
     assert t.loc[("data", 5, 2), "outcome"] == "diverged" and math.isnan(t.loc[("data", 5, 2), LL])
@@ -380,13 +381,13 @@ def test_settings_recorded_by_the_driver_outlive_the_sweep_file(tmp_path):
     record_file = os.path.join(path, "sweep.yaml")
     with open(record_file) as f:
         record = yaml.safe_load(f)
-    record["settings"] = load_sweep(sweep, "cpu", []).settings()  # what sweeps/run.py writes
+    record["settings"] = dataclasses.asdict(load_sweep(sweep, "cpu", []).settings())  # as sweeps/run.py
     with open(record_file, "w") as f:
         yaml.safe_dump(record, f)
     with open(sweep, "w") as f:  # the sweep file is edited after the run: the record still says what ran
         f.write("metric: eval/other\n")
     exp = load_experiment(path)
-    assert exp.sweep.metric == LL and exp.sweep.mode == "max" and exp.sweep.seeds == [0, 1, 2]
+    assert exp.sweep.ranked_by == LL and exp.sweep.mode == "max" and exp.sweep.seeds == [0, 1, 2]
     assert exp.sweep.domains == {"sampler.init": ("grid", ["data", "persistent"]),
                                  "sampler.k": ("grid", [1, 5])}
     assert exp.sweep.max_t == 3 and exp.sweep.kind == "rbm" and "as recorded" in exp.sweep.source
@@ -410,7 +411,7 @@ def test_a_record_without_settings_is_refused_naming_what_wrote_it(tmp_path, cap
 def test_without_the_driver_record_settings_are_inferred_and_said_so(tmp_path):
     path = write_experiment(tmp_path, "norecord", None, _cd_k_trials(), LL)
     exp = load_experiment(path)
-    assert exp.sweep.metric == LL and exp.sweep.mode == "max"  # Tune's runner state names the metric
+    assert exp.sweep.ranked_by == LL and exp.sweep.mode == "max"  # Tune's runner state names the metric
     assert set(exp.sweep.space) == {"sampler.init", "sampler.k"} and exp.sweep.seeds == [0, 1, 2]
     assert any("no sweep.yaml" in n for n in exp.notes)
     assert exp.trials["outcome"].value_counts().to_dict() == {"ok": 10, "diverged": 1, "errored": 1}
@@ -598,7 +599,8 @@ def test_a_preset_that_cannot_answer_its_question_says_so_first(tmp_path):
     record = yaml.safe_load(open(os.path.join(path, "sweep.yaml")))
     # as sweeps/run.py records it: the settings, not the file
     with open(os.path.join(path, "sweep.yaml"), "w") as f:
-        yaml.safe_dump({**record, "preset": "smoke", "settings": load_sweep(sweep, "cpu").settings()}, f)
+        settings = dataclasses.asdict(load_sweep(sweep, "cpu").settings())
+        yaml.safe_dump({**record, "preset": "smoke", "settings": settings}, f)
     assert sentences(load_experiment(path))[0].endswith(why)
     assert not load_sweep(sweep, "smoke").caveat  # one preset's caveat is not another's
 

@@ -11,6 +11,7 @@ trial and ``samples.png`` for a finished one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -44,8 +45,9 @@ def write_experiment(folder, name: str, sweep_file: str | None, trials: list[dic
     if sweep_file:
         from sweeps.spec import load_sweep
 
+        settings = dataclasses.asdict(load_sweep(sweep_file, "cpu").settings())  # as sweeps/run.py records it
         record = {"sweep": sweep_file, "preset": "cpu", "overrides": [], "data": "mnist5k",
-                  "settings": load_sweep(sweep_file, "cpu").settings()}  # as sweeps/run.py records it
+                  "settings": settings}
         with open(os.path.join(path, "sweep.yaml"), "w") as f:
             yaml.safe_dump(record, f, sort_keys=False)
     trial_data = []

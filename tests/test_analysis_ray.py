@@ -68,7 +68,7 @@ def test_frames_agree_with_rays_result_grid(name, smoke):
     last = grid.get_dataframe().set_index("trial_id")
     # Best per trial from Ray's own per-trial frames. (grid.get_dataframe(filter_metric=...) raises on a trial
     # whose metric is NaN throughout, e.g. one that diverged in its first epoch: pandas 3's idxmax on all-NA.)
-    m, mode = exp.sweep.metric, exp.sweep.mode
+    m, mode = exp.sweep.ranked_by, exp.sweep.mode
     # ASHA-stopped
     frames = {r.metrics["trial_id"]: r.metrics_dataframe.get(m, pd.Series([math.nan])) for r in grid}
     # trials have no final/
@@ -77,7 +77,7 @@ def test_frames_agree_with_rays_result_grid(name, smoke):
     assert (sorted(ours.index) == sorted(last.index)
             and len(ours) == len(os.listdir(path)) - len(_non_trials(path)))
     shared = [c for c in last.columns if c in ours.columns and c != "logdir"]
-    assert exp.sweep.metric in shared and "training_iteration" in shared and "config/train.lr" in shared
+    assert exp.sweep.ranked_by in shared and "training_iteration" in shared and "config/train.lr" in shared
     for tid in last.index:
         for col in shared:
             assert _same(ours.at[tid, col], last.at[tid, col]), (tid, col, ours.at[tid, col],
@@ -123,7 +123,7 @@ def test_a_real_diverged_trial_is_counted_and_shown(smoke, tmp_path):
     path = smoke("diverge")
     exp = load_experiment(path)
     t = exp.trials.set_index("config/train.lr")
-    assert t.at[1.0e+30, "outcome"] == "diverged" and math.isnan(t.at[1.0e+30, exp.sweep.metric])
+    assert t.at[1.0e+30, "outcome"] == "diverged" and math.isnan(t.at[1.0e+30, exp.sweep.ranked_by])
     assert t.at[1.0e+30, "iterations"] < 3 and (t.drop(index=1.0e+30)["outcome"] == "ok").all()
     g = exp.groups().set_index("train.lr")
     assert g.at[1.0e+30, "diverged"] == 1 and g.at[1.0e+30, "n"] == 0 and g.index[-1] == 1.0e+30

@@ -2,6 +2,7 @@
 settings, and judged in the report by the contrast rule (agrees / DISAGREES / not resolved / too few seeds).
 Synthetic experiment folders; no Ray, no training."""
 
+import dataclasses
 import os
 
 import pytest
@@ -94,11 +95,11 @@ def test_a_value_only_another_preset_runs_is_not_tested_here(tmp_path):
 def test_the_entries_are_recorded_with_the_settings(tmp_path):
     exp = langevin_grid(tmp_path, literature=[IGEBM])
     settings = load_sweep(os.path.join(str(tmp_path), "langevin.yaml"), "cpu").settings()
-    assert settings["literature"] == [IGEBM]
+    assert settings.literature == [IGEBM]
     record_file = os.path.join(exp.path, "sweep.yaml")
     record = yaml.safe_load(open(record_file))
     with open(record_file, "w") as f:  # as sweeps/run.py records it; then the sweep file changes
-        yaml.safe_dump({**record, "settings": settings}, f)
+        yaml.safe_dump({**record, "settings": dataclasses.asdict(settings)}, f)
     os.remove(os.path.join(str(tmp_path), "langevin.yaml"))
     again = load_experiment(exp.path)
     assert again.sweep.literature == [IGEBM] and "as recorded" in again.sweep.source

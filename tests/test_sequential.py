@@ -96,7 +96,7 @@ def test_a_sweep_file_with_sequential_seeds_is_checked_before_ray(tmp_path):
                                 sequential={"more_seeds": [4, 5, 6], "per_round": 2, "resolve": 0.5}))
     assert ok.sequential.rounds == [[4, 5], [6]] and ok.sequential.looks == 3
     assert ok.n_trials() == 8 and ok.n_trials(most=True) == 14
-    assert ok.settings()["sequential"] == {"more_seeds": [4, 5, 6], "per_round": 2, "resolve": 0.5,
+    assert ok.settings().sequential == {"more_seeds": [4, 5, 6], "per_round": 2, "resolve": 0.5,
                                            "looks": 3}
     bad = [({"more_seeds": [3, 4]}, {}, "repeats seed 3"),
            ({"more_seeds": [4]}, {"scheduler": {"type": "asha"}}, "need search.type grid"),

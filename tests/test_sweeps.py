@@ -80,7 +80,7 @@ def test_the_paper_preset_is_table_2_as_listed_cells_on_4_seeds():
     published = {(c.at["sampler.k"], c.value) for c in sweep.literature}
     assert published == {(1, -125.53), (3, -105.5), (25, -86.34)}
     record = sweep.settings()
-    assert record["cells"] == sweep.grid() and len(record["literature"]) == 3
+    assert record.cells == sweep.grid() and len(record.literature) == 3
     full = load_sweep("rbm_cd_k", "full")  # the same at length, for GPUs
     assert {"sampler.init": "data", "sampler.k": 100} in full.grid() and len(full.seeds) == 8
     assert full.epochs == 100 and full.resources.gpu > 0 and full.literature == sweep.literature

@@ -27,9 +27,9 @@ from ebm.checkpoint import load_checkpoint, save_checkpoint
 from ebm.config import from_dict
 from ebm.runs import run_class
 from ebm.strict import unflatten
+from ebm.sweep_record import SAMPLES_FILE
 
 CHECKPOINT_FILE = "checkpoint.pt"
-SAMPLES_FILE = "samples.png"
 
 
 def train_rbm(config: dict, data: dict | None = None, metric: str = "eval/log_likelihood",
