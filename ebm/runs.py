@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ebm.checkpoint import CheckpointError, load_checkpoint
 from ebm.config import KINDS, ConfigError, load_config
+from ebm.strict import parse_override, replace
 
 
 class Run(Protocol):
@@ -65,9 +66,12 @@ def restore_run(path: str, overrides: list[str] | None = None):
     state."""
     state = load_checkpoint(path)
     try:
-        cfg = load_config(None, overrides, base=state["config"])
+        cfg = load_config(None, None, base=state["config"])
     except ConfigError as e:
         raise CheckpointError(f"{path}: saved config does not load ({e})") from None
+    for item in overrides or []:  # a bad override is the command line's, not the checkpoint's
+        key, value = parse_override(item)
+        cfg = replace(cfg, key, value, "--set")
     run = build_run(cfg)
     try:
         run.load_state_dict(state)

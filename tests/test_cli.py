@@ -103,6 +103,16 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message
     assert not out.exists()
 
 
+def test_a_bad_set_on_evaluate_is_named_as_the_command_line_s_not_the_checkpoint_s(trained, capsys):
+    for value, message in (("eval.ais_betas=3", "error: --set: eval.ais_betas=3 must be >= 10"),
+                           ("eval.ais_betaz=30", "error: --set: unknown config key 'eval.ais_betaz'; did you "
+                                                 "mean eval.ais_betas?")):
+        rc = main(["evaluate", "--checkpoint", str(trained / "checkpoint.pt"), "--metrics", "recon", "--set",
+                   value])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err == message, err
+
+
 def test_corrupt_checkpoint(tmp_path):
     bad = tmp_path / "checkpoint.pt"
     bad.write_bytes(b"\x80\x04garbage" * 10)
