@@ -132,8 +132,10 @@ def group_table(trials: pd.DataFrame, column: str, mode: str, group_keys: list[s
     # after every reliable one, the same way.
     out["_diverged"], out["_collapsed"] = out["diverged"] > 0, out["collapsed"] > 0
     out["_unreliable"] = out["unreliable"] > 0
-    out = out.sort_values(["_diverged", "_collapsed", "_unreliable", "mean"],
-                          ascending=[True, True, True, mode == "min"], na_position="last", kind="stable")
+    # ties (equal means, or none) in the order of their labels, not of the trials' ending
+    out = out.sort_values(["_diverged", "_collapsed", "_unreliable", "mean", "group"],
+                          ascending=[True, True, True, mode == "min", True], na_position="last",
+                          kind="stable")
     return out.drop(columns=["_diverged", "_collapsed", "_unreliable"]).reset_index(drop=True)
 
 

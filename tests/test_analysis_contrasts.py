@@ -243,3 +243,15 @@ def test_metrics_without_a_scale_get_no_swing_sentence(tmp_path):
     exp = load_experiment(write_experiment(tmp_path, "ll", sweep, trials, "eval/log_likelihood",
                                            samples=False))
     assert swings.sentence(exp) == ""
+
+
+def test_tied_configurations_rank_in_label_order_whatever_order_their_trials_ended():
+    import pandas as pd
+
+    from analysis.stats import group_table
+
+    rows = [{"config/sampler.k": k, "config/seed": s, "m": v, "outcome": "ok"}
+            for k, v in ((5, 1.0), (1, 1.0), (3, 2.0)) for s in (0, 1)]
+    for order in (rows, rows[::-1]):
+        g = group_table(pd.DataFrame(order), "m", "max", ["config/sampler.k"])
+        assert list(g["group"]) == ["k=3", "k=1", "k=5"]
