@@ -126,7 +126,29 @@ def published_order(exp: Experiment) -> str:
                "this run DISAGREES on at least one step" if against else
                "not every step is resolved at this scale")
     return (f"Published order ({sources}), best first: {' > '.join(names)}; {overall}. Step by step: "
-            + "; ".join(steps) + ".")
+            + "; ".join(steps) + "." + _unreliable_order(exp, entries, names))
+
+
+def _unreliable_order(exp: Experiment, entries: list[dict], names: list[str]) -> str:
+    """Where some value behind the order is an estimate its run called unreliable: how many, and whether the
+    conservative RAISE means (where the run computed them) order the rows the same way."""
+    s = exp.sweep
+    rows = [r for e in entries for r in _matching(exp, e["at"])]
+    bad, n = sum(int(r["unreliable"]) for r in rows), sum(int(r["n"]) for r in rows)
+    if not bad:
+        return ""
+    text = f" {bad} of the {n} values behind it are forward AIS estimates their runs called unreliable"
+    raise_column = f"{s.ranked_by.split('/', 1)[0]}/raise_log_likelihood"
+    if raise_column not in exp.trials:
+        return text + ", so the order rests on them."
+    means = [_side_values(exp, e["at"], raise_column).mean() for e in entries]
+    if not all(stats.finite(m) for m in means):
+        return text + ", and not every row has a RAISE figure to check the order against."
+    same = all((a > b) == (s.mode == "max") for a, b in zip(means, means[1:], strict=False))
+    parts = [f"{name} {fmt(m, 4)}" for name, m in zip(names, means, strict=True)]
+    shown = (" > " if same else "; ").join(parts)
+    verdict = "the same way" if same else "DIFFERENTLY"
+    return text + f"; the conservative RAISE means order the rows {verdict} ({shown})."
 
 
 def rbm_claims(exp: Experiment) -> list[str]:
