@@ -114,16 +114,22 @@ def langevin(energy: Callable[[Tensor], Tensor], x0: Tensor, steps: int, step_si
 
 
 class ReplayBuffer:
-    """Replay buffer of past Langevin end states (IGEBM, Du & Mordatch 2019, Sec. 3.1; JEM).
+    """Replay buffer of past Langevin end states (IGEBM, Du & Mordatch 2019, Sec. 3.1; JEM), with each slot's
+    chain age: the Langevin steps its chain has run since its last start from noise.
 
     ``sample(n)`` returns chain starts and the buffer slots they came from. Until the buffer holds
     ``capacity`` samples every start is fresh U[0, 1] noise (and ``idx`` is None); after that each start
-    is a uniformly drawn stored sample, replaced by fresh noise with probability ``reinit_prob``.
+    is a uniformly drawn stored sample, replaced by fresh noise with probability ``reinit_prob`` (its slot's
+    age goes back to 0).
 
-    ``push(x, idx)`` writes finished chains back into the slots they were drawn from, so each slot is a
-    persistent chain (JEM's scheme; reinitialised starts overwrite their slot). ``push(x)`` without
-    ``idx`` inserts in ring order, overwriting the oldest entry (IGEBM's FIFO); that is how the buffer
-    fills up. Storage lives on ``device``; random draws use ``generator`` (on its own device).
+    ``push(x, idx, steps)`` writes finished chains back into the slots they were drawn from, so each slot is a
+    persistent chain (JEM's scheme; reinitialised starts overwrite their slot), and ages them by the ``steps``
+    they ran. ``push(x)`` without ``idx`` inserts in ring order, overwriting the oldest entry (IGEBM's FIFO);
+    that is how the buffer fills up. Storage lives on ``device``; random draws use ``generator`` (on its own
+    device).
+
+    ``draw`` and ``draw_chains`` read the buffer for evaluation: they write nothing and draw from the
+    caller's generator, never from ``generator``, so evaluating leaves training's chains and draws alone.
     """
 
     def __init__(self, capacity: int, reinit_prob: float = DEFAULT_REINIT_PROB,
@@ -141,6 +147,8 @@ class ReplayBuffer:
         self.generator = generator
         self.device = torch.device(device)
         self.samples = torch.zeros(self.capacity, *self.shape, device=self.device)  # (K, ...)
+        # (K,): Langevin steps since each slot's chain last started from noise
+        self.ages = torch.zeros(self.capacity, dtype=torch.long, device=self.device)
         self.size = 0  # slots filled so far
         self.next = 0  # ring position of the next push without idx
 
@@ -159,35 +167,88 @@ class ReplayBuffer:
         x = torch.rand(n, *self.shape, generator=self.generator, device=self._rand_device())
         return x.to(self.device)
 
+    def _slots(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """n slots (n,) drawn uniformly: without replacement when n <= capacity, so no two chains write back
+        to one slot."""
+        dev = generator.device if generator is not None else self.device
+        if n <= self.capacity:
+            idx = torch.randperm(self.capacity, generator=generator, device=dev)[:n]
+        else:
+            idx = torch.randint(self.capacity, (n,), generator=generator, device=dev)
+        return idx.to(self.device)
+
     def sample(self, n: int) -> tuple[Tensor, Tensor | None]:
         """Chain starts (n, ...) and their slots (n,) long, or None while the buffer is filling."""
         if not self.full:
             return self.noise(n), None
-        dev = self._rand_device()
-        if n <= self.capacity:  # without replacement, so no two chains write back to one slot
-            idx = torch.randperm(self.capacity, generator=self.generator, device=dev)[:n]
-        else:
-            idx = torch.randint(self.capacity, (n,), generator=self.generator, device=dev)
-        reinit = torch.rand(n, generator=self.generator, device=dev) < self.reinit_prob  # (n,)
-        idx, reinit = idx.to(self.device), reinit.to(self.device)
+        idx = self._slots(n, self.generator)
+        reinit = torch.rand(n, generator=self.generator, device=self._rand_device()) < self.reinit_prob
+        reinit = reinit.to(self.device)  # (n,)
         x0 = self.samples[idx]  # (n, ...) a copy, not a view
         x0[reinit] = self.noise(int(reinit.sum()))
+        self.ages[idx] = torch.where(reinit, 0, self.ages[idx])  # a restart is a new chain
         return x0, idx
 
     @torch.no_grad()
-    def push(self, x: Tensor, idx: Tensor | None = None) -> None:
-        """Store finished chains (n, ...): into slots ``idx`` if given, else in ring order."""
+    def push(self, x: Tensor, idx: Tensor | None = None, steps: int = 0) -> None:
+        """Store finished chains (n, ...) that ran ``steps`` Langevin steps from their starts: into slots
+        ``idx`` if given (their chains grow ``steps`` older), else in ring order (new chains, ``steps``
+        old)."""
         if tuple(x.shape[1:]) != self.shape:
             raise ValueError(f"pushed samples have shape {tuple(x.shape[1:])}, buffer holds {self.shape}")
         x = x.detach().to(self.device, self.samples.dtype)
         if idx is not None:
-            self.samples[idx.to(self.device)] = x
+            idx = idx.to(self.device)
+            self.samples[idx] = x
+            self.ages[idx] += steps
             return
         x = x[-self.capacity:]  # pushing more than fits keeps only the newest
         slots = (self.next + torch.arange(len(x), device=self.device)) % self.capacity
         self.samples[slots] = x
+        self.ages[slots] = steps
         self.next = (self.next + len(x)) % self.capacity
         self.size = min(self.capacity, self.size + len(x))
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """What ``sample(n)`` would start chains from, read-only: states (n, ...) and their ages (n,), 0 for
+        fresh noise (every start while the buffer fills, ``reinit_prob`` of them after). The draws come from
+        ``generator`` in an order of their own, the one the evaluation's streams were first drawn in: noise
+        for all n, then slots, then restarts."""
+        dev = generator.device
+        noise = torch.rand(n, *self.shape, generator=generator, device=dev).to(self.device)  # (n, ...)
+        if not self.full:
+            return noise, torch.zeros(n, dtype=torch.long, device=self.device)
+        idx = self._slots(n, generator)
+        restart = (torch.rand(n, generator=generator, device=dev) < self.reinit_prob).to(self.device)  # (n,)
+        x0 = torch.where(restart.view(-1, *[1] * len(self.shape)), noise, self.samples[idx])
+        return x0, torch.where(restart, 0, self.ages[idx])
+
+    def old_slots(self, min_age: int) -> Tensor:
+        """The filled slots (m,) whose chains have run >= ``min_age`` Langevin steps since their start from
+        noise."""
+        return (self.ages[: self.size] >= min_age).nonzero().squeeze(1)
+
+    def draw_chains(self, n: int, generator: torch.Generator, min_age: int = 0, top_up: bool = False
+                    ) -> tuple[Tensor, Tensor, int]:
+        """Distinct stored chains, none restarted, read-only: states (m, ...), their ages (m,), and how many
+        come first that have run >= ``min_age`` steps since their start from noise.
+
+        Without ``top_up``: n random chains that old (ValueError when fewer are). With it: m = min(n, len)
+        chains, every chain that old first (a random m of them when more are), then random younger ones, whose
+        draw from ``generator`` is made even when none is needed (so later draws from it do not depend on
+        whether one was).
+        """
+        old = self.old_slots(min_age)
+        if not top_up and len(old) < n:
+            raise ValueError(f"{len(old)} of the buffer's {self.size} chains are >= {min_age} steps old, "
+                             f"fewer than the {n} asked for")
+        m, dev = min(n, self.size), generator.device
+        slots = old = old[torch.randperm(len(old), generator=generator, device=dev)[:m].to(self.device)]
+        if top_up:
+            young = (self.ages[: self.size] < min_age).nonzero().squeeze(1)
+            pick = torch.randperm(len(young), generator=generator, device=dev)[:m - len(old)]
+            slots = torch.cat([old, young[pick.to(self.device)]])
+        return self.samples[slots], self.ages[slots], len(old)  # (m, ...), (m,) copies
 
     def state_dict(self) -> dict[str, Tensor]:
         """Tensors only, so ``torch.load(..., weights_only=True)`` reads it back.
@@ -196,7 +257,8 @@ class ReplayBuffer:
         training loop), so the caller checkpoints it; restoring it here would rewind everyone's draws.
         """
         return {"samples": self.samples[: self.size].cpu().clone(),
-                "capacity": torch.tensor(self.capacity), "next": torch.tensor(self.next),
+                "ages": self.ages[: self.size].cpu().clone(), "capacity": torch.tensor(self.capacity),
+                "next": torch.tensor(self.next),
                 "reinit_prob": torch.tensor(self.reinit_prob, dtype=torch.float64)}
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
@@ -207,6 +269,8 @@ class ReplayBuffer:
         self.size = len(samples)
         self.samples.zero_()
         self.samples[: self.size] = samples.to(self.device, self.samples.dtype)
+        self.ages.zero_()
+        self.ages[: self.size] = state["ages"].to(self.device)
         self.next = int(state["next"])
         self.reinit_prob = float(state["reinit_prob"])
 

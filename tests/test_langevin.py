@@ -159,7 +159,7 @@ def test_buffer_push_writes_back_to_drawn_slots_and_ring_overwrites_oldest():
 
 def test_buffer_state_dict_round_trip_through_weights_only_load():
     buf = _full_buffer(50, 0.2, seed=1)
-    buf.push(torch.rand(7, 1, 2, 2))
+    buf.push(torch.rand(7, 1, 2, 2), steps=3)
     f = io.BytesIO()
     torch.save(buf.state_dict(), f)
     f.seek(0)
@@ -167,6 +167,7 @@ def test_buffer_state_dict_round_trip_through_weights_only_load():
     other = ReplayBuffer(50, 0.9, (1, 2, 2), generator=torch.Generator().manual_seed(99))
     other.load_state_dict(state)
     assert torch.equal(other.samples, buf.samples) and other.next == buf.next and other.reinit_prob == 0.2
+    assert torch.equal(other.ages, buf.ages) and int(buf.ages.sum()) == 7 * 3
     assert other.generator.initial_seed() == 99  # the caller's generator is the caller's to checkpoint
     other.generator.set_state(buf.generator.get_state())
     a, ia = buf.sample(10)
@@ -174,6 +175,37 @@ def test_buffer_state_dict_round_trip_through_weights_only_load():
     assert torch.equal(a, b) and torch.equal(ia, ib)
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(10, 0.1, (1, 2, 2)).load_state_dict(state)
+
+
+def test_buffer_ages_count_langevin_steps_since_each_chain_s_start_from_noise():
+    buf = ReplayBuffer(4, 0.0, (1,), generator=torch.Generator().manual_seed(0))
+    buf.push(torch.zeros(4, 1), steps=5)  # ring pushes: new chains
+    assert buf.ages.tolist() == [5, 5, 5, 5]
+    x0, idx = buf.sample(2)
+    buf.push(x0, idx, steps=3)  # drawn chains grow older
+    assert sorted(buf.ages.tolist()) == [5, 5, 8, 8]
+    buf.reinit_prob = 1.0
+    x0, idx = buf.sample(4)  # every start restarted from noise: new chains
+    buf.push(x0, idx, steps=3)
+    assert buf.ages.tolist() == [3, 3, 3, 3]
+
+
+def test_buffer_draws_for_evaluation_write_nothing_and_leave_its_generator_alone():
+    buf = _full_buffer(10, 0.5)
+    buf.ages[:] = torch.arange(10)
+    samples, ages, state = buf.samples.clone(), buf.ages.clone(), buf.generator.get_state()
+    gen = torch.Generator().manual_seed(1)
+    x0, age = buf.draw(10, gen)  # as sample(10) would start them: half restarted from noise, as new chains
+    restarted = (x0 <= 1).flatten(1).all(1)  # (10,)
+    assert restarted.any() and not restarted.all() and (age[restarted] == 0).all()
+    chains, age, old = buf.draw_chains(3, gen, min_age=7)  # no restarts: stored chains that old
+    assert old == 3 and sorted(age.tolist()) == [7, 8, 9] and (chains == 2.0).all()
+    with pytest.raises(ValueError, match="3 of the buffer's 10 chains are >= 7 steps old"):
+        buf.draw_chains(4, gen, min_age=7)
+    chains, age, old = buf.draw_chains(5, gen, min_age=7, top_up=True)  # the old first, then younger ones
+    assert old == 3 and sorted(age[:3].tolist()) == [7, 8, 9] and (age[3:] < 7).all() and len(chains) == 5
+    assert torch.equal(buf.samples, samples) and torch.equal(buf.ages, ages)
+    assert torch.equal(buf.generator.get_state(), state)
 
 
 # --- chain initialisation ----------------------------------------------------------------------
