@@ -84,14 +84,13 @@ def step_baseline(run: ConvEBMRun) -> dict | None:
     net = run.net
     stats = {"train/loss": 0.0, "train/energy_gap": 0.0, "train/energy_data": 0.0, "sampler/energy": 0.0}
     for _ in range(t.accumulation_steps):
-        batch = run._next_batch()
+        batch = run.next_batch()
         x_pos = batch + cfg.data.noise_std * torch.randn(batch.shape, generator=run.gen, device=run.device)
         x0, idx = init_chains(s.init, batch, run.buffer, run.gen)
         x_neg = langevin_baseline(net, x0, s.k, s.step_size, s.noise_std, grad_clip=s.grad_clip or None,
                                   clamp=(0.0, 1.0), generator=run.gen)
         if run.buffer is not None:
-            run._count_chain_steps(x0, idx, s.k)
-            run.buffer.push(x_neg, idx)
+            run.buffer.push(x_neg, idx, steps=s.k)
         e_pos, e_neg = net(x_pos), net(x_neg)
         loss = e_pos.mean() - e_neg.mean() + t.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
         worst = torch.maximum(e_pos.abs().max(), e_neg.abs().max())

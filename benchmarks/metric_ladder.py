@@ -408,12 +408,13 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _checkpoint_samples(path: str, n: int = 1000) -> torch.Tensor:
-    """A conv run's checkpoint -> the samples its final evaluation scores (``ConvEBMRun.final_samples``: the
-    run's eval.protocol, from the final evaluation's own stream), as the sweeps would score them."""
+    """A conv run's checkpoint -> the samples its final evaluation scores (``conv_protocol.final_samples``:
+    the run's eval.protocol, from the final evaluation's own stream), as the sweeps would score them."""
+    from ebm.conv_protocol import final_generator, final_samples
     from ebm.runs import restore_run
 
     run = restore_run(path)
-    samples, _, how = run.final_samples(n, run.final_generator())
+    samples, _, how = final_samples(run, n, final_generator(run))
     print(f"  {path}: {len(samples)} samples, {how}")
     return samples.detach().cpu()
 

@@ -1,6 +1,7 @@
 """Evaluation of a conv-EBM run by metric name: energies, chain diagnostics, sample quality.
 
-Two sample sets are scored at every evaluation (see :class:`ebm.config.EvalProtocolConfig`):
+Two sample sets, drawn by :mod:`ebm.conv_protocol`, are scored at every evaluation (see
+:class:`ebm.config.EvalProtocolConfig`):
 
 - ``<metric>``: samples of the common evaluation protocol (``eval.protocol``), the same sampler for every arm
   of a sweep, so CD-k, PCD-k and short-run arms are ranked on one procedure;
@@ -23,6 +24,7 @@ import time
 import torch
 from torch import Tensor
 
+from ebm import conv_protocol
 from ebm.config import ConfigError
 from ebm.metric_names import IMAGE_METRICS, OPTIONS, PLACED, as_trained_names, expand
 from ebm.metrics import chain_diagnostics, energy_stats, flatten, image_metrics
@@ -47,15 +49,16 @@ def evaluate_conv(run, names: list[str]) -> dict:
         raise ConfigError(f"unknown conv-EBM metric(s) {', '.join(unknown)}; choose from "
                           f"{', '.join(OPTIONS)}")
     cfg, e = run.cfg, run.cfg.eval
-    out: dict = {"data": cfg.data.name, "epoch": run.epoch, "protocol": run.protocol_description(),
-                 "as_trained": run.as_trained_description()}
+    out: dict = {"data": cfg.data.name, "epoch": run.epoch,
+                 "protocol": conv_protocol.protocol_description(cfg),
+                 "as_trained": conv_protocol.as_trained_description(cfg)}
     reference = run.test_x[:MAX_REFERENCE]
     record = "ess" in names
-    gen = run.eval_generator()
+    gen = conv_protocol.eval_generator(run)
     # ((N, C, H, W), (T, N)) or a reason
-    common = _draw(lambda: run.protocol_samples(e.n_samples, gen, record))
+    common = _draw(lambda: conv_protocol.protocol_samples(run, e.n_samples, gen, record))
     own = (common if e.protocol.init == "as_trained"
-           else _draw(lambda: run.as_trained_samples(e.n_samples, gen, record)))
+           else _draw(lambda: conv_protocol.as_trained_samples(run, e.n_samples, gen, record)))
     score = _scorer(run, names, reference)
     metrics = _set_metrics(names, common, run, reference, score)
     as_trained = metrics if own is common else _set_metrics(names, own, run, reference, score)
@@ -76,7 +79,7 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
     the CPU; None when none could be drawn).
 
     N = ``eval.final_n_samples`` samples of ``eval.protocol`` (a buffer start takes every chain it needs, see
-    ``ConvEBMRun._final_starts``), drawn from a stream of their own (``ConvEBMRun.final_generator``), scored
+    :func:`ebm.conv_protocol.final_starts`), drawn from a stream of their own (``final_generator``), scored
     on ``eval.final_metrics`` against the whole held-out split (its first MAX_REFERENCE images only when it
     holds more than FINAL_WHOLE_REFERENCE), with every floor, ceiling, spread and position at that N; beside
     them the N used, the epoch, the seconds it took and how the samples were drawn.
@@ -87,11 +90,11 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
     held_out = run.test_x
     reference = held_out if len(held_out) <= FINAL_WHOLE_REFERENCE else held_out[:MAX_REFERENCE]
     try:
-        samples, energies, protocol = run.final_samples(e.final_n_samples, run.final_generator(),
-                                                        "ess" in names)
+        gen = conv_protocol.final_generator(run)
+        samples, energies, how = conv_protocol.final_samples(run, e.final_n_samples, gen, "ess" in names)
         drawn = (samples, energies)
     except MetricUnavailable as err:
-        samples, drawn, protocol = None, str(err), run.protocol_description()
+        samples, drawn, how = None, str(err), conv_protocol.protocol_description(cfg)
     score = _scorer(run, names, reference)
     metrics = _set_metrics(names, drawn, run, reference, score)
     n = 0 if samples is None else len(samples)
@@ -101,7 +104,7 @@ def final_evaluation(run) -> tuple[dict, Tensor | None]:
                                 BASELINE_SEED, e.feature_cache or None, _settings(cfg.data.name))
         metrics.update(base)
         metrics.update(positions(metrics, base))
-    out = {f"{FINAL}protocol": protocol,
+    out = {f"{FINAL}protocol": how,
            f"{FINAL}reference": f"{cfg.data.name} held-out split, {len(reference)} "
            f"of its {len(held_out)} images", f"{FINAL}n_samples": n, f"{FINAL}epoch": run.epoch}
     out.update(flatten({f"{FINAL}{k}": v for k, v in metrics.items()}))
@@ -146,10 +149,9 @@ def _scorer(run, names: list[str], reference: Tensor, seed: int | None = None):
 def _draw(sampler):
     """The sampler's (samples, energies), or the reason it does not apply to this arm (a string)."""
     try:
-        result = sampler()
+        return sampler()
     except MetricUnavailable as err:
         return str(err)
-    return result if isinstance(result, tuple) else (result, None)
 
 
 def _set_metrics(names: list[str], drawn, run, reference: Tensor, score) -> dict[str, Metric]:
@@ -160,7 +162,7 @@ def _set_metrics(names: list[str], drawn, run, reference: Tensor, score) -> dict
     samples, energies = drawn  # (N, C, H, W), (T, N) or None
     metrics: dict[str, Metric] = {}
     if "energy_gap" in names:
-        metrics.update(energy_stats(run._energy_net(), reference, samples))
+        metrics.update(energy_stats(run.energy_net, reference, samples))
     if "ess" in names:
         metrics.update(chain_diagnostics(energies))
     if any(n in IMAGE_METRICS for n in names):

@@ -360,13 +360,13 @@ def _conv_eval_seconds(run, costs: Costs) -> tuple[float, float]:
     start needs chains old enough, which a few updates do not leave: the buffer is then filled with noise
     states of its shape, counted as old (a Langevin step costs the same wherever it starts), and the
     projection says so."""
+    from ebm.conv_protocol import eval_generator, protocol_samples
     from ebm.metrics import MetricUnavailable
 
     e, p, b = run.cfg.eval, run.cfg.eval.protocol, run.buffer
     if p.init == "buffer" and b is not None and b.capacity >= e.n_samples:
-        if int((run.chain_steps[: len(b)] >= p.min_chain_steps).sum()) < e.n_samples:
-            b.push(b.noise(b.capacity))  # every slot, in ring order
-            run.chain_steps.fill_(p.min_chain_steps)
+        if len(b.old_slots(p.min_chain_steps)) < e.n_samples:
+            b.push(b.noise(b.capacity), steps=p.min_chain_steps)  # every slot, in ring order
             note = ("the buffer-start protocol was timed on noise states of the buffer's shape counted as "
                     f"chains >= {p.min_chain_steps} steps old (a few updates leave too few that old)")
             if note not in costs.notes:
@@ -374,7 +374,7 @@ def _conv_eval_seconds(run, costs: Costs) -> tuple[float, float]:
     n = min(e.n_samples, PROTOCOL_TIMED_CHAINS)
     t0 = time.perf_counter()
     try:
-        run.protocol_samples(n, run.eval_generator())
+        protocol_samples(run, n, eval_generator(run))
         protocol_s = (time.perf_counter() - t0) * e.n_samples / n
     except MetricUnavailable:  # the protocol does not apply to this arm: its evaluations skip it too
         protocol_s = 0.0

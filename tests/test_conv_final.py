@@ -6,8 +6,10 @@ import math
 import pytest
 import torch
 
+from ebm import conv_protocol
 from ebm.config import ConfigError, load_config
-from ebm.conv_train import EVAL_SEED, ConvEBMRun
+from ebm.conv_protocol import EVAL_SEED, eval_generator, final_generator, final_samples, final_starts
+from ebm.conv_train import ConvEBMRun
 from ebm.data import load_images
 
 TRAIN = load_images("mnist5k", split="train")[:256]
@@ -56,46 +58,51 @@ def test_the_final_evaluation_changes_no_per_epoch_result_and_no_random_state():
     assert torch.equal(s_on["generator"], s_off["generator"]) and torch.equal(s_on["torch_rng"],
                                                                               s_off["torch_rng"])
     assert torch.equal(s_on["buffer"]["samples"], s_off["buffer"]["samples"])
-    assert torch.equal(s_on["chain_steps"], s_off["chain_steps"])
+    assert torch.equal(s_on["buffer"]["ages"], s_off["buffer"]["ages"])
     assert off.final_images is None and torch.equal(off.sample(4), off.sample(4))  # the protocol's, as before
 
 
 def test_the_final_stream_is_no_per_epoch_stream_and_every_arm_shares_it():
     runs = [ConvEBMRun(_cfg(f"sampler.init={init}", "eval.protocol.init=noise"), TRAIN, TEST)
             for init in ("buffer", "data")]
-    final = runs[0].final_generator()
+    final = final_generator(runs[0])
     per_epoch = {EVAL_SEED + 1_000_003 * 0 + epoch for epoch in range(10_000)}
     assert (final.initial_seed() not in per_epoch
-            and final.initial_seed() == runs[1].final_generator().initial_seed())
-    assert ConvEBMRun(_cfg("seed=1"), TRAIN, TEST).final_generator().initial_seed() != final.initial_seed()
+            and final.initial_seed() == final_generator(runs[1]).initial_seed())
+    assert final_generator(ConvEBMRun(_cfg("seed=1"), TRAIN, TEST)).initial_seed() != final.initial_seed()
     first = torch.rand(1000, generator=final)
     for epoch in (0, 1, 2):
         runs[0].epoch = epoch
-        assert not torch.equal(first, torch.rand(1000, generator=runs[0].eval_generator()))
-    a, _, _ = runs[0].final_samples(8, runs[0].final_generator())  # arms' protocol chains: the same noise
-    b, _, _ = runs[1].final_samples(8, runs[1].final_generator())
+        assert not torch.equal(first, torch.rand(1000, generator=eval_generator(runs[0])))
+    a, _, _ = final_samples(runs[0], 8, final_generator(runs[0]))  # arms' protocol chains: the same noise
+    b, _, _ = final_samples(runs[1], 8, final_generator(runs[1]))
     assert torch.equal(a, b)
 
 
-def test_young_chains_are_topped_up_to_min_chain_steps_and_the_buffer_is_never_written():
+def test_young_chains_are_topped_up_to_min_chain_steps_and_the_buffer_is_never_written(monkeypatch):
     run = ConvEBMRun(_cfg(), TRAIN, TEST)
     run.buffer.push(torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
     # ages 0..19: 20 of the 64 chains have run >= 10 steps (32 slots)
-    run.chain_steps[:] = torch.arange(64) % 20
-    mature = int((run.chain_steps >= 10).sum())
-    stored, ages = run.buffer.samples.clone(), run.chain_steps.clone()
+    run.buffer.ages[:] = torch.arange(64) % 20
+    mature = int((run.buffer.ages >= 10).sum())
+    stored, ages = run.buffer.samples.clone(), run.buffer.ages.clone()
     calls = []
-    chains = run._chains
-    run._chains = lambda x0, steps, *rest: calls.append((len(x0), steps)) or chains(x0, steps, *rest)
-    x0, age, how = run._final_starts(48, run.final_generator())
+    chains = conv_protocol._chains
+
+    def counted(run, x0, steps, *rest):
+        calls.append((len(x0), steps))
+        return chains(run, x0, steps, *rest)
+
+    monkeypatch.setattr(conv_protocol, "_chains", counted)
+    x0, age, how = final_starts(run, 48, final_generator(run))
     assert len(x0) == 48 and (age >= 10).all() and calls == [(48 - mature, 10)]  # one top-up of 10 steps
     is_stored = (x0[:, None] == stored[None]).flatten(2).all(2).any(1)  # (48,): an exact copy of a slot
     assert int(is_stored.sum()) == mature and (age[is_stored] >= 10).all()  # the mature ones, untouched
     assert (age[~is_stored] < 20).all()  # the young ones, 10 steps older than their stored ages (< 10)
     assert (f"{mature} had run >= 10 steps since their start from noise, {48 - mature} younger ones first "
             "ran 10" in how)
-    assert torch.equal(run.buffer.samples, stored) and torch.equal(run.chain_steps, ages)
-    everything, age, how = run._final_starts(1000, run.final_generator())  # more than the buffer holds
+    assert torch.equal(run.buffer.samples, stored) and torch.equal(run.buffer.ages, ages)
+    everything, age, how = final_starts(run, 1000, final_generator(run))  # more than the buffer holds
     assert len(everything) == 64 and (age >= 10).all() and how.startswith("buffer start (all 64 chains of "
                                                                           "the buffer")
 

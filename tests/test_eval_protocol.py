@@ -13,6 +13,7 @@ import torch
 from ebm.checkpoint import CheckpointError
 from ebm.config import ConfigError, load_config
 from ebm.conv_eval import sample_quality
+from ebm.conv_protocol import as_trained_samples, chain_starts, eval_generator, protocol_samples
 from ebm.conv_train import ConvEBMRun
 from ebm.data import load_images
 from ebm.metrics import baselines, domain, image_metrics
@@ -79,8 +80,8 @@ def test_arms_with_different_samplers_draw_identical_protocol_samples():
     runs = {init: ConvEBMRun(_cfg(f"sampler.init={init}", "eval.protocol.init=noise", "eval.protocol.steps=4",
                                   "eval.protocol.step_size=10", "eval.protocol.noise_std=0.005"), TRAIN, TEST)
             for init in ("data", "buffer", "noise")}
-    common = [r.protocol_samples(8, r.eval_generator()) for r in runs.values()]
-    own = [r.as_trained_samples(8, r.eval_generator()) for r in runs.values()]
+    common = [protocol_samples(r, 8, eval_generator(r))[0] for r in runs.values()]
+    own = [as_trained_samples(r, 8, eval_generator(r))[0] for r in runs.values()]
     assert all(torch.equal(common[0], c) for c in common[1:])
     assert not torch.allclose(own[0], own[2])  # CD starts at training images, short-run at noise
 
@@ -89,9 +90,9 @@ def test_as_trained_buffer_starts_include_restarts_the_protocol_s_do_not():
     run = ConvEBMRun(_cfg("sampler.init=buffer", "sampler.reinit_prob=0.5", "eval.protocol.init=buffer"),
                      TRAIN, TEST)
     run.buffer.push(torch.full((64, 1, 28, 28), 0.5))  # full, every state constant 0.5
-    gen = run.eval_generator()
-    own = torch.cat([run._eval_starts("buffer", 64, gen, as_trained=True) for _ in range(6)])
-    common = run._eval_starts("buffer", 64, gen, as_trained=False)  # distinct stored states, none restarted
+    gen = eval_generator(run)
+    own = torch.cat([chain_starts(run, "buffer", 64, gen, as_trained=True) for _ in range(6)])
+    common = chain_starts(run, "buffer", 64, gen)  # distinct stored states, none restarted
     restarted = (own != 0.5).flatten(1).any(1).float().mean().item()
     assert 0.4 < restarted < 0.6, restarted
     assert (common == 0.5).all()
@@ -100,7 +101,7 @@ def test_as_trained_buffer_starts_include_restarts_the_protocol_s_do_not():
                             "eval.protocol.min_chain_steps=1000"), TRAIN, TEST)
     never.buffer.push(torch.full((64, 1, 28, 28), 0.5))
     # its own draws: stored states
-    assert (never._eval_starts("buffer", 64, gen, as_trained=True) == 0.5).all()
+    assert (chain_starts(never, "buffer", 64, gen, as_trained=True) == 0.5).all()
 
 
 def test_evaluation_never_moves_the_training_run_s_random_stream():
@@ -215,14 +216,14 @@ def test_is_domain_is_the_inception_score_of_the_domain_classifier_s_probabiliti
 
 
 @pytest.mark.parametrize("reinit", [0.0, 1.0])
-def test_chain_steps_count_langevin_steps_since_each_chain_s_start_from_noise(reinit):
+def test_chain_ages_count_langevin_steps_since_each_chain_s_start_from_noise(reinit):
     run = ConvEBMRun(_cfg("sampler.init=buffer", f"sampler.reinit_prob={reinit}"), TRAIN, TEST)
     run.train_epoch()  # 3 updates of 32 chains, k=5: two fill the 64 slots, the third draws 32 of them
     run.train_epoch()  # 3 more draws of 32
     if reinit == 0.0:  # no restarts: every draw adds k to one slot's chain
-        assert int(run.chain_steps.sum()) == 64 * 5 + 4 * 32 * 5 and int(run.chain_steps.min()) >= 5
+        assert int(run.buffer.ages.sum()) == 64 * 5 + 4 * 32 * 5 and int(run.buffer.ages.min()) >= 5
     else:  # every draw restarts: no chain is ever older than one visit
-        assert (run.chain_steps == 5).all()
+        assert (run.buffer.ages == 5).all()
 
 
 def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
@@ -230,19 +231,24 @@ def test_the_protocol_s_buffer_start_scores_only_chains_old_enough(tmp_path):
                           "eval.protocol.min_chain_steps=15", "train.epochs=3"), TRAIN, TEST)
     run.train_epoch()
     run.train_epoch()
-    old = run.chain_steps >= 15
-    assert 0 < int(old.sum()) < 64, run.chain_steps
-    starts = run._eval_starts("buffer", int(old.sum()), run.eval_generator(), as_trained=False)
+    old = run.buffer.ages >= 15
+    assert 0 < int(old.sum()) < 64, run.buffer.ages
+    starts = chain_starts(run, "buffer", int(old.sum()), eval_generator(run))
     matches = (starts[:, None] == run.buffer.samples[None]).flatten(2).all(2)  # (n, 64): which slot each is
     assert matches.any(1).all() and old[matches.float().argmax(1)].all()
     with pytest.raises(MetricUnavailable, match=r"have run >= 15 Langevin steps .* fewer than"):
-        run._eval_starts("buffer", int(old.sum()) + 1, run.eval_generator(), as_trained=False)
+        chain_starts(run, "buffer", int(old.sum()) + 1, eval_generator(run))
     path = str(tmp_path / "c.pt")
     torch.save(run.state_dict(), path)
     again = ConvEBMRun(run.cfg, TRAIN, TEST)
     again.load_state_dict(torch.load(path, weights_only=True))
-    assert torch.equal(again.chain_steps, run.chain_steps)
+    assert torch.equal(again.buffer.ages, run.buffer.ages)
     state = run.state_dict()
+    ages = state["buffer"].pop("ages")
+    state["chain_steps"] = torch.cat([ages, torch.zeros(64 - len(ages), dtype=torch.long)])
+    again = ConvEBMRun(run.cfg, TRAIN, TEST)  # a checkpoint that kept them beside the buffer: read as it was
+    again.load_state_dict(state)
+    assert torch.equal(again.buffer.ages, run.buffer.ages)
     state.pop("chain_steps")  # a checkpoint from before chain ages were kept: refused, naming what wrote it
     with pytest.raises(CheckpointError, match="without its chain ages: it was written before b06aaeb"):
         again.load_state_dict(state)
@@ -255,7 +261,7 @@ def test_sample_command_starts_from_old_chains_only():
                           "eval.protocol.min_chain_steps=50"), TRAIN, TEST)
     # slot i = i/64
     run.buffer.push(torch.arange(64.0).div(64).view(64, 1, 1, 1).expand(64, 1, 28, 28).clone())
-    run.chain_steps[:] = 5
-    run.chain_steps[5] = 60  # the one chain old enough
+    run.buffer.ages[:] = 5
+    run.buffer.ages[5] = 60  # the one chain old enough
     x = ConvEBMRun.sample_checkpoint(run.state_dict(), 8, 1)
     assert torch.allclose(x, torch.full_like(x, 5 / 64), atol=1e-4)
