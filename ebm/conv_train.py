@@ -229,12 +229,11 @@ class ConvEBMRun:
 
 
 def _buffer_state(state: dict) -> dict | None:
-    """A checkpoint's replay-buffer state with its chain ages (Langevin steps per slot since its chain's last
-    start from noise): inside it since 2026-12-05, beside it as ``chain_steps`` before."""
+    """A checkpoint's replay-buffer state, which holds its chain ages (Langevin steps per slot since its
+    chain's last start from noise); one without them is refused, naming the version that wrote it."""
     buffer = state.get("buffer")
     if buffer is None or "ages" in buffer:
         return buffer
-    if state.get("chain_steps") is None:
-        raise CheckpointError("the checkpoint holds a replay buffer without its chain ages: it was written "
-                              "before b06aaeb (2026-11-30) saved them; train it again with this version")
-    return {**buffer, "ages": state["chain_steps"][: len(buffer["samples"])]}
+    raise CheckpointError("the checkpoint holds a replay buffer without its chain ages: it was written "
+                          "before 49d4f56 (2026-12-05) kept them in the buffer's state; train it again with "
+                          "this version")
