@@ -52,6 +52,13 @@ PUBLISHED_NOTE = (
     " unless its own trend check failed (final/raise_conservative).")
 
 
+def _raise_column(exp: Experiment) -> str | None:
+    """The conservative RAISE twin of a log-likelihood rank metric, where the trials report it."""
+    m = exp.sweep.ranked_by
+    column = f"{m.split('/', 1)[0]}/raise_log_likelihood"
+    return column if m.endswith("log_likelihood") and column in exp.trials else None
+
+
 def _published(exp: Experiment) -> list[dict]:
     return [e for e in exp.sweep.literature if isinstance(e.get("at"), dict) and stats.finite(e.get("value"))]
 
@@ -70,8 +77,8 @@ def published_table(exp: Experiment) -> tuple[list[str], list[list[str]]] | None
     if not entries:
         return None
     s = exp.sweep
-    raise_column = f"{s.ranked_by.split('/', 1)[0]}/raise_log_likelihood"
-    conservative = s.ranked_by.endswith("log_likelihood") and raise_column in exp.trials
+    raise_column = _raise_column(exp)
+    conservative = raise_column is not None
     header = ["published", "configuration", f"this run: {s.ranked_by}", f"± {stats.ci_name(s.level)}",
               "seeds",
               *(["conservative (RAISE)"] if conservative else []), "published figure", "this run - published"]
@@ -104,9 +111,8 @@ def published_order(exp: Experiment) -> str:
     names = [_label(exp, e["at"]) for e in entries]
     sources = "; ".join(dict.fromkeys(e["source"] for e in entries))
     steps, verdicts = [], []
-    for (upper, upper_name), (lower, lower_name) in zip(zip(entries, names, strict=True),
-                                                        list(zip(entries, names, strict=True))[1:],
-                                                        strict=False):
+    named = list(zip(entries, names, strict=True))
+    for (upper, upper_name), (lower, lower_name) in zip(named, named[1:], strict=False):
         a, b = on_common_seeds(_side_values(exp, upper["at"]), _side_values(exp, lower["at"]))
         c = stats.contrast(a, b, s.mode, s.level)
         if c.verdict == "no value":
@@ -138,8 +144,8 @@ def _unreliable_order(exp: Experiment, entries: list[dict], names: list[str]) ->
     if not bad:
         return ""
     text = f" {bad} of the {n} values behind it are forward AIS estimates their runs called unreliable"
-    raise_column = f"{s.ranked_by.split('/', 1)[0]}/raise_log_likelihood"
-    if raise_column not in exp.trials:
+    raise_column = _raise_column(exp)
+    if raise_column is None:
         return text + ", so the order rests on them."
     means = [_side_values(exp, e["at"], raise_column).mean() for e in entries]
     if not all(stats.finite(m) for m in means):
